@@ -1,0 +1,64 @@
+# Keyward: `make run` serves on the embedded default; `make test` runs the whole suite.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: run test install install-dev lint migrate bench bench-smoke chromium wrk clean
+
+$(BIN)/python:
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.runtime: requirements.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.dev: requirements.txt requirements-dev.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $@ $(VENV)/.runtime
+
+$(VENV)/.bench: requirements-bench.txt $(VENV)/.dev
+	$(BIN)/pip install --quiet -r requirements-bench.txt
+	touch $@
+
+install: $(VENV)/.runtime
+install-dev: $(VENV)/.dev
+
+## Browser tests drive Debian's chromium (Playwright's own download does not work here).
+chromium:
+	@test -x /usr/bin/chromium || { apt-get update -qq && apt-get install -y -qq chromium; }
+
+wrk:
+	@command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
+
+.env:
+	sed "s|^# SECRET_KEY=.*|SECRET_KEY=$$($(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(50))')|" .env.example > .env
+
+migrate: install .env
+	$(BIN)/python manage.py migrate --noinput
+
+## Serve on the embedded default (SQLite + in-process cache): one process, several threads.
+run: migrate
+	$(BIN)/gunicorn config.wsgi --bind $(HOST):$(PORT) --workers 1 --threads 8 \
+		--access-logfile - --forwarded-allow-ips=""
+
+## The whole suite. Set DATABASE_URL / REDIS_URL to run it on PostgreSQL + Redis.
+test: install-dev chromium
+	$(BIN)/python -m pytest
+
+## Benchmark (not a test): PostgreSQL + Redis and the embedded default, peers alongside.
+bench: $(VENV)/.bench wrk
+	$(BIN)/python -m bench.run
+
+bench-smoke: $(VENV)/.bench wrk
+	$(BIN)/python -m bench.run --smoke
+
+lint: install-dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+clean:
+	rm -rf $(VENV) var staticfiles

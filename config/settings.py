@@ -1,0 +1,292 @@
+"""Keyward settings: everything comes from the environment (django-environ), with safe defaults.
+
+The embedded default is SQLite plus the in-process cache, for one process. Production points
+DATABASE_URL at PostgreSQL and REDIS_URL at Redis, and runs any number of processes.
+Every variable is listed in README.md.
+"""
+
+import json
+from datetime import timedelta
+from pathlib import Path
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = BASE_DIR / "var"
+
+env = environ.Env()
+environ.Env.read_env(BASE_DIR / ".env")
+
+DEBUG = env.bool("DEBUG", default=False)
+SECRET_KEY = env.str("SECRET_KEY", default="")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off.")
+    SECRET_KEY = "insecure-debug-only-key-do-not-use-in-production-0123456789"
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework_simplejwt.token_blacklist",
+    "django_ratelimit",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "core",
+    "accounts",
+    "tenants",
+    "apikeys",
+    "audit",
+    "agents",
+    "oauth",
+    "ops",
+    "metering",
+]
+
+MIDDLEWARE = [
+    "ops.middleware.MetricsMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_ratelimit.middleware.RatelimitMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+ASGI_APPLICATION = "config.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database ---------------------------------------------------------------------------
+VAR_DIR.mkdir(exist_ok=True)
+DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'keyward.sqlite3'}")}
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # WAL lets readers run beside the writer; IMMEDIATE takes the write lock up front so two
+    # writers queue instead of failing with "database is locked" half-way through.
+    DATABASES["default"]["OPTIONS"] = {
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 20,
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
+else:
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 5)
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Cache: Redis in production, in-process for the embedded default ---------------------
+REDIS_URL = env.str("REDIS_URL", default="")
+CACHE_URL = env.str("CACHE_URL", default="")
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            # django-redis: the Redis backend django-ratelimit supports (atomic incr).
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "kw",
+            # Short socket timeouts: with Redis down a request fails fast (503/429) instead of
+            # hanging a worker.
+            "OPTIONS": {
+                "SOCKET_CONNECT_TIMEOUT": env.float("REDIS_CONNECT_TIMEOUT", default=0.5),
+                "SOCKET_TIMEOUT": env.float("REDIS_SOCKET_TIMEOUT", default=0.5),
+            },
+        }
+    }
+elif CACHE_URL:
+    CACHES = {"default": env.cache_url("CACHE_URL")}
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "LOCATION": "keyward",
+            "OPTIONS": {"MAX_ENTRIES": 100_000},
+        }
+    }
+CACHE_IS_SHARED = CACHES["default"]["BACKEND"] not in (
+    "django.core.cache.backends.locmem.LocMemCache",
+    "django.core.cache.backends.dummy.DummyCache",
+)
+# django-ratelimit warns that an in-process cache does not count across processes. That is
+# exactly the embedded default's contract (one process), so the check is silenced only there.
+SILENCED_SYSTEM_CHECKS = (
+    [] if CACHE_IS_SHARED else ["django_ratelimit.E003", "django_ratelimit.W001"]
+)
+
+# --- Accounts and passwords -------------------------------------------------------------
+AUTH_USER_MODEL = "accounts.User"
+PASSWORD_HASHERS = [
+    "accounts.hashers.KeywardArgon2PasswordHasher",
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2SHA1PasswordHasher",
+    "django.contrib.auth.hashers.ScryptPasswordHasher",
+]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": 8},
+    },
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "/login"
+LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "/login"
+
+# --- HTTPS and cookies ------------------------------------------------------------------
+KEYWARD_HTTPS = env.bool("KEYWARD_HTTPS", default=not DEBUG)
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+SESSION_COOKIE_SECURE = KEYWARD_HTTPS
+CSRF_COOKIE_SECURE = KEYWARD_HTTPS
+SECURE_SSL_REDIRECT = KEYWARD_HTTPS
+SECURE_HSTS_SECONDS = 31_536_000 if KEYWARD_HTTPS else 0
+SECURE_HSTS_INCLUDE_SUBDOMAINS = KEYWARD_HTTPS
+SECURE_HSTS_PRELOAD = KEYWARD_HTTPS
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+# Health checks come from load balancers over plain HTTP inside the network.
+SECURE_REDIRECT_EXEMPT = [r"^api/v1/health$"]
+if env.bool("KEYWARD_BEHIND_TLS_PROXY", default=False):
+    # Only behind a proxy that strips a client-sent X-Forwarded-Proto (see docs/deploy.md).
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# --- Static files (served by the app itself through WhiteNoise) -------------------------
+STATIC_URL = "/static/"
+STATIC_ROOT = VAR_DIR / "static"
+STATIC_ROOT.mkdir(exist_ok=True)
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = DEBUG
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+# --- Django REST framework --------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "apikeys.authentication.ApiKeyAuthentication",
+        "oauth.authentication.ClientCredentialsAuthentication",
+        "accounts.authentication.BearerJWTAuthentication",
+        "accounts.authentication.CookieJWTAuthentication",
+        "accounts.authentication.KeywardSessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["apikeys.permissions.IsAuthenticatedAndAllowed"],
+    "DEFAULT_RENDERER_CLASSES": [
+        "rest_framework.renderers.JSONRenderer",
+        "rest_framework.renderers.BrowsableAPIRenderer",
+    ],
+    "DEFAULT_PARSER_CLASSES": [
+        "rest_framework.parsers.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
+    "DEFAULT_PAGINATION_CLASS": "core.pagination.Pagination",
+    "PAGE_SIZE": 50,
+    "EXCEPTION_HANDLER": "core.errors.api_exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Keyward API",
+    "DESCRIPTION": "Accounts, API keys, JWTs and tenants: who is calling, and may they do this?",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "ENUM_NAME_OVERRIDES": {"ReachabilityEnum": ["ok", "unavailable"]},
+}
+
+# --- Tokens (SimpleJWT) -----------------------------------------------------------------
+KEYWARD_JWT_SIGNING_KEY = env.str("KEYWARD_JWT_SIGNING_KEY", default=SECRET_KEY)
+if len(KEYWARD_JWT_SIGNING_KEY.encode()) < 32:
+    raise ImproperlyConfigured("KEYWARD_JWT_SIGNING_KEY (or SECRET_KEY) must be at least 32 bytes.")
+KEYWARD_ACCESS_TOKEN_LIFETIME = env.int("KEYWARD_ACCESS_TOKEN_LIFETIME", default=7200)
+KEYWARD_REFRESH_TOKEN_LIFETIME = env.int("KEYWARD_REFRESH_TOKEN_LIFETIME", default=7 * 24 * 3600)
+SIMPLE_JWT = {
+    "ACCESS_TOKEN_LIFETIME": timedelta(seconds=KEYWARD_ACCESS_TOKEN_LIFETIME),
+    "REFRESH_TOKEN_LIFETIME": timedelta(seconds=KEYWARD_REFRESH_TOKEN_LIFETIME),
+    "ROTATE_REFRESH_TOKENS": True,
+    "BLACKLIST_AFTER_ROTATION": True,
+    "UPDATE_LAST_LOGIN": False,
+    "ALGORITHM": "HS256",
+    "SIGNING_KEY": KEYWARD_JWT_SIGNING_KEY,
+    "AUTH_HEADER_TYPES": ("Bearer",),
+    "USER_ID_FIELD": "id",
+    "USER_ID_CLAIM": "user_id",
+    "LEEWAY": 0,
+}
+
+# --- Keyward ----------------------------------------------------------------------------
+KEYWARD_KEY_PREFIX = env.str("KEYWARD_KEY_PREFIX", default="kw")
+# The pepper keys the HMAC that stores API keys. Defaults to a value derived from SECRET_KEY;
+# set it explicitly in production so SECRET_KEY can rotate without invalidating every key.
+KEYWARD_KEY_PEPPER = env.str("KEYWARD_KEY_PEPPER", default="")
+KEYWARD_KEY_PEPPER_FALLBACKS = env.list("KEYWARD_KEY_PEPPER_FALLBACKS", default=[])
+KEYWARD_KEY_TYPE_RATE_LIMITS = json.loads(env.str("KEYWARD_KEY_TYPE_RATE_LIMITS", default="{}"))
+KEYWARD_USER_RATE_LIMITS = json.loads(env.str("KEYWARD_USER_RATE_LIMITS", default="{}"))
+KEYWARD_LOGIN_RATE_PER_EMAIL = env.str("KEYWARD_LOGIN_RATE_PER_EMAIL", default="10/m")
+KEYWARD_LOGIN_RATE_PER_IP = env.str("KEYWARD_LOGIN_RATE_PER_IP", default="60/m")
+KEYWARD_REGISTER_RATE_PER_IP = env.str("KEYWARD_REGISTER_RATE_PER_IP", default="20/h")
+KEYWARD_ANON_RATE_PER_IP = env.str("KEYWARD_ANON_RATE_PER_IP", default="300/m")
+KEYWARD_TRUSTED_PROXIES = env.int("KEYWARD_TRUSTED_PROXIES", default=0)
+KEYWARD_TENANT_HEADER = env.str("KEYWARD_TENANT_HEADER", default="X-Tenant-Id")
+KEYWARD_BOOTSTRAP_ENABLED = env.bool("KEYWARD_BOOTSTRAP_ENABLED", default=True)
+KEYWARD_LOCAL_METRICS_ENABLED = env.bool("KEYWARD_LOCAL_METRICS_ENABLED", default=False)
+
+# django-ratelimit: count in the default cache, take the client IP from our one function,
+# and answer 429 (not its default 403) from plain Django views.
+RATELIMIT_USE_CACHE = "default"
+RATELIMIT_IP_META_KEY = "core.client_ip.client_ip"
+RATELIMIT_VIEW = "core.views.rate_limited"
+RATELIMIT_FAIL_OPEN = False
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}
+CSRF_FAILURE_VIEW = "core.views.csrf_failure"

@@ -1,0 +1,31 @@
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from core.views import HealthView
+
+api_v1 = [
+    path("health", HealthView.as_view(), name="health"),
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("", include("accounts.api_urls")),
+    path("", include("apikeys.api_urls")),
+    path("", include("tenants.api_urls")),
+    path("", include("agents.api_urls")),
+    path("", include("oauth.api_urls")),
+    path("", include("audit.api_urls")),
+    path("", include("ops.api_urls")),
+]
+
+urlpatterns = [
+    path("api/v1/", include(api_v1)),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("api-auth/", include("rest_framework.urls")),
+    path("admin/", admin.site.urls),
+    path("oauth2/", include("oauth.urls")),
+    path("", include("apikeys.urls")),
+    path("", include("tenants.urls")),
+    path("", include("accounts.urls")),
+]
+
+handler404 = "core.views.not_found"
+handler500 = "core.views.server_error"

@@ -1,0 +1,117 @@
+"""The one shape of every API error (SPEC §8): ``{"detail": ..., "code": ...}``.
+
+Views and services raise DRF exceptions carrying a SPEC code; ``api_exception_handler`` turns
+them, and Django's own 404/403/ratelimit exceptions, into that body with the right status.
+"""
+
+import math
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.http import Http404
+from django_ratelimit.exceptions import Ratelimited
+from rest_framework import exceptions, status
+from rest_framework.views import exception_handler as drf_exception_handler
+
+# DRF's generic codes, renamed to the contract's.
+_CODE_ALIASES = {
+    "not_authenticated": "authentication_required",
+    "authentication_failed": "invalid_credentials",
+    "permission_denied": "insufficient_permissions",
+    "throttled": "rate_limit_error",
+    "invalid": "validation_error",
+}
+
+
+class BadRequest(exceptions.APIException):
+    status_code = status.HTTP_400_BAD_REQUEST
+    default_detail = "Bad request."
+    default_code = "bad_request"
+
+
+class Conflict(exceptions.APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = "Conflict."
+    default_code = "conflict"
+
+
+class ServiceUnavailable(exceptions.APIException):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = "A backing service is unavailable; try again shortly."
+    default_code = "service_unavailable"
+
+
+class RateLimitExceeded(exceptions.APIException):
+    """429 with ``retry_after`` in the body and a ``Retry-After`` header."""
+
+    status_code = status.HTTP_429_TOO_MANY_REQUESTS
+    default_detail = "Rate limit exceeded"
+    default_code = "rate_limit_error"
+
+    def __init__(self, retry_after: float | int = 60, headers: dict | None = None):
+        super().__init__()
+        self.retry_after = max(1, math.ceil(retry_after))
+        self.extra_headers = headers or {}
+
+
+def error_body(detail, code: str, **extra) -> dict:
+    return {"detail": str(detail), "code": code, **extra}
+
+
+def api_exception_handler(exc, context):
+    """DRF EXCEPTION_HANDLER: every error as ``{detail, code}`` (+ ``errors``/``retry_after``)."""
+    if isinstance(exc, Ratelimited):
+        exc = RateLimitExceeded(getattr(exc, "retry_after", 60))
+    elif isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied()
+
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None
+
+    if isinstance(exc, exceptions.ValidationError):
+        errors = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
+        response.data = error_body("Invalid input.", "validation_error", errors=_plain(errors))
+        return response
+
+    detail = exc.detail
+    if isinstance(detail, dict):  # e.g. SimpleJWT's {"detail", "code", "messages"}
+        detail = detail.get("detail", "Request failed.")
+    elif isinstance(detail, list):
+        detail = " ".join(str(item) for item in detail)
+    code = _code_of(exc)
+    extra = {}
+    if isinstance(exc, RateLimitExceeded):
+        extra["retry_after"] = exc.retry_after
+        response["Retry-After"] = str(exc.retry_after)
+        for name, value in exc.extra_headers.items():
+            response[name] = value
+    elif isinstance(exc, exceptions.Throttled):
+        code = "rate_limit_error"
+        extra["retry_after"] = math.ceil(exc.wait or 1)
+    response.data = error_body(detail, code, **extra)
+    return response
+
+
+def _code_of(exc: exceptions.APIException) -> str:
+    codes = exc.get_codes()
+    if isinstance(codes, dict):
+        codes = codes.get("code", exc.default_code)
+    if isinstance(codes, list):
+        codes = codes[0] if codes else exc.default_code
+    code = str(codes)
+    return _CODE_ALIASES.get(code, code)
+
+
+def _plain(errors):
+    """Turn DRF's ErrorDetail tree into plain str lists: ``{field: [msg, ...]}``."""
+    if isinstance(errors, dict):
+        return {field: _plain(value) for field, value in errors.items()}
+    if isinstance(errors, list):
+        flat = []
+        for item in errors:
+            value = _plain(item)
+            flat.extend(value if isinstance(value, list) else [value])
+        return flat
+    return str(errors)

@@ -1,0 +1,45 @@
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.management.base import BaseCommand
+from django.utils import timezone
+from rest_framework_simplejwt.token_blacklist.models import OutstandingToken
+
+from apikeys.models import ApiKey
+from audit.services import audit_prune, audit_record
+
+
+class Command(BaseCommand):
+    help = (
+        "Delete what has outlived its use: audit events past retention, API keys expired for "
+        "longer than the grace period, and refresh tokens (and their blacklist rows) past expiry."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--audit-days",
+            type=int,
+            default=getattr(settings, "KEYWARD_AUDIT_RETENTION_DAYS", 365),
+            help="keep audit events this many days (default: KEYWARD_AUDIT_RETENTION_DAYS, 365)",
+        )
+        parser.add_argument(
+            "--expired-key-days",
+            type=int,
+            default=getattr(settings, "KEYWARD_EXPIRED_KEY_RETENTION_DAYS", 30),
+            help="delete keys expired more than this many days ago (default 30)",
+        )
+
+    def handle(self, *args, audit_days, expired_key_days, **options):
+        now = timezone.now()
+        keys, _ = ApiKey.objects.filter(
+            expires_at__lt=now - timedelta(days=expired_key_days)
+        ).delete()
+        tokens, _ = OutstandingToken.objects.filter(expires_at__lt=now).delete()
+        events = audit_prune(before=now - timedelta(days=audit_days))
+        audit_record(
+            event_type="maintenance.pruned",
+            data={"audit_events": events, "api_keys_rows": keys, "token_rows": tokens},
+        )
+        self.stdout.write(
+            f"pruned: {events} audit events, {keys} expired key rows, {tokens} token rows"
+        )

@@ -1,0 +1,63 @@
+"""Site-wide views: liveness, and the JSON/HTML answers for 404, 500 and rate limits."""
+
+from django.http import JsonResponse
+from django.shortcuts import render
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from core.errors import error_body
+
+
+def _is_api(request) -> bool:
+    return request.path.startswith("/api/") or request.path.startswith("/oauth2/")
+
+
+class HealthView(APIView):
+    """Liveness: answers while the process can serve; touches neither database nor cache."""
+
+    authentication_classes = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        responses=inline_serializer("Health", {"status": serializers.CharField()}),
+        auth=[],
+    )
+    def get(self, request):
+        return Response({"status": "ok"})
+
+
+def rate_limited(request, exception=None):
+    """django-ratelimit's RATELIMIT_VIEW: 429 (its default is 403), JSON under /api/."""
+    retry_after = int(getattr(exception, "retry_after", 60) or 60)
+    if _is_api(request):
+        response = JsonResponse(
+            error_body("Rate limit exceeded", "rate_limit_error", retry_after=retry_after),
+            status=429,
+        )
+    else:
+        response = render(request, "429.html", {"retry_after": retry_after}, status=429)
+    response["Retry-After"] = str(retry_after)
+    return response
+
+
+def not_found(request, exception=None):
+    if _is_api(request):
+        return JsonResponse(error_body("Not found.", "not_found"), status=404)
+    return render(request, "404.html", status=404)
+
+
+def server_error(request):
+    if _is_api(request):
+        return JsonResponse(error_body("Internal server error.", "server_error"), status=500)
+    return render(request, "500.html", status=500)
+
+
+def csrf_failure(request, reason=""):
+    if _is_api(request):
+        return JsonResponse(
+            error_body("CSRF token missing or incorrect.", "csrf_failed"), status=403
+        )
+    return render(request, "403_csrf.html", status=403)

@@ -1,0 +1,20 @@
+"""Test settings: the real settings, with a throwaway secret and plain HTTP.
+
+``DATABASE_URL`` and ``REDIS_URL`` pass through, so the same suite runs on SQLite with the
+in-process cache and on PostgreSQL with Redis.
+"""
+
+import os
+
+os.environ.setdefault("SECRET_KEY", "test-secret-key-that-is-long-enough-for-hs256-signing")
+os.environ.setdefault("KEYWARD_HTTPS", "false")
+os.environ.setdefault("DEBUG", "false")
+
+from config.settings import *  # noqa: F403
+
+# Argon2 at production cost makes a suite of hundreds of logins slow; the hasher's own tests
+# use it explicitly.
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.MD5PasswordHasher",
+    *PASSWORD_HASHERS,  # noqa: F405
+]
