@@ -1,0 +1,252 @@
+"""The auth API: register, login, logout, refresh, verify (SPEC §2).
+
+Register, login and logout take JSON or form posts. A form post (the seeds' curl examples, a
+page's form) gets the browser answer: a 303, or the page again with its errors. JSON gets JSON.
+"""
+
+from collections.abc import Mapping
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import exceptions, serializers, status
+from rest_framework.permissions import AllowAny, BasePermission
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts import views
+from accounts.authentication import access_cookie_delete
+from accounts.csrf import csrf_enforce_for_cookies
+from accounts.ratelimits import login_rate_limit, register_rate_limit
+from accounts.selectors import credential_describe
+from accounts.serializers import (
+    AuthErrorSerializer,
+    LoginResponseSerializer,
+    LoginSerializer,
+    LogoutSerializer,
+    RefreshSerializer,
+    RegisterResponseSerializer,
+    RegisterSerializer,
+    TokenPairSerializer,
+    UserSerializer,
+    VerifyResponseSerializer,
+)
+from accounts.services import (
+    refresh_token_rotate,
+    user_authenticate,
+    user_login_tokens,
+    user_logout,
+    user_register,
+)
+from apikeys.permissions import ip_allowed
+from core.client_ip import client_ip
+from core.principal import principal_of
+
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+# RFC 6749 §5.1: responses that carry tokens must not be cached.
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+ERROR = OpenApiResponse(
+    AuthErrorSerializer,
+    description="`{detail, code}` (SPEC §8); 403 `csrf_failed` when a cookie rides without a token",
+)
+
+
+def is_form_post(request) -> bool:
+    return request.content_type.split(";", 1)[0].strip().lower() in FORM_TYPES
+
+
+def _body_field(request, name: str):
+    data = request.data
+    return data.get(name) if isinstance(data, Mapping) else None
+
+
+def _request_body(serializer):
+    """Document that a body arrives as JSON or as a form post."""
+    return {
+        "application/json": serializer,
+        "application/x-www-form-urlencoded": serializer,
+        "multipart/form-data": serializer,
+    }
+
+
+class PublicEndpoint(APIView):
+    """An endpoint that needs no credential, for browsers and cookie-less clients alike.
+
+    DRF's CSRF check lives in SessionAuthentication, which these views do not run; the cookie
+    rule of SPEC §2 is enforced here instead. A 401 still carries ``WWW-Authenticate`` (DRF
+    would turn it into 403 for a view without authenticators).
+    """
+
+    authentication_classes = []
+    permission_classes = [AllowAny]
+
+    def get_authenticate_header(self, request):
+        return views.WWW_AUTHENTICATE
+
+    def perform_authentication(self, request):
+        """Authenticate nobody, and so leave Django's ``request.user`` (the session's) intact.
+
+        DRF would overwrite it with AnonymousUser here, and logout must know whose session ends.
+        """
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        csrf_enforce_for_cookies(request)
+
+    def handle_exception(self, exc):
+        if is_form_post(self.request):
+            page = views.error_page(self.request._request, exc)
+            if page is not None:
+                return page
+        return super().handle_exception(exc)
+
+
+class RegisterView(PublicEndpoint):
+    @extend_schema(
+        summary="Create an account",
+        request=_request_body(RegisterSerializer),
+        responses={
+            201: RegisterResponseSerializer,
+            303: OpenApiResponse(description="Form post: redirect to the login page."),
+            400: ERROR,
+            403: ERROR,
+            429: ERROR,
+            503: ERROR,
+        },
+        auth=[],
+        tags=["auth"],
+    )
+    def post(self, request):
+        """Create a user and their personal tenant. Rate-limited per client IP."""
+        if is_form_post(request):
+            return views.register_submit(request._request)
+        register_rate_limit(request)
+        serializer = RegisterSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        try:
+            user = user_register(
+                email=data["email"],
+                password=data["password"],
+                first_name=data.get("first_name", ""),
+                last_name=data.get("last_name", ""),
+                request=request._request,
+            )
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.message_dict) from exc
+        return Response({"user": UserSerializer(user).data}, status=status.HTTP_201_CREATED)
+
+
+class LoginView(PublicEndpoint):
+    @extend_schema(
+        summary="Log in with email and password",
+        request=_request_body(LoginSerializer),
+        responses={
+            200: LoginResponseSerializer,
+            303: OpenApiResponse(description="Form post: session cookie set, redirect to app."),
+            400: ERROR,
+            401: ERROR,
+            403: ERROR,
+            429: ERROR,
+            503: ERROR,
+        },
+        auth=[],
+        tags=["auth"],
+    )
+    def post(self, request):
+        """Exchange an email and password for tokens (JSON) or a session (form post).
+
+        Rate-limited per client IP and per email; every attempt counts against both.
+        """
+        if is_form_post(request):
+            return views.login_submit(request._request)
+        login_rate_limit(request, email=_body_field(request, "email"))
+        serializer = LoginSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        user = user_authenticate(
+            request=request._request,
+            email=serializer.validated_data["email"],
+            password=serializer.validated_data["password"],
+            via="json",
+        )
+        pair = user_login_tokens(user=user)
+        body = {**pair.as_response(), "user": UserSerializer(user).data}
+        return Response(body, headers=NO_STORE)
+
+
+class LogoutView(PublicEndpoint):
+    @extend_schema(
+        summary="Log out",
+        request=_request_body(LogoutSerializer),
+        responses={
+            204: OpenApiResponse(description="Logged out."),
+            303: OpenApiResponse(description="Form post: redirect to the login page."),
+            401: ERROR,
+            403: ERROR,
+        },
+        auth=[],
+        tags=["auth"],
+    )
+    def post(self, request):
+        """End the session and revoke the refresh token's whole family, if one is given."""
+        serializer = LogoutSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        user_logout(
+            request=request._request,
+            refresh_token=serializer.validated_data.get("refresh_token") or None,
+        )
+        if is_form_post(request):
+            response = views.logged_out_redirect(request._request)
+        else:
+            response = Response(status=status.HTTP_204_NO_CONTENT)
+        access_cookie_delete(response)
+        return response
+
+
+class RefreshView(PublicEndpoint):
+    @extend_schema(
+        summary="Rotate a refresh token",
+        request=RefreshSerializer,
+        responses={200: TokenPairSerializer, 400: ERROR, 401: ERROR, 403: ERROR},
+        auth=[],
+        tags=["auth"],
+    )
+    def post(self, request):
+        """New access and refresh tokens; the presented refresh token is spent.
+
+        Reusing a spent refresh token answers 401 ``token_reused`` and revokes every token of
+        its login.
+        """
+        serializer = RefreshSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        pair = refresh_token_rotate(
+            raw_token=serializer.validated_data["refresh_token"], request=request._request
+        )
+        return Response(pair.as_response(), headers=NO_STORE)
+
+
+class HasCredential(BasePermission):
+    """Any valid credential, whatever its scopes and grants; a key's IP allowlist still holds."""
+
+    def has_permission(self, request, view):
+        principal = principal_of(request)
+        if principal is None:
+            return False
+        if principal.allowed_ips and not ip_allowed(client_ip(request), principal.allowed_ips):
+            raise exceptions.PermissionDenied(
+                "Client IP is not in the key's allowed_ips.", code="ip_not_allowed"
+            )
+        return True
+
+
+class VerifyView(APIView):
+    permission_classes = [HasCredential]
+
+    @extend_schema(
+        summary="Describe the presented credential",
+        responses={200: VerifyResponseSerializer, 401: ERROR, 403: ERROR},
+        tags=["auth"],
+    )
+    def get(self, request):
+        """Who the credential belongs to, its tenant, scopes and expiry."""
+        body = credential_describe(principal=principal_of(request), request=request)
+        return Response(VerifyResponseSerializer(body).data)

@@ -1,0 +1,116 @@
+"""JWT (Bearer header or HttpOnly cookie) and session authentication, yielding a Principal.
+
+Each class follows DRF's contract: ``None`` when the request does not use its scheme, 401 with a
+SPEC §8 code (``token_expired``, ``invalid_token``) when it does and fails, ``(user, principal)``
+otherwise.
+"""
+
+from datetime import UTC, datetime
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from rest_framework import exceptions
+from rest_framework.authentication import SessionAuthentication
+from rest_framework_simplejwt.authentication import JWTAuthentication
+from rest_framework_simplejwt.exceptions import ExpiredTokenError, TokenError
+from rest_framework_simplejwt.settings import api_settings
+from rest_framework_simplejwt.tokens import AccessToken
+
+from core.principal import AuthMethod, Principal
+
+ACCESS_COOKIE = "access_token"
+
+
+class BearerJWTAuthentication(JWTAuthentication):
+    """``Authorization: Bearer <jwt>``. Answers with our codes: token_expired / invalid_token."""
+
+    www_authenticate_realm = "keyward"
+
+    def authenticate(self, request):
+        header = self.get_header(request)
+        if header is None:
+            return None
+        try:
+            raw_token = self.get_raw_token(header)
+        except exceptions.AuthenticationFailed as exc:
+            raise _invalid_token() from exc
+        if raw_token is None:
+            return None
+        return authenticate_access_token(raw_token.decode("latin-1"))
+
+
+class CookieJWTAuthentication(BearerJWTAuthentication):
+    """The HttpOnly ``access_token`` cookie set by the login page for browser clients."""
+
+    def authenticate(self, request):
+        raw_token = request.COOKIES.get(ACCESS_COOKIE)
+        if not raw_token:
+            return None
+        user, principal = authenticate_access_token(raw_token)
+        # Cookies ride along on cross-site requests: enforce CSRF exactly as for sessions.
+        KeywardSessionAuthentication().enforce_csrf(request)
+        return user, principal
+
+
+class KeywardSessionAuthentication(SessionAuthentication):
+    def authenticate(self, request):
+        result = super().authenticate(request)
+        if result is None:
+            return None
+        user, _ = result
+        return user, Principal(auth_method=AuthMethod.SESSION, user=user)
+
+
+def authenticate_access_token(raw_token: str):
+    """Validate an access JWT and return ``(user, principal)``; 401 with a §8 code otherwise.
+
+    A refresh token presented as an access token fails SimpleJWT's type check: invalid_token.
+    """
+    try:
+        token = AccessToken(raw_token)
+    except ExpiredTokenError as exc:
+        raise exceptions.AuthenticationFailed("Token has expired.", code="token_expired") from exc
+    except TokenError as exc:
+        raise _invalid_token() from exc
+    user = _user_for(token)
+    return user, Principal(
+        auth_method=AuthMethod.JWT,
+        user=user,
+        expires_at=datetime.fromtimestamp(token["exp"], tz=UTC),
+        token=token,
+    )
+
+
+def access_cookie_set(response, access_token: str) -> None:
+    """Give a browser the access token as an HttpOnly cookie that lives as long as the token."""
+    response.set_cookie(
+        ACCESS_COOKIE,
+        access_token,
+        max_age=int(settings.KEYWARD_ACCESS_TOKEN_LIFETIME),
+        path="/",
+        secure=bool(settings.KEYWARD_HTTPS),
+        httponly=True,
+        samesite="Lax",
+    )
+
+
+def access_cookie_delete(response) -> None:
+    response.delete_cookie(ACCESS_COOKIE, path="/", samesite="Lax")
+
+
+def _user_for(token):
+    user_model = get_user_model()
+    user_id = token.get(api_settings.USER_ID_CLAIM)
+    if user_id is None:
+        raise _invalid_token()
+    try:
+        user = user_model.objects.get(pk=user_id)
+    except (user_model.DoesNotExist, ValueError, TypeError, OverflowError) as exc:
+        raise _invalid_token() from exc
+    if not user.is_active:
+        raise _invalid_token()
+    return user
+
+
+def _invalid_token() -> exceptions.AuthenticationFailed:
+    return exceptions.AuthenticationFailed("Invalid token.", code="invalid_token")

@@ -1,0 +1,68 @@
+"""Forms of the login and register pages (and of form posts to the auth API)."""
+
+from django import forms
+
+PASSWORD_MISMATCH = "The two passwords do not match."
+# Long enough for any passphrase, short enough that nobody posts megabytes at the hasher.
+PASSWORD_MAX_LENGTH = 4096
+
+
+class _PageForm(forms.Form):
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("label_suffix", "")  # "Email", not Django's "Email:"
+        super().__init__(*args, **kwargs)
+
+
+class RegisterForm(_PageForm):
+    email = forms.EmailField(
+        label="Email",
+        max_length=254,
+        widget=forms.EmailInput(attrs={"autocomplete": "email", "autofocus": True}),
+    )
+    first_name = forms.CharField(
+        label="First name",
+        max_length=150,
+        required=False,
+        widget=forms.TextInput(attrs={"autocomplete": "given-name"}),
+    )
+    last_name = forms.CharField(
+        label="Last name",
+        max_length=150,
+        required=False,
+        widget=forms.TextInput(attrs={"autocomplete": "family-name"}),
+    )
+    password = forms.CharField(
+        label="Password",
+        strip=False,
+        max_length=PASSWORD_MAX_LENGTH,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+        help_text="At least 8 characters; not a common password, not all digits.",
+    )
+    confirm_password = forms.CharField(
+        label="Confirm password",
+        strip=False,
+        max_length=PASSWORD_MAX_LENGTH,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+    )
+
+    def clean(self):
+        cleaned = super().clean()
+        password, confirm = cleaned.get("password"), cleaned.get("confirm_password")
+        if password and confirm and password != confirm:
+            self.add_error("confirm_password", PASSWORD_MISMATCH)
+        return cleaned
+
+
+class LoginForm(_PageForm):
+    # A plain text field, not EmailField: a malformed email is just a failed login.
+    email = forms.CharField(
+        label="Email",
+        max_length=254,
+        widget=forms.EmailInput(attrs={"autocomplete": "email", "autofocus": True}),
+    )
+    password = forms.CharField(
+        label="Password",
+        strip=False,
+        max_length=PASSWORD_MAX_LENGTH,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+    )

@@ -1,0 +1,37 @@
+"""Reads for accounts: what a credential amounts to, and the tenants a user sees."""
+
+from uuid import UUID
+
+from core.principal import AuthMethod, Principal
+from tenants.models import Membership
+from tenants.selectors import tenants_for_user
+
+
+def user_sole_tenant_id(*, user) -> UUID | None:
+    """The user's tenant when they belong to exactly one (SPEC §4: then it is inferred)."""
+    tenant_ids = list(tenants_for_user(user=user).values_list("id", flat=True)[:2])
+    return tenant_ids[0] if len(tenant_ids) == 1 else None
+
+
+def user_memberships(*, user):
+    return Membership.objects.filter(user=user).select_related("tenant").order_by("tenant__name")
+
+
+def credential_describe(*, principal: Principal, request) -> dict:
+    """The body of ``GET /auth/verify``: what the presented credential is and may reach."""
+    user = principal.user
+    expires_at = principal.expires_at
+    if principal.auth_method == AuthMethod.SESSION and expires_at is None:
+        expires_at = request.session.get_expiry_date()
+    body = {
+        "valid": True,
+        "auth_method": principal.auth_method,
+        "user": {"id": user.pk, "email": user.email} if user is not None else None,
+        "tenant_id": principal.tenant_id
+        or (user_sole_tenant_id(user=user) if user is not None else None),
+        "scopes": list(principal.scopes),
+        "expires_at": expires_at,
+    }
+    if principal.key_prefix:
+        body["key_prefix"] = principal.key_prefix
+    return body

@@ -1,0 +1,90 @@
+"""Request and response bodies of the auth API (JSON; the same fields arrive as form posts)."""
+
+from rest_framework import serializers
+
+from accounts.forms import PASSWORD_MAX_LENGTH, PASSWORD_MISMATCH
+from accounts.models import User
+
+
+def _password_field(**kwargs) -> serializers.CharField:
+    return serializers.CharField(
+        write_only=True,
+        trim_whitespace=False,
+        max_length=PASSWORD_MAX_LENGTH,
+        style={"input_type": "password"},
+        **kwargs,
+    )
+
+
+class UserSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = User
+        fields = ["id", "email", "first_name", "last_name"]
+        read_only_fields = fields
+
+
+class RegisterSerializer(serializers.Serializer):
+    email = serializers.EmailField(max_length=254)
+    password = _password_field()
+    confirm_password = _password_field()
+    first_name = serializers.CharField(max_length=150, required=False, allow_blank=True)
+    last_name = serializers.CharField(max_length=150, required=False, allow_blank=True)
+
+    def validate(self, attrs):
+        if attrs["password"] != attrs["confirm_password"]:
+            raise serializers.ValidationError({"confirm_password": [PASSWORD_MISMATCH]})
+        return attrs
+
+
+class RegisterResponseSerializer(serializers.Serializer):
+    user = UserSerializer()
+
+
+class LoginSerializer(serializers.Serializer):
+    email = serializers.CharField(max_length=254)
+    password = _password_field()
+
+
+class TokenPairSerializer(serializers.Serializer):
+    access_token = serializers.CharField()
+    refresh_token = serializers.CharField()
+    token_type = serializers.CharField(default="bearer")
+    expires_in = serializers.IntegerField(help_text="Seconds until the access token expires.")
+
+
+class LoginResponseSerializer(TokenPairSerializer):
+    user = UserSerializer()
+
+
+class RefreshSerializer(serializers.Serializer):
+    refresh_token = serializers.CharField()
+
+
+class LogoutSerializer(serializers.Serializer):
+    refresh_token = serializers.CharField(required=False, allow_blank=True)
+
+
+class VerifyUserSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    email = serializers.EmailField()
+
+
+class VerifyResponseSerializer(serializers.Serializer):
+    valid = serializers.BooleanField()
+    auth_method = serializers.ChoiceField(
+        choices=["api_key", "jwt", "session", "client_credentials"]
+    )
+    user = VerifyUserSerializer(allow_null=True)
+    tenant_id = serializers.UUIDField(allow_null=True)
+    scopes = serializers.ListField(child=serializers.CharField())
+    expires_at = serializers.DateTimeField(allow_null=True)
+    key_prefix = serializers.CharField(required=False, help_text="Only for API keys.")
+
+
+class AuthErrorSerializer(serializers.Serializer):
+    detail = serializers.CharField()
+    code = serializers.CharField()
+    errors = serializers.DictField(
+        child=serializers.ListField(child=serializers.CharField()), required=False
+    )
+    retry_after = serializers.IntegerField(required=False)

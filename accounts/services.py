@@ -1,0 +1,218 @@
+"""Accounts' business rules: registration, login, token rotation, revocation and logout.
+
+The API views, the web pages and the admin call these; none holds a rule of its own. Every
+security-relevant outcome is written to the audit log, never with a password or a token.
+"""
+
+from django.contrib import auth
+from django.contrib.auth import password_validation
+from django.contrib.auth.models import update_last_login
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from rest_framework import exceptions
+from rest_framework_simplejwt.settings import api_settings
+from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
+
+from accounts.models import IssuedRefreshToken, RefreshTokenFamily, User
+from accounts.ratelimits import normalised_email
+from accounts.tokens import (
+    FAMILY_CLAIM,
+    FamilyRefreshToken,
+    TokenPair,
+    access_token_for_user,
+    invalid_token,
+    refresh_token_decode,
+    token_pair_issue,
+    token_reused,
+)
+from audit.models import AuditEvent
+from audit.services import audit_record
+from tenants.services import tenant_create_personal
+
+DUPLICATE_EMAIL = "A user with this email address already exists."
+INVALID_CREDENTIALS = "Invalid email or password."
+
+
+def invalid_credentials() -> exceptions.AuthenticationFailed:
+    return exceptions.AuthenticationFailed(INVALID_CREDENTIALS, code="invalid_credentials")
+
+
+@transaction.atomic
+def user_register(
+    *,
+    email: str,
+    password: str,
+    first_name: str = "",
+    last_name: str = "",
+    request=None,
+) -> User:
+    """Create a user with their personal tenant; raise ``ValidationError`` keyed by field.
+
+    Django's password validators run against the would-be user (so a password like the email is
+    refused) before any hashing.
+    """
+    email = User.objects.normalize_email(email)
+    if User.objects.filter(email=email).exists():
+        raise ValidationError({"email": [DUPLICATE_EMAIL]})
+    user = User(email=email, first_name=first_name, last_name=last_name)
+    try:
+        password_validation.validate_password(password, user=user)
+    except ValidationError as exc:
+        raise ValidationError({"password": exc.error_list}) from exc
+    user.set_password(password)
+    try:
+        with transaction.atomic():
+            user.save()
+    except IntegrityError as exc:  # a concurrent registration of the same email won the race
+        raise ValidationError({"email": [DUPLICATE_EMAIL]}) from exc
+    tenant_create_personal(user=user)
+    audit_record(event_type="user.registered", request=request, actor=user, target=user)
+    return user
+
+
+def user_authenticate(*, request, email: str, password: str, via: str) -> User:
+    """Check an email and password; one 401 ``invalid_credentials`` for every kind of failure.
+
+    Django's ``authenticate`` runs the password hasher once whether or not the email exists
+    (``ModelBackend`` hashes the password for an unknown user), so neither the answer nor its
+    timing tells an attacker which emails have accounts. An inactive user fails the same way.
+    """
+    user = auth.authenticate(request, email=email, password=password)
+    if user is None:
+        audit_record(
+            event_type="login.failed",
+            request=request,
+            outcome=AuditEvent.Outcome.FAILURE,
+            data={"email": normalised_email(email), "via": via},
+        )
+        raise invalid_credentials()
+    audit_record(
+        event_type="login.succeeded", request=request, actor=user, target=user, data={"via": via}
+    )
+    return user
+
+
+@transaction.atomic
+def user_login_tokens(*, user: User) -> TokenPair:
+    """Start a token family for a fresh login and issue its first access/refresh pair."""
+    family = RefreshTokenFamily.objects.create(user=user)
+    update_last_login(None, user)
+    return token_pair_issue(family=family)
+
+
+def user_login_session(*, request, user: User) -> str:
+    """Log ``user`` into a Django session; return an access token for the browser's cookie.
+
+    ``auth.login`` cycles the session key and the CSRF token, so nothing set before login
+    survives it.
+    """
+    auth.login(request, user)
+    return str(access_token_for_user(user=user))
+
+
+def refresh_token_rotate(*, raw_token: str, request=None) -> TokenPair:
+    """Exchange a refresh token for a new pair, exactly once.
+
+    The old token is blacklisted and its successor joins the same family. Presenting a token
+    that was already rotated is reuse: 401 ``token_reused``, and the family is revoked if it
+    was not already. All of it happens under the family's
+    row lock, so of two concurrent refreshes of one token the second sees the first's rotation
+    and counts as reuse (SimpleJWT alone checks the blacklist, then writes, unlocked).
+    """
+    token = refresh_token_decode(raw_token)
+    pair, reused_family = _rotate(token)
+    if reused_family is not None:
+        audit_record(
+            event_type="token.reused",
+            request=request,
+            actor=reused_family.user,
+            target=reused_family.user,
+            outcome=AuditEvent.Outcome.FAILURE,
+            data={"family": str(reused_family.pk)},
+        )
+        raise token_reused()
+    return pair
+
+
+@transaction.atomic
+def _rotate(token: FamilyRefreshToken) -> tuple[TokenPair | None, RefreshTokenFamily | None]:
+    family = _family_for_update(token)
+    if not family.user.is_active:
+        raise invalid_token()
+    issue = (
+        IssuedRefreshToken.objects.select_related("outstanding_token")
+        .filter(family=family, outstanding_token__jti=token[api_settings.JTI_CLAIM])
+        .first()
+    )
+    if issue is None:
+        raise invalid_token()
+    if issue.rotated_at is not None:
+        token_family_revoke(family=family, reason=RefreshTokenFamily.RevokedReason.REUSE)
+        return None, family
+    if (
+        family.revoked_at is not None
+        or BlacklistedToken.objects.filter(token=issue.outstanding_token).exists()
+    ):
+        raise invalid_token("This token has been revoked.")
+    issue.rotated_at = timezone.now()
+    issue.save(update_fields=["rotated_at"])
+    BlacklistedToken.objects.create(token=issue.outstanding_token)
+    return token_pair_issue(family=family), None
+
+
+@transaction.atomic
+def token_family_revoke(*, family: RefreshTokenFamily, reason: str) -> int:
+    """Revoke every refresh token of ``family``; return how many were newly blacklisted."""
+    if family.revoked_at is None:
+        family.revoked_at = timezone.now()
+        family.revoked_reason = reason
+        family.save(update_fields=["revoked_at", "revoked_reason"])
+    live = OutstandingToken.objects.filter(
+        keyward_issue__family=family, blacklistedtoken__isnull=True
+    )
+    created = BlacklistedToken.objects.bulk_create(
+        [BlacklistedToken(token=outstanding) for outstanding in live], ignore_conflicts=True
+    )
+    return len(created)
+
+
+def refresh_token_revoke(*, raw_token: str) -> RefreshTokenFamily | None:
+    """Log out the login a refresh token belongs to: revoke its whole family.
+
+    An expired token is already useless, so it needs nothing (and returns ``None``); a tampered
+    or foreign token is 401 ``invalid_token``.
+    """
+    try:
+        token = refresh_token_decode(raw_token)
+    except exceptions.AuthenticationFailed as exc:
+        if exc.get_codes() == "token_expired":
+            return None
+        raise
+    with transaction.atomic():
+        family = _family_for_update(token)
+        token_family_revoke(family=family, reason=RefreshTokenFamily.RevokedReason.LOGOUT)
+    return family
+
+
+def user_logout(*, request, refresh_token: str | None = None) -> None:
+    """End the session (if any) and revoke the refresh token's family (if one is given)."""
+    user = request.user if request.user.is_authenticated else None
+    family = refresh_token_revoke(raw_token=refresh_token) if refresh_token else None
+    if user is None and family is not None:
+        user = family.user
+    auth.logout(request)
+    if user is not None:
+        audit_record(event_type="logout", request=request, actor=user, target=user)
+
+
+def _family_for_update(token: FamilyRefreshToken) -> RefreshTokenFamily:
+    """The token's family, row-locked until the transaction ends; 401 if it is gone."""
+    family = (
+        RefreshTokenFamily.objects.select_for_update()
+        .filter(pk=token[FAMILY_CLAIM], user_id=token[api_settings.USER_ID_CLAIM])
+        .first()
+    )
+    if family is None:  # the user was deleted, and their families with them
+        raise invalid_token()
+    return family

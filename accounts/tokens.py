@@ -1,0 +1,125 @@
+"""User JWTs: access tokens, and refresh tokens that belong to a family.
+
+Every login starts a family (``accounts.models.RefreshTokenFamily``); its refresh token carries
+the family's id in the ``family`` claim, and rotation copies the claim into the successor. The
+family is what reuse detection and logout revoke. SimpleJWT signs, decodes and keeps the
+blacklist; the lifetimes are read from settings when a token is made, not when SimpleJWT was
+imported.
+"""
+
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from rest_framework import exceptions
+from rest_framework_simplejwt.exceptions import ExpiredTokenError, TokenError
+from rest_framework_simplejwt.settings import api_settings
+from rest_framework_simplejwt.token_blacklist.models import OutstandingToken
+from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
+from rest_framework_simplejwt.utils import datetime_from_epoch
+
+from accounts.models import IssuedRefreshToken, RefreshTokenFamily
+
+FAMILY_CLAIM = "family"
+TOKEN_TYPE = "bearer"
+
+
+@dataclass(frozen=True, slots=True)
+class TokenPair:
+    access_token: str
+    refresh_token: str
+    expires_in: int
+
+    def as_response(self) -> dict:
+        return {
+            "access_token": self.access_token,
+            "refresh_token": self.refresh_token,
+            "token_type": TOKEN_TYPE,
+            "expires_in": self.expires_in,
+        }
+
+
+class FamilyRefreshToken(RefreshToken):
+    """A refresh token whose blacklist is checked by the caller, under the family's row lock.
+
+    SimpleJWT checks the blacklist while decoding and reports a blacklisted token like any other
+    invalid one; rotation must tell reuse apart (and check it inside the lock, not before it).
+    """
+
+    def check_blacklist(self) -> None:
+        return None
+
+
+def access_token_lifetime() -> int:
+    return int(settings.KEYWARD_ACCESS_TOKEN_LIFETIME)
+
+
+def refresh_token_lifetime() -> int:
+    return int(settings.KEYWARD_REFRESH_TOKEN_LIFETIME)
+
+
+def access_token_for_user(*, user) -> AccessToken:
+    """A stand-alone access token, e.g. for the browser's ``access_token`` cookie."""
+    token = AccessToken.for_user(user)
+    token.set_exp(lifetime=timedelta(seconds=access_token_lifetime()))
+    return token
+
+
+def token_pair_issue(*, family: RefreshTokenFamily) -> TokenPair:
+    """Mint a refresh token in ``family`` (recorded as outstanding) and its access token."""
+    refresh = FamilyRefreshToken()
+    refresh.set_exp(lifetime=timedelta(seconds=refresh_token_lifetime()))
+    refresh[api_settings.USER_ID_CLAIM] = str(family.user_id)
+    refresh[FAMILY_CLAIM] = str(family.pk)
+    outstanding = OutstandingToken.objects.create(
+        user_id=family.user_id,
+        jti=refresh[api_settings.JTI_CLAIM],
+        # SimpleJWT would store the token itself; a stolen database must not yield one.
+        token="",
+        created_at=refresh.current_time,
+        expires_at=datetime_from_epoch(refresh["exp"]),
+    )
+    IssuedRefreshToken.objects.create(outstanding_token=outstanding, family=family)
+
+    access = refresh.access_token
+    access.set_exp(
+        from_time=refresh.current_time, lifetime=timedelta(seconds=access_token_lifetime())
+    )
+    return TokenPair(
+        access_token=str(access),
+        refresh_token=str(refresh),
+        expires_in=access_token_lifetime(),
+    )
+
+
+def refresh_token_decode(raw_token: str) -> FamilyRefreshToken:
+    """Check signature, expiry and type; 401 ``token_expired`` / ``invalid_token`` otherwise."""
+    try:
+        token = FamilyRefreshToken(raw_token)
+    except ExpiredTokenError as exc:
+        raise token_expired() from exc
+    except TokenError as exc:
+        raise invalid_token() from exc
+    # Only /auth/login mints refresh tokens here, and every one names its family and user.
+    try:
+        uuid.UUID(str(token.get(FAMILY_CLAIM)))
+        int(token.get(api_settings.USER_ID_CLAIM))
+    except (TypeError, ValueError) as exc:
+        raise invalid_token() from exc
+    return token
+
+
+def invalid_token(detail: str = "Invalid token.") -> exceptions.AuthenticationFailed:
+    return exceptions.AuthenticationFailed(detail, code="invalid_token")
+
+
+def token_expired() -> exceptions.AuthenticationFailed:
+    return exceptions.AuthenticationFailed("Token has expired.", code="token_expired")
+
+
+def token_reused() -> exceptions.AuthenticationFailed:
+    return exceptions.AuthenticationFailed(
+        "This refresh token was already used; every token of its login has been revoked.",
+        code="token_reused",
+    )

@@ -1,0 +1,151 @@
+"""Web pages: register, login, the dashboard, and the form posts of the auth endpoints.
+
+``register_submit`` and ``login_submit`` handle a form post wherever it arrives: at the page
+itself (``/register``, ``/login``, CSRF-checked by the middleware) or at the API endpoint
+(``/api/v1/auth/register``, ``/api/v1/auth/login``, checked by the cookie rule of SPEC §2).
+"""
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.http import HttpResponseRedirect
+from django.shortcuts import redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_GET, require_http_methods
+from rest_framework import exceptions
+
+from accounts.authentication import access_cookie_set
+from accounts.csrf import CSRF_FAILED
+from accounts.forms import LoginForm, RegisterForm
+from accounts.ratelimits import login_rate_limit, register_rate_limit
+from accounts.selectors import user_memberships
+from accounts.services import (
+    INVALID_CREDENTIALS,
+    user_authenticate,
+    user_login_session,
+    user_register,
+)
+from core.errors import RateLimitExceeded, ServiceUnavailable
+
+WWW_AUTHENTICATE = 'Bearer realm="keyward"'
+
+
+@require_http_methods(["GET", "HEAD", "POST"])
+def register_page(request):
+    if request.method == "POST":
+        return register_submit(request)
+    if request.user.is_authenticated:
+        return redirect("/")
+    return render(request, "accounts/register.html", {"form": RegisterForm()})
+
+
+@require_http_methods(["GET", "HEAD", "POST"])
+def login_page(request):
+    if request.method == "POST":
+        return login_submit(request)
+    if request.user.is_authenticated:
+        return redirect(_next_url(request))
+    return render(
+        request,
+        "accounts/login.html",
+        {"form": LoginForm(), "next": request.GET.get("next", "")},
+    )
+
+
+@require_GET
+@login_required
+def dashboard(request):
+    return render(
+        request,
+        "accounts/dashboard.html",
+        {"memberships": user_memberships(user=request.user)},
+    )
+
+
+def register_submit(request):
+    """Register from a form post: 303 to the login page, or the page again with its errors."""
+    try:
+        register_rate_limit(request)
+    except (RateLimitExceeded, ServiceUnavailable) as exc:
+        return error_page(request, exc)
+    form = RegisterForm(request.POST)
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            user_register(
+                email=data["email"],
+                password=data["password"],
+                first_name=data["first_name"],
+                last_name=data["last_name"],
+                request=request,
+            )
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        else:
+            messages.success(request, "Your account is ready. Log in to continue.")
+            return _see_other(settings.LOGIN_URL)
+    return render(request, "accounts/register.html", {"form": form}, status=400)
+
+
+def login_submit(request):
+    """Log in from a form post: a session plus the ``access_token`` cookie, 303 to the app."""
+    try:
+        login_rate_limit(request, email=request.POST.get("email"))
+    except (RateLimitExceeded, ServiceUnavailable) as exc:
+        return error_page(request, exc)
+    form = LoginForm(request.POST)
+    context = {"form": form, "next": request.POST.get("next", "")}
+    if not form.is_valid():
+        return render(request, "accounts/login.html", context, status=400)
+    try:
+        user = user_authenticate(
+            request=request,
+            email=form.cleaned_data["email"],
+            password=form.cleaned_data["password"],
+            via="form",
+        )
+    except exceptions.AuthenticationFailed:
+        form.add_error(None, INVALID_CREDENTIALS)
+        response = render(request, "accounts/login.html", context, status=401)
+        response["WWW-Authenticate"] = WWW_AUTHENTICATE
+        return response
+    access_token = user_login_session(request=request, user=user)
+    response = _see_other(_next_url(request))
+    access_cookie_set(response, access_token)
+    return response
+
+
+def logged_out_redirect(request):
+    messages.info(request, "You have been logged out.")
+    return _see_other(settings.LOGOUT_REDIRECT_URL)
+
+
+def error_page(request, exc: Exception):
+    """The HTML answer, for a form post, to what the API answers in JSON."""
+    if isinstance(exc, RateLimitExceeded):
+        response = render(request, "429.html", {"retry_after": exc.retry_after}, status=429)
+        response["Retry-After"] = str(exc.retry_after)
+        return response
+    if isinstance(exc, ServiceUnavailable):
+        return render(request, "accounts/unavailable.html", status=503)
+    if isinstance(exc, exceptions.PermissionDenied) and exc.get_codes() == CSRF_FAILED:
+        return render(request, "403_csrf.html", status=403)
+    return None
+
+
+def _next_url(request) -> str:
+    """Where to go after login: a same-site ``next``, else the dashboard."""
+    candidate = request.POST.get("next") or request.GET.get("next") or ""
+    if candidate and url_has_allowed_host_and_scheme(
+        candidate, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return candidate
+    return settings.LOGIN_REDIRECT_URL
+
+
+def _see_other(url: str) -> HttpResponseRedirect:
+    """A 303: after a POST the browser must GET the next page, never re-post."""
+    response = HttpResponseRedirect(url)
+    response.status_code = 303
+    return response
