@@ -1,0 +1,113 @@
+"""DRF authentication by API key, in all four presentations of SPEC §3.
+
+``Authorization: Bearer <key>`` · ``X-API-Key: <key>`` · ``Authorization: <key>`` (bare) ·
+``Authorization: Basic base64("apikey:<key>")``. A Bearer value that is a JWT is left to the JWT
+authentication class. A key header wins over any cookie, because this class runs first.
+"""
+
+import base64
+import binascii
+
+from django.utils import timezone
+from rest_framework import exceptions
+from rest_framework.authentication import BaseAuthentication
+
+from apikeys import crypto
+from apikeys.selectors import api_key_get_for_authentication
+from core.principal import AuthMethod, Principal
+
+REALM = 'Bearer realm="keyward"'
+
+
+class ApiKeyAuthentication(BaseAuthentication):
+    def authenticate(self, request):
+        raw_key = presented_key(request)
+        if raw_key is None:
+            return None
+        principal = authenticate_key(raw_key)
+        return principal.user, principal
+
+    def authenticate_header(self, request):
+        return REALM
+
+
+def presented_key(request) -> str | None:
+    """Return the API key the request presents, ``None`` when it presents none.
+
+    Raises 401 for a header that tries to present a credential but is malformed.
+    """
+    meta = request.META
+    header_key = meta.get("HTTP_X_API_KEY")
+    if header_key is not None:
+        return header_key.strip()
+
+    authorization = meta.get("HTTP_AUTHORIZATION")
+    if authorization is None:
+        return None
+    parts = authorization.split()
+    if not parts:
+        raise _failed("invalid_credentials", "Empty Authorization header.")
+    scheme = parts[0].lower()
+    if scheme == "bearer":
+        if len(parts) != 2:
+            raise _failed("invalid_credentials", "Malformed Bearer Authorization header.")
+        if looks_like_jwt(parts[1]):
+            return None  # SimpleJWT's turn
+        return parts[1]
+    if scheme == "basic":
+        if len(parts) != 2:
+            raise _failed("invalid_credentials", "Malformed Basic Authorization header.")
+        return _key_from_basic(parts[1])
+    if len(parts) == 1:
+        return parts[0]  # bare key, as FusionAuth accepts it
+    raise _failed("invalid_credentials", "Unsupported Authorization scheme.")
+
+
+def looks_like_jwt(value: str) -> bool:
+    return value.count(".") == 2 and value.startswith("eyJ")
+
+
+def authenticate_key(raw_key: str) -> Principal:
+    """Check a raw key and return its principal, or raise 401 with the §8 code."""
+    if not crypto.is_well_formed(raw_key):
+        raise _failed("invalid_api_key", "Invalid API key.")
+    api_key = api_key_get_for_authentication(raw_key)
+    if api_key is None or not api_key.user.is_active:
+        raise _failed("invalid_api_key", "Invalid API key.")
+    if not api_key.is_active:
+        raise _failed("api_key_disabled", "This API key has been revoked.")
+    if api_key.expires_at is not None and api_key.expires_at <= timezone.now():
+        raise _failed("api_key_expired", "This API key has expired.")
+    return principal_for_key(api_key)
+
+
+def principal_for_key(api_key) -> Principal:
+    return Principal(
+        auth_method=AuthMethod.API_KEY,
+        user=api_key.user,
+        scopes=tuple(api_key.scopes or ()),
+        endpoints=tuple(api_key.endpoints or ()),
+        tenant_id=api_key.tenant_id,
+        expires_at=api_key.expires_at,
+        api_key=api_key,
+        key_type=api_key.key_type,
+        key_manager=api_key.key_manager,
+        allowed_ips=tuple(api_key.allowed_ips or ()),
+    )
+
+
+def _key_from_basic(encoded: str) -> str:
+    try:
+        decoded = base64.b64decode(encoded, validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
+        raise _failed("invalid_credentials", "Malformed Basic Authorization header.") from exc
+    username, sep, password = decoded.partition(":")
+    if not sep or username != "apikey":
+        raise _failed(
+            "invalid_credentials", 'Basic authentication takes the username "apikey" and a key.'
+        )
+    return password
+
+
+def _failed(code: str, detail: str) -> exceptions.AuthenticationFailed:
+    return exceptions.AuthenticationFailed(detail, code=code)

@@ -1,0 +1,120 @@
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from apikeys.crypto import HASH_LENGTH, KEY_PREFIX_LENGTH
+
+
+class KeyType(models.TextChoices):
+    DEVELOPMENT = "development", "Development"
+    PRODUCTION = "production", "Production"
+    RESTRICTED = "restricted", "Restricted (client-side)"
+    ADMIN = "admin", "Admin"
+
+
+class ApiKey(models.Model):
+    """A long-lived credential for programs. Only its keyed hash is stored (see crypto.py)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="api_keys",
+        help_text="The owner: the key acts on their behalf, never beyond their rights.",
+    )
+    name = models.CharField(max_length=100)
+    description = models.TextField(blank=True, default="")
+    key_prefix = models.CharField(max_length=KEY_PREFIX_LENGTH, db_index=True, editable=False)
+    key_hash = models.CharField(max_length=HASH_LENGTH, unique=True, editable=False)
+    key_type = models.CharField(max_length=16, choices=KeyType.choices, default=KeyType.DEVELOPMENT)
+    scopes = models.JSONField(default=list, blank=True)
+    endpoints = models.JSONField(
+        default=list, blank=True, help_text='Grants: [{"path": "/api/v1/x", "methods": ["GET"]}]'
+    )
+    tenant = models.ForeignKey(
+        "tenants.Tenant",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="api_keys",
+        help_text="Set at creation and never changed.",
+    )
+    key_manager = models.BooleanField(default=False)
+    allowed_ips = models.JSONField(default=list, blank=True, help_text="CIDRs; empty = any")
+    rate_limit = models.JSONField(
+        null=True, blank=True, help_text='{"per_minute": n, "per_hour": n}; null = type default'
+    )
+    metadata = models.JSONField(default=dict, blank=True)
+    is_active = models.BooleanField(default=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    rotated_from = models.OneToOneField(
+        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="rotated_to"
+    )
+    # Usage, flushed from the shared cache; read through apikeys.usage to see exact figures.
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    last_used_ip = models.GenericIPAddressField(null=True, blank=True)
+    request_count = models.BigIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-created_at", "id"]
+        verbose_name = "API key"
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(key_type=KeyType.RESTRICTED) | ~Q(scopes=[]) | ~Q(endpoints=[]),
+                name="apikeys_restricted_never_full_access",
+            ),
+        ]
+        indexes = [models.Index(fields=["user", "is_active"])]
+
+    def __str__(self):
+        return f"{self.name} ({self.key_prefix}…)"
+
+    @property
+    def full_access(self) -> bool:
+        """A key with neither scopes nor endpoint grants acts with its owner's full rights."""
+        return not self.scopes and not self.endpoints
+
+
+class ApiKeyDailyUsage(models.Model):
+    """Requests per key per UTC day, flushed from the shared cache."""
+
+    api_key = models.ForeignKey(ApiKey, on_delete=models.CASCADE, related_name="daily_usage")
+    date = models.DateField()
+    count = models.BigIntegerField(default=0)
+
+    class Meta:
+        ordering = ["api_key", "date"]
+        constraints = [
+            models.UniqueConstraint(fields=["api_key", "date"], name="apikeys_daily_usage_unique"),
+        ]
+
+    def __str__(self):
+        return f"{self.api_key_id} {self.date}: {self.count}"
+
+
+class InstallationState(models.Model):
+    """One row that remembers, across restarts, whether any key was ever issued.
+
+    Bootstrap is allowed only while ``keys_ever_issued`` is false; the flag is taken with a
+    conditional UPDATE, so exactly one concurrent bootstrap wins.
+    """
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1, editable=False)
+    keys_ever_issued = models.BooleanField(default=False)
+    bootstrapped_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=Q(id=1), name="apikeys_state_singleton")]
+
+    def __str__(self):
+        return f"keys ever issued: {self.keys_ever_issued}"

@@ -1,0 +1,179 @@
+"""The one authorization decision: may this principal do this method on this path?
+
+``authorize`` is called by every API view (through ``IsAuthenticatedAndAllowed``), by
+``POST /api/v1/keys/verify`` and ``GET /api/v1/auth/check``, and by the web pages, so that the
+answer and its reason are the same everywhere.
+"""
+
+import ipaddress
+from dataclasses import dataclass
+from functools import lru_cache
+
+from rest_framework import exceptions
+from rest_framework.permissions import BasePermission
+
+from core.client_ip import client_ip
+from core.principal import AuthMethod, Principal, principal_of
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+ADMIN_SCOPE = "admin"
+READ_ALL = "read:all"
+WRITE_ALL = "write:all"
+APP_ACCESS = "app:access"
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    allowed: bool
+    code: str
+    reason: str
+    status: int = 200
+
+    @classmethod
+    def allow(cls, reason: str) -> "Decision":
+        return cls(True, "valid", reason, 200)
+
+    @classmethod
+    def deny(cls, code: str, reason: str, status: int = 403) -> "Decision":
+        return cls(False, code, reason, status)
+
+
+def authorize(
+    principal: Principal,
+    *,
+    method: str,
+    path: str,
+    ip: str | None = None,
+    resource: str | None = None,
+    admin_only: bool = False,
+    app_access: bool = False,
+    key_management: bool = False,
+) -> Decision:
+    """Decide whether ``principal`` may call ``method path`` from ``ip``.
+
+    ``resource`` names the view's scope family (``agents`` → ``agents:read``/``agents:write``);
+    ``admin_only`` marks administrative endpoints (tenants of others, metrics, audit, service
+    clients); ``app_access`` marks endpoints that accept the ``app:access`` scope;
+    ``key_management`` marks the key-management API, which a key may call only as a key manager.
+    """
+    method = method.upper()
+    is_key = principal.auth_method == AuthMethod.API_KEY
+
+    if principal.allowed_ips and ip is not None and not ip_allowed(ip, principal.allowed_ips):
+        return Decision.deny("ip_not_allowed", f"Client IP {ip} is not in the key's allowed_ips.")
+
+    if key_management and is_key and not principal.key_manager:
+        return Decision.deny(
+            "not_key_manager", "Only a key with key_manager may call the key-management API."
+        )
+
+    if principal.endpoints and not endpoint_granted(principal.endpoints, method, path):
+        return Decision.deny(
+            "insufficient_permissions",
+            f"No endpoint grant of this key matches {method} {path}.",
+        )
+
+    scopes = set(principal.scopes)
+    admin_acts = ADMIN_SCOPE in scopes and principal.is_staff
+
+    if admin_only:
+        if principal.full_access and principal.is_staff:
+            return Decision.allow("Staff user with full access.")
+        if admin_acts:
+            return Decision.allow("The admin scope allows administrative endpoints.")
+        if ADMIN_SCOPE in scopes:
+            return Decision.deny(
+                "insufficient_permissions",
+                "The admin scope acts only while the key's owner is staff.",
+            )
+        return Decision.deny(
+            "insufficient_permissions", "This administrative endpoint needs the admin scope."
+        )
+
+    if principal.full_access:
+        return Decision.allow(
+            "Full access of its owner." if is_key else f"Authenticated by {principal.auth_method}."
+        )
+    if admin_acts:
+        return Decision.allow("The admin scope allows every endpoint.")
+    if not scopes:
+        # Grants only: the endpoint grant above already matched.
+        return Decision.allow(f"Endpoint grant matches {method} {path}.")
+
+    safe = method in SAFE_METHODS
+    wide = READ_ALL if safe else WRITE_ALL
+    if wide in scopes:
+        return Decision.allow(f"Scope {wide} allows {method}.")
+    if resource:
+        wanted = f"{resource}:{'read' if safe else 'write'}"
+        if wanted in scopes:
+            return Decision.allow(f"Scope {wanted} allows {method} on {resource}.")
+    if app_access and APP_ACCESS in scopes:
+        return Decision.allow("Scope app:access allows this application endpoint.")
+    needed = [wide] + ([f"{resource}:{'read' if safe else 'write'}"] if resource else [])
+    if app_access:
+        needed.append(APP_ACCESS)
+    return Decision.deny(
+        "insufficient_permissions",
+        f"{method} {path} needs one of the scopes: {', '.join(needed)}.",
+    )
+
+
+def endpoint_granted(grants, method: str, path: str) -> bool:
+    """True when a grant covers ``path`` (itself or below it) for ``method``."""
+    method = method.upper()
+    for grant in grants:
+        base = grant.get("path", "").rstrip("/")
+        if not base:
+            continue
+        if path != base and not path.startswith(base + "/"):
+            continue
+        methods = {m.upper() for m in grant.get("methods") or ()}
+        if not methods or "*" in methods or method in methods:
+            return True
+        if method == "HEAD" and "GET" in methods:
+            return True
+    return False
+
+
+def ip_allowed(ip: str, cidrs) -> bool:
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return False
+    return any(address in network for network in _networks(tuple(cidrs)))
+
+
+@lru_cache(maxsize=1024)
+def _networks(cidrs: tuple[str, ...]):
+    return tuple(ipaddress.ip_network(cidr, strict=False) for cidr in cidrs)
+
+
+def decision_for_request(request, view=None) -> Decision:
+    principal = principal_of(request)
+    return authorize(
+        principal,
+        method=request.method,
+        path=request.path,
+        ip=client_ip(request),
+        resource=getattr(view, "scope_resource", None),
+        admin_only=getattr(view, "admin_only", False),
+        app_access=getattr(view, "app_access", False),
+        key_management=getattr(view, "key_management", False),
+    )
+
+
+class IsAuthenticatedAndAllowed(BasePermission):
+    """The caller is authenticated and ``authorize`` allows this request.
+
+    Views declare ``scope_resource``, ``admin_only``, ``app_access`` or ``key_management``.
+    A denial is raised with its §8 code and reason, so the client learns which rule decided.
+    """
+
+    def has_permission(self, request, view):
+        if principal_of(request) is None:
+            return False  # DRF answers 401 authentication_required
+        decision = decision_for_request(request, view)
+        if not decision.allowed:
+            raise exceptions.PermissionDenied(decision.reason, code=decision.code)
+        return True
