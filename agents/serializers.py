@@ -1,0 +1,37 @@
+from rest_framework import serializers
+
+from agents.models import Agent
+
+
+class AgentSerializer(serializers.ModelSerializer):
+    tenant_id = serializers.UUIDField(read_only=True)
+    created_by = serializers.PrimaryKeyRelatedField(
+        read_only=True, help_text="The creator's user id."
+    )
+
+    class Meta:
+        model = Agent
+        fields = [
+            "id",
+            "name",
+            "description",
+            "tenant_id",
+            "created_by",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = ["id", "tenant_id", "created_by", "created_at", "updated_at"]
+
+
+class AgentWriteSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=100)
+    description = serializers.CharField(required=False, allow_blank=True, max_length=2000)
+
+
+class AgentRunSerializer(serializers.Serializer):
+    token = serializers.CharField(
+        required=False,
+        write_only=True,
+        help_text="An API key or access JWT, for clients that cannot send headers.",
+    )
+    input = serializers.CharField(required=False, allow_blank=True, max_length=2000, default="")

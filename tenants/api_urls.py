@@ -1,0 +1,15 @@
+from django.urls import path
+
+from tenants import api
+
+urlpatterns = [
+    path("tenants", api.TenantListView.as_view(), name="tenant-list"),
+    # str, not uuid/int: a malformed id answers the same 404 as any tenant or member out of reach.
+    path("tenants/<str:tenant_id>", api.TenantDetailView.as_view(), name="tenant-detail"),
+    path("tenants/<str:tenant_id>/members", api.MemberListView.as_view(), name="member-list"),
+    path(
+        "tenants/<str:tenant_id>/members/<str:user_id>",
+        api.MemberDetailView.as_view(),
+        name="member-detail",
+    ),
+]

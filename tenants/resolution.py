@@ -1,0 +1,159 @@
+"""Which tenant a request acts in: the one answer every tenant-scoped view asks for (SPEC §4).
+
+``tenant_for_request`` serves endpoints whose data belongs to "the current tenant" (agents):
+the credential's own tenant, else the ``X-Tenant-Id`` header, else the caller's only tenant.
+``tenant_access`` serves the tenants API, whose path names the tenant. Both keep the same
+promises: a tenant-bound credential never reaches another tenant, membership is checked for
+every tenant a user names, and a tenant the caller may not see answers exactly as one that does
+not exist (404 ``tenant_not_found``).
+"""
+
+import uuid
+from dataclasses import dataclass
+
+from django.conf import settings
+from rest_framework import exceptions
+
+from apikeys.permissions import authorize
+from core.client_ip import client_ip
+from core.errors import BadRequest
+from core.principal import Principal, principal_of
+from tenants.models import Tenant
+from tenants.selectors import membership_get, tenants_for_user
+
+TENANT_ID_REQUIRED = (
+    "A Tenant Id is required to complete this request. Assign a tenant to your API key, "
+    "or add the X-Tenant-Id header."
+)
+TENANT_NOT_FOUND = "Tenant not found."
+TENANT_MISMATCH = "This credential is bound to another tenant than the one the request names."
+
+_CACHE_ATTRIBUTE = "_keyward_tenant"
+
+
+@dataclass(frozen=True, slots=True)
+class TenantAccess:
+    """A tenant the caller may see, and their role in it (``None``: staff looking on)."""
+
+    tenant: Tenant
+    role: str | None
+
+
+def tenant_for_request(request) -> Tenant:
+    """Return the tenant ``request`` acts in, or raise 400/403/404 with the SPEC §4 code.
+
+    The result is cached on the request, so a view may ask as often as it likes.
+    """
+    cached = getattr(request, _CACHE_ATTRIBUTE, None)
+    if cached is not None:
+        return cached
+    principal = _principal(request)
+    bound_id = _parse_uuid(principal.tenant_id)
+    named = tenant_header_value(request)
+
+    if bound_id is not None:
+        if named is not None and _parse_uuid(named) != bound_id:
+            raise exceptions.PermissionDenied(TENANT_MISMATCH, code="tenant_mismatch")
+        tenant = _tenant_of_member(principal, bound_id)
+    elif named is not None:
+        tenant_id = _parse_uuid(named)
+        if tenant_id is None:
+            raise tenant_not_found()
+        tenant = _tenant_of_member(principal, tenant_id)
+    else:
+        tenant = _sole_tenant(principal)
+
+    setattr(request, _CACHE_ATTRIBUTE, tenant)
+    return tenant
+
+
+def tenant_access(request, tenant_id) -> TenantAccess:
+    """The tenant a path names, if the caller may see it; else 404 ``tenant_not_found``.
+
+    A tenant-bound credential sees its own tenant only. A user sees the tenants they belong to.
+    Staff acting with the ``admin`` scope (or a staff session/JWT) may also see any other, with
+    no role in it, so that every write the services guard by role stays closed to them.
+    """
+    principal = _principal(request)
+    bound_id = _parse_uuid(principal.tenant_id)
+    tenant_id = _parse_uuid(tenant_id)
+    if tenant_id is None or (bound_id is not None and bound_id != tenant_id):
+        raise tenant_not_found()
+    if principal.user is not None:
+        membership = membership_get(user=principal.user, tenant_id=tenant_id)
+        if membership is not None:
+            return TenantAccess(tenant=membership.tenant, role=membership.role)
+    bound = bound_id is not None
+    if (bound and principal.user is None) or (not bound and acts_as_admin(request)):
+        tenant = Tenant.objects.filter(pk=tenant_id).first()
+        if tenant is not None:
+            return TenantAccess(tenant=tenant, role=None)
+    raise tenant_not_found()
+
+
+def acts_as_admin(request) -> bool:
+    """True when the one authorization decision would open an administrative endpoint."""
+    principal = principal_of(request)
+    if principal is None:
+        return False
+    return authorize(
+        principal,
+        method=request.method,
+        path=request.path,
+        ip=client_ip(request),
+        admin_only=True,
+    ).allowed
+
+
+def tenant_header_value(request) -> str | None:
+    """The tenant id the request names in ``KEYWARD_TENANT_HEADER``; blank counts as none."""
+    header = settings.KEYWARD_TENANT_HEADER
+    value = request.META.get("HTTP_" + header.upper().replace("-", "_"))
+    if value is None or not value.strip():
+        return None
+    return value.strip()
+
+
+def tenant_not_found() -> exceptions.NotFound:
+    return exceptions.NotFound(TENANT_NOT_FOUND, code="tenant_not_found")
+
+
+def _principal(request) -> Principal:
+    principal = principal_of(request)
+    if principal is None:
+        raise exceptions.NotAuthenticated(code="authentication_required")
+    return principal
+
+
+def _tenant_of_member(principal: Principal, tenant_id: uuid.UUID) -> Tenant:
+    """The tenant, if the principal's user belongs to it (one indexed query)."""
+    if principal.user is None:
+        # A service client acts for its bound tenant alone; it has no memberships.
+        tenant = None
+        if _parse_uuid(principal.tenant_id) == tenant_id:
+            tenant = Tenant.objects.filter(pk=tenant_id).first()
+    else:
+        # Even a bound key loses its tenant when its owner leaves it.
+        membership = membership_get(user=principal.user, tenant_id=tenant_id)
+        tenant = membership.tenant if membership is not None else None
+    if tenant is None:
+        raise tenant_not_found()
+    return tenant
+
+
+def _sole_tenant(principal: Principal) -> Tenant:
+    tenants = []
+    if principal.user is not None:
+        tenants = list(tenants_for_user(user=principal.user)[:2])
+    if len(tenants) != 1:
+        raise BadRequest(TENANT_ID_REQUIRED, code="tenant_id_required")
+    return tenants[0]
+
+
+def _parse_uuid(value) -> uuid.UUID | None:
+    if value is None or isinstance(value, uuid.UUID):
+        return value
+    try:
+        return uuid.UUID(str(value))
+    except (ValueError, TypeError, AttributeError):
+        return None

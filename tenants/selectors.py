@@ -1,0 +1,64 @@
+"""Reads of tenants and memberships."""
+
+from django.db.models import CharField, OuterRef, QuerySet, Subquery, Value
+
+from tenants.models import Membership, Tenant
+
+
+def tenants_for_user(*, user):
+    return Tenant.objects.filter(memberships__user=user)
+
+
+def membership_get(*, user, tenant_id) -> Membership | None:
+    return (
+        Membership.objects.filter(user=user, tenant_id=tenant_id).select_related("tenant").first()
+    )
+
+
+def tenant_list_visible(*, user, bound_tenant_id=None, all_tenants: bool = False) -> QuerySet:
+    """Tenants a caller sees, each annotated with the caller's ``role`` (``None``: not a member).
+
+    ``bound_tenant_id`` narrows to a tenant-bound credential's own tenant; ``all_tenants`` (for
+    staff acting as admins) lists every tenant. Otherwise: the user's memberships.
+    """
+    if all_tenants:
+        tenants = Tenant.objects.all()
+    elif user is None:
+        # A service client has no memberships: it sees the tenant it is bound to, if any.
+        tenants = (
+            Tenant.objects.filter(pk=bound_tenant_id) if bound_tenant_id else Tenant.objects.none()
+        )
+    else:
+        tenants = Tenant.objects.filter(memberships__user=user)
+    if bound_tenant_id is not None:
+        tenants = tenants.filter(pk=bound_tenant_id)
+    if user is None:
+        role = Value(None, output_field=CharField())
+    else:
+        role = Subquery(
+            Membership.objects.filter(tenant=OuterRef("pk"), user=user).values("role")[:1]
+        )
+    return tenants.annotate(role=role)
+
+
+def member_list(*, tenant) -> QuerySet:
+    return (
+        Membership.objects.filter(tenant=tenant).select_related("user").order_by("created_at", "id")
+    )
+
+
+def member_get(*, tenant, user_id) -> Membership | None:
+    """The membership of user ``user_id`` (from a URL: anything) in ``tenant``, if any."""
+    user_id = _as_id(user_id)
+    if user_id is None:
+        return None
+    return Membership.objects.filter(tenant=tenant, user_id=user_id).select_related("user").first()
+
+
+def _as_id(value) -> int | None:
+    """A database id, or ``None`` for text no id could be (the database would raise on it)."""
+    try:
+        number = int(str(value))
+    except ValueError:
+        return None
+    return number if 0 < number < 2**63 else None
