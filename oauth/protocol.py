@@ -1,0 +1,157 @@
+"""The token endpoint's wire format (RFC 6749 §2.3.1, §3.2, §4.4, §5): parsing and errors.
+
+Parsing is strict and never raises anything but ``OAuthError``: a body that is not
+``application/x-www-form-urlencoded`` UTF-8, a repeated parameter, two client authentication
+methods at once or a malformed Basic header is ``invalid_request``; no client authentication
+at all is ``invalid_client``. Nothing here touches the database.
+"""
+
+import base64
+import binascii
+from dataclasses import dataclass
+from urllib.parse import parse_qsl, unquote_plus
+
+from django.core.exceptions import RequestDataTooBig
+
+FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
+GRANT_CLIENT_CREDENTIALS = "client_credentials"
+BASIC_REALM = 'Basic realm="keyward"'
+_MAX_FIELDS = 20
+# RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E )
+_SCOPE_TOKEN_CHARS = frozenset(chr(c) for c in range(0x21, 0x7F)) - {'"', "\\"}
+
+
+class OAuthError(Exception):
+    """An RFC 6749 §5.2 error; ``code`` (SPEC §8) is the same string unless given."""
+
+    def __init__(self, error: str, description: str, status: int = 400, code: str | None = None):
+        super().__init__(description)
+        self.error = error
+        self.description = description
+        self.status = status
+        self.code = code or error
+
+    def body(self) -> dict:
+        return {
+            "error": self.error,
+            "error_description": self.description,
+            "detail": self.description,
+            "code": self.code,
+        }
+
+
+def invalid_request(description: str) -> OAuthError:
+    return OAuthError("invalid_request", description)
+
+
+def invalid_client(description: str = "Client authentication failed.") -> OAuthError:
+    return OAuthError("invalid_client", description, status=401)
+
+
+@dataclass(frozen=True, slots=True)
+class TokenRequest:
+    grant_type: str
+    client_id: str
+    client_secret: str | None
+    scope: str | None  # as sent, space-separated; None when omitted
+    auth_method: str  # "client_secret_basic" or "client_secret_post" (RFC 7591 names)
+
+
+def token_request_parse(request) -> TokenRequest:
+    """Read a token request from a Django ``HttpRequest``, or raise ``OAuthError``."""
+    if request.GET.get("client_secret"):
+        raise invalid_request("Client credentials must not be sent in the URL.")
+    params = _form_params(request)
+    grant_type = params.get("grant_type")
+    if grant_type is None:
+        raise invalid_request("The grant_type parameter is missing.")
+    if grant_type != GRANT_CLIENT_CREDENTIALS:
+        raise OAuthError(
+            "unsupported_grant_type", "Only the client_credentials grant type is supported."
+        )
+
+    form_id, form_secret = params.get("client_id"), params.get("client_secret")
+    authorization = request.META.get("HTTP_AUTHORIZATION")
+    if authorization is not None and authorization.strip():
+        if form_id is not None or form_secret is not None:
+            raise invalid_request(
+                "Use one client authentication method: HTTP Basic or the form fields, not both."
+            )
+        client_id, client_secret = _basic_credentials(authorization)
+        auth_method = "client_secret_basic"
+    elif form_id is not None:
+        client_id, client_secret, auth_method = form_id, form_secret, "client_secret_post"
+    elif form_secret is not None:
+        raise invalid_request("client_secret was sent without client_id.")
+    else:
+        raise invalid_client("No client authentication was included.")
+    return TokenRequest(
+        grant_type=grant_type,
+        client_id=client_id,
+        client_secret=client_secret,
+        scope=params.get("scope"),
+        auth_method=auth_method,
+    )
+
+
+def requested_scopes(scope: str | None) -> list[str] | None:
+    """The scope tokens asked for, in order and once each; ``None`` when none was asked for."""
+    if scope is None:
+        return None
+    tokens = list(dict.fromkeys(scope.split(" ")))
+    tokens = [token for token in tokens if token]
+    if not tokens or any(not set(token) <= _SCOPE_TOKEN_CHARS for token in tokens):
+        raise OAuthError("invalid_scope", "The scope parameter is malformed.")
+    return tokens
+
+
+def _form_params(request) -> dict[str, str]:
+    """The url-encoded body as a dict; empty values count as omitted (RFC 6749 §3.1)."""
+    content_type = request.META.get("CONTENT_TYPE", "")
+    media_type, _, parameters = content_type.partition(";")
+    if media_type.strip().lower() != FORM_CONTENT_TYPE:
+        raise invalid_request(f"The request body must be {FORM_CONTENT_TYPE}.")
+    charset = _charset(parameters)
+    if charset not in (None, "utf-8", "utf8"):
+        raise invalid_request("The request body must be UTF-8.")
+    try:
+        text = request.body.decode("utf-8")
+        pairs = parse_qsl(
+            text, keep_blank_values=True, strict_parsing=False, max_num_fields=_MAX_FIELDS
+        )
+    except RequestDataTooBig as exc:
+        raise invalid_request("The request body is too large.") from exc
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise invalid_request("The request body is not valid url-encoded UTF-8.") from exc
+    params: dict[str, str] = {}
+    for name, value in pairs:
+        if name in params:
+            raise invalid_request(f"The {name} parameter is repeated.")
+        params[name] = value
+    return {name: value for name, value in params.items() if value != ""}
+
+
+def _charset(parameters: str) -> str | None:
+    for parameter in parameters.split(";"):
+        name, _, value = parameter.partition("=")
+        if name.strip().lower() == "charset":
+            return value.strip().strip('"').lower()
+    return None
+
+
+def _basic_credentials(authorization: str) -> tuple[str, str]:
+    """client_id and secret from ``Basic base64(urlencode(id):urlencode(secret))``."""
+    parts = authorization.split()
+    if parts[0].lower() != "basic":
+        raise invalid_client("Client authentication must use HTTP Basic or the form fields.")
+    if len(parts) != 2:
+        raise invalid_request("Malformed Basic Authorization header.")
+    try:
+        decoded = base64.b64decode(parts[1].encode("ascii"), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeError, ValueError) as exc:
+        raise invalid_request("Malformed Basic Authorization header.") from exc
+    raw_id, sep, raw_secret = decoded.partition(":")
+    if not sep or not raw_id:
+        raise invalid_request("Basic credentials must be client_id:client_secret.")
+    # RFC 6749 §2.3.1: each part is form-urlencoded before it is joined and base64-encoded.
+    return unquote_plus(raw_id), unquote_plus(raw_secret)

@@ -1,0 +1,128 @@
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from oauth.models import ServiceClient
+from oauth.services import NAME_MAX_LENGTH, scopes_normalise
+from tenants.models import Tenant
+
+
+@extend_schema_field(serializers.ListField(child=serializers.CharField()))
+class ScopesField(serializers.Field):
+    """A list of scopes, or one space/comma separated string (SPEC §3)."""
+
+    def to_internal_value(self, data):
+        try:
+            return scopes_normalise(data)
+        except serializers.ValidationError as exc:
+            raise serializers.ValidationError(exc.detail["scopes"]) from exc
+
+    def to_representation(self, value):
+        return list(value)
+
+
+class ServiceClientSerializer(serializers.ModelSerializer):
+    tenant_id = serializers.UUIDField(read_only=True, allow_null=True)
+    scopes = serializers.ListField(child=serializers.CharField(), read_only=True)
+    created_by = serializers.PrimaryKeyRelatedField(
+        read_only=True, help_text="The creator's user id (null when created by a command)."
+    )
+
+    class Meta:
+        model = ServiceClient
+        fields = [
+            "client_id",
+            "name",
+            "tenant_id",
+            "scopes",
+            "is_active",
+            "created_by",
+            "created_at",
+            "secret_rotated_at",
+        ]
+        read_only_fields = fields
+
+
+class ServiceClientWithSecretSerializer(ServiceClientSerializer):
+    client_secret = serializers.CharField(
+        read_only=True, help_text="Shown this once; only its keyed hash is stored."
+    )
+
+    class Meta(ServiceClientSerializer.Meta):
+        fields = [*ServiceClientSerializer.Meta.fields, "client_secret"]
+        read_only_fields = fields
+
+
+class ServiceClientCreateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=NAME_MAX_LENGTH)
+    scopes = ScopesField(help_text='e.g. ["agents:read"] or "agents:read agents:write"')
+    tenant_id = serializers.UUIDField(
+        required=False, allow_null=True, help_text="Bind the client to one tenant, for good."
+    )
+
+    def validate_tenant_id(self, value):
+        if value is None:
+            return None
+        tenant = Tenant.objects.filter(pk=value).first()
+        if tenant is None:
+            raise serializers.ValidationError("No tenant has this id.")
+        return tenant
+
+
+class ServiceClientUpdateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=NAME_MAX_LENGTH, required=False)
+    scopes = ScopesField(required=False)
+    is_active = serializers.BooleanField(required=False)
+    tenant_id = serializers.UUIDField(required=False, allow_null=True, write_only=True)
+
+    def validate_tenant_id(self, value):
+        """Echoing the current tenant back is fine; naming another is not."""
+        if value != self.context["client"].tenant_id:
+            raise serializers.ValidationError(
+                "A client's tenant is set at creation and never changes."
+            )
+        return value
+
+
+class ServiceClientFilterSerializer(serializers.Serializer):
+    """Query parameters of ``GET /api/v1/service-clients``; bad values are a 400."""
+
+    is_active = serializers.BooleanField(required=False, allow_null=True, default=None)
+    tenant_id = serializers.UUIDField(required=False)
+
+
+class TokenRequestSerializer(serializers.Serializer):
+    """The url-encoded form body of a token request (RFC 6749 §4.4.2)."""
+
+    # Documentation only: ``oauth.protocol`` parses the body, strictly.
+
+    grant_type = serializers.ChoiceField(choices=["client_credentials"])
+    scope = serializers.CharField(
+        required=False, help_text="Space-separated; a subset of the client's scopes (default all)."
+    )
+    client_id = serializers.CharField(
+        required=False, help_text="With client_secret, instead of HTTP Basic; never both."
+    )
+    client_secret = serializers.CharField(required=False)
+
+
+class TokenResponseSerializer(serializers.Serializer):
+    access_token = serializers.CharField()
+    token_type = serializers.ChoiceField(choices=["bearer"])
+    expires_in = serializers.IntegerField()
+    scope = serializers.CharField()
+
+
+class OAuthErrorSerializer(serializers.Serializer):
+    error = serializers.CharField(help_text="RFC 6749 §5.2 error code")
+    error_description = serializers.CharField()
+    detail = serializers.CharField(help_text="SPEC §8: the same description")
+    code = serializers.CharField(help_text="SPEC §8: the same code as error")
+    retry_after = serializers.IntegerField(required=False, help_text="429 only")
+
+
+class ErrorSerializer(serializers.Serializer):
+    detail = serializers.CharField()
+    code = serializers.CharField()
+    errors = serializers.DictField(
+        child=serializers.ListField(child=serializers.CharField()), required=False
+    )
