@@ -1,0 +1,47 @@
+"""The one way to write the audit log. Every state change calls ``audit_record``."""
+
+from audit.models import AuditEvent
+from core.client_ip import client_ip
+
+
+def audit_record(
+    *,
+    event_type: str,
+    request=None,
+    actor=None,
+    actor_key_prefix: str = "",
+    target=None,
+    target_type: str = "",
+    target_id: str = "",
+    tenant_id=None,
+    outcome: str = AuditEvent.Outcome.SUCCESS,
+    data: dict | None = None,
+) -> AuditEvent:
+    """Record ``event_type``; never pass a secret in ``data``."""
+    if actor is None and request is not None:
+        user = getattr(request, "user", None)
+        actor = user if getattr(user, "is_authenticated", False) else None
+    if not actor_key_prefix and request is not None:
+        key = getattr(getattr(request, "auth", None), "api_key", None)
+        actor_key_prefix = getattr(key, "key_prefix", "") or ""
+    if target is not None:
+        target_type = target_type or target._meta.label_lower
+        target_id = target_id or str(target.pk)
+    return AuditEvent.objects.create(
+        event_type=event_type,
+        outcome=outcome,
+        actor=actor if getattr(actor, "pk", None) else None,
+        actor_email=getattr(actor, "email", "") or "",
+        actor_key_prefix=actor_key_prefix,
+        ip=client_ip(request) if request is not None else None,
+        target_type=target_type,
+        target_id=str(target_id),
+        tenant_id=tenant_id,
+        data=data or {},
+    )
+
+
+def audit_prune(*, before) -> int:
+    """Delete audit events older than ``before``; return how many went."""
+    deleted, _ = AuditEvent.objects.filter(created_at__lt=before).delete()
+    return deleted

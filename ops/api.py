@@ -1,0 +1,79 @@
+import logging
+
+from django.core.cache import cache
+from django.db import connection
+from django.http import HttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from apikeys.permissions import IsAuthenticatedAndAllowed
+from config import __version__
+from ops.metrics import render_metrics
+from ops.permissions import LocalMetricsBypass
+
+logger = logging.getLogger(__name__)
+
+
+class OperatorView(APIView):
+    """Needs an ``admin``-scoped key (or a staff user), or the loopback bypass when enabled."""
+
+    admin_only = True
+    permission_classes = [LocalMetricsBypass | IsAuthenticatedAndAllowed]
+
+
+class StatusView(OperatorView):
+    @extend_schema(
+        responses={
+            200: inline_serializer(
+                "Status",
+                {
+                    "status": serializers.ChoiceField(choices=["ok", "degraded"]),
+                    "version": serializers.CharField(),
+                    "database": serializers.ChoiceField(choices=["ok", "unavailable"]),
+                    "cache": serializers.ChoiceField(choices=["ok", "unavailable"]),
+                },
+            )
+        },
+        description="Database and cache reachability. 503 when either is unreachable.",
+    )
+    def get(self, request):
+        checks = {"database": _database_ok(), "cache": _cache_ok()}
+        healthy = all(checks.values())
+        body = {
+            "status": "ok" if healthy else "degraded",
+            "version": __version__,
+            **{name: "ok" if ok else "unavailable" for name, ok in checks.items()},
+        }
+        return Response(body, status=200 if healthy else 503)
+
+
+class MetricsView(OperatorView):
+    @extend_schema(
+        responses={(200, "text/plain"): OpenApiTypes.STR},
+        description="Prometheus text exposition, summed over every worker process.",
+    )
+    def get(self, request):
+        payload, content_type = render_metrics()
+        return HttpResponse(payload, content_type=content_type)
+
+
+def _database_ok() -> bool:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+    except Exception:  # any driver error means "unreachable" to an operator
+        logger.warning("status: database unreachable", exc_info=True)
+        return False
+    return True
+
+
+def _cache_ok() -> bool:
+    try:
+        cache.set("keyward:status:probe", 1, timeout=5)
+        return cache.get("keyward:status:probe") == 1
+    except Exception:
+        logger.warning("status: cache unreachable", exc_info=True)
+        return False

@@ -1,0 +1,47 @@
+"""Prometheus metrics. Under gunicorn, ``PROMETHEUS_MULTIPROC_DIR`` makes every worker write
+its samples to a shared directory and ``render_metrics`` sums them (prometheus-client's
+multiprocess mode); in one process the default registry is used directly.
+"""
+
+import os
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+
+REQUESTS = Counter(
+    "keyward_http_requests_total",
+    "HTTP requests by route, method and status.",
+    ["route", "method", "status"],
+)
+LATENCY = Histogram(
+    "keyward_http_request_duration_seconds",
+    "Time to answer a request, by route.",
+    ["route"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
+AUTH_OUTCOMES = Counter(
+    "keyward_auth_outcomes_total",
+    "Authentication outcomes by method (api_key, jwt, session, client_credentials, none) and code.",
+    ["method", "code"],
+)
+RATE_LIMIT_HITS = Counter(
+    "keyward_rate_limit_hits_total",
+    "Requests refused with 429, by the kind of bucket that refused them.",
+    ["bucket"],
+)
+
+
+def render_metrics() -> tuple[bytes, str]:
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+    else:
+        registry = REGISTRY
+    return generate_latest(registry), CONTENT_TYPE_LATEST
