@@ -1,0 +1,142 @@
+"""Count a request against its rate limits and record its usage, in one trip to the cache.
+
+Windows and counter names are django-ratelimit's (``_get_window`` and ``_make_cache_key``): a
+fixed window per bucket with a per-bucket jitter, counted in the default cache, so
+``django_ratelimit.core.get_usage`` reads exactly the counters this module writes. What this
+module adds is the trip: on Redis one Lua call increments every window, and — only when the
+request is admitted — the key's usage buffer, and reads the key's generation number (see
+``apikeys.cache``). django-ratelimit's own ``get_usage`` would spend two round trips per window.
+"""
+
+import time
+from dataclasses import dataclass
+
+from django.core.cache import cache
+from django_ratelimit.core import _get_window, _make_cache_key
+
+from core.cache import CACHE_ERRORS
+from metering import backends
+
+GROUP = "keyward.meter"
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    limit: int
+    period: int  # seconds
+
+    @property
+    def rate(self) -> str:
+        return f"{self.limit}/{self.period}s"
+
+
+@dataclass(frozen=True, slots=True)
+class Meter:
+    """What to count for one request."""
+
+    bucket: str  # "key:<id>", "user:<id>", "client:<id>", "ip:<address>"
+    windows: tuple[Window, ...]
+    usage_key_id: str | None = None  # the API key whose usage an admitted request adds to
+    generation_of: str | None = None  # the API key whose generation number to read
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    admitted: bool
+    limit: int
+    remaining: int
+    reset: int  # seconds until the deciding window ends
+    retry_after: int
+    policy: str
+    generation: str | None = None
+
+    def headers(self) -> dict[str, str]:
+        """X-RateLimit-* and the IETF draft's RateLimit-Policy / RateLimit pair."""
+        return {
+            "X-RateLimit-Limit": str(self.limit),
+            "X-RateLimit-Remaining": str(self.remaining),
+            "X-RateLimit-Reset": str(self.reset),
+            "RateLimit-Policy": self.policy,
+            "RateLimit": f"limit={self.limit}, remaining={self.remaining}, reset={self.reset}",
+        }
+
+
+class MeterUnavailable(Exception):
+    """The shared cache could not be reached; the caller applies its surface's policy."""
+
+
+def take(meter: Meter, *, ip: str | None = None, now: float | None = None) -> Reading:
+    """Count one request under ``meter`` and return the verdict."""
+    now = time.time() if now is None else now
+    windows = [w for w in meter.windows if w.limit is not None]
+    counters = []
+    for window in windows:
+        end = _get_window(meter.bucket, window.period)
+        counters.append(
+            backends.Counter(
+                key=_make_cache_key(GROUP, end, window.rate, meter.bucket, None),
+                limit=window.limit,
+                ttl=window.period + 1,
+                ends_at=end,
+            )
+        )
+    try:
+        counts, generation = backends.active().count(
+            counters,
+            usage_key_id=meter.usage_key_id,
+            generation_of=meter.generation_of,
+            ip=ip,
+            now=now,
+        )
+    except CACHE_ERRORS as exc:
+        raise MeterUnavailable(str(exc)) from exc
+    return _reading(windows, counters, counts, generation, now)
+
+
+def peek(meter: Meter, *, now: float | None = None) -> Reading:
+    """The current state of ``meter``'s windows without counting a request."""
+    now = time.time() if now is None else now
+    windows = [w for w in meter.windows if w.limit is not None]
+    counters, counts = [], []
+    for window in windows:
+        end = _get_window(meter.bucket, window.period)
+        key = _make_cache_key(GROUP, end, window.rate, meter.bucket, None)
+        counters.append(backends.Counter(key=key, limit=window.limit, ttl=0, ends_at=end))
+        try:
+            counts.append(int(cache.get(key) or 0))
+        except CACHE_ERRORS as exc:
+            raise MeterUnavailable(str(exc)) from exc
+    reading = _reading(windows, counters, counts, None, now)
+    return reading
+
+
+def _reading(windows, counters, counts, generation, now) -> Reading:
+    if not windows:
+        return Reading(True, 0, 0, 0, 0, "", generation)
+    admitted = all(count <= w.limit for count, w in zip(counts, windows, strict=True))
+    # The deciding window is the one with the least room left (ties: the shorter one).
+    remaining_by_window = [
+        (max(0, w.limit - count), index)
+        for index, (count, w) in enumerate(zip(counts, windows, strict=True))
+    ]
+    _, index = min(remaining_by_window)
+    window, counter = windows[index], counters[index]
+    reset = max(1, int(counter.ends_at - now))
+    retry_after = 0
+    if not admitted:
+        exhausted = [
+            max(1, int(c.ends_at - now))
+            for c, count, w in zip(counters, counts, windows, strict=True)
+            if count > w.limit
+        ]
+        retry_after = max(exhausted)
+    policy = ", ".join(f"{w.limit};w={w.period}" for w in windows)
+    return Reading(
+        admitted=admitted,
+        limit=window.limit,
+        remaining=max(0, window.limit - counts[index]),
+        reset=reset,
+        retry_after=retry_after,
+        policy=policy,
+        generation=generation,
+    )
