@@ -31,7 +31,7 @@ class BodyTokenAuthentication(BaseAuthentication):
         token = token.strip()
         if looks_like_jwt(token):
             return authenticate_access_token(token)
-        principal = authenticate_key(token)
+        principal = authenticate_key(token, request=request)
         return principal.user, principal
 
     def authenticate_header(self, request):

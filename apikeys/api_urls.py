@@ -1,1 +1,21 @@
-urlpatterns = []
+from django.urls import path
+
+from apikeys import api
+
+# str, not uuid: a malformed id answers the same 404 as a key out of reach.
+urlpatterns = [
+    path("user/api-keys", api.ApiKeyListView.as_view(), name="apikey-list"),
+    path("user/api-keys/<str:key_id>", api.ApiKeyDetailView.as_view(), name="apikey-detail"),
+    path("user/api-keys/<str:key_id>/revoke", api.ApiKeyRevokeView.as_view(), name="apikey-revoke"),
+    path(
+        "user/api-keys/<str:key_id>/activate",
+        api.ApiKeyActivateView.as_view(),
+        name="apikey-activate",
+    ),
+    path("user/api-keys/<str:key_id>/rotate", api.ApiKeyRotateView.as_view(), name="apikey-rotate"),
+    path("user/api-keys/<str:key_id>/usage", api.ApiKeyUsageView.as_view(), name="apikey-usage"),
+    path("api-keys/info", api.ApiKeyInfoView.as_view(), name="apikey-info"),
+    path("api-keys/bootstrap", api.BootstrapView.as_view(), name="apikey-bootstrap"),
+    path("keys/verify", api.KeyVerifyView.as_view(), name="key-verify"),
+    path("auth/check", api.AuthCheckView.as_view(), name="auth-check"),
+]

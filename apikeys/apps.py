@@ -7,4 +7,4 @@ class ApiKeysConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
-        from apikeys import schema  # noqa: F401  (registers the OpenAPI security schemes)
+        from apikeys import schema, signals  # noqa: F401  (OpenAPI schemes; cache invalidation)

@@ -48,13 +48,16 @@ def authorize(
     admin_only: bool = False,
     app_access: bool = False,
     key_management: bool = False,
+    required_scope: str | None = None,
 ) -> Decision:
     """Decide whether ``principal`` may call ``method path`` from ``ip``.
 
     ``resource`` names the view's scope family (``agents`` → ``agents:read``/``agents:write``);
     ``admin_only`` marks administrative endpoints (tenants of others, metrics, audit, service
     clients); ``app_access`` marks endpoints that accept the ``app:access`` scope;
-    ``key_management`` marks the key-management API, which a key may call only as a key manager.
+    ``key_management`` marks the key-management API, which a key may call only as a key manager;
+    ``required_scope`` marks an endpoint that needs one named scope (``keys:verify``), which
+    the acting ``admin`` scope or a staff owner's full access also satisfy.
     """
     method = method.upper()
     is_key = principal.auth_method == AuthMethod.API_KEY
@@ -76,6 +79,17 @@ def authorize(
     scopes = set(principal.scopes)
     admin_acts = ADMIN_SCOPE in scopes and principal.is_staff
 
+    if required_scope and not admin_only:
+        if required_scope in scopes:
+            return Decision.allow(f"Scope {required_scope} allows this endpoint.")
+        if admin_acts:
+            return Decision.allow("The admin scope allows this endpoint.")
+        if principal.full_access and principal.is_staff:
+            return Decision.allow("Staff user with full access.")
+        return Decision.deny(
+            "insufficient_permissions", f"This endpoint needs the {required_scope} scope."
+        )
+
     if admin_only:
         if principal.full_access and principal.is_staff:
             return Decision.allow("Staff user with full access.")
@@ -96,9 +110,11 @@ def authorize(
         )
     if admin_acts:
         return Decision.allow("The admin scope allows every endpoint.")
-    if not scopes:
+    if not scopes and principal.endpoints:
         # Grants only: the endpoint grant above already matched.
         return Decision.allow(f"Endpoint grant matches {method} {path}.")
+    if not scopes:
+        return Decision.deny("insufficient_permissions", "This credential holds no scopes.")
 
     safe = method in SAFE_METHODS
     wide = READ_ALL if safe else WRITE_ALL
@@ -160,7 +176,38 @@ def decision_for_request(request, view=None) -> Decision:
         admin_only=getattr(view, "admin_only", False),
         app_access=getattr(view, "app_access", False),
         key_management=getattr(view, "key_management", False),
+        required_scope=getattr(view, "required_scope", None),
     )
+
+
+def route_rules(path: str) -> dict:
+    """The ``authorize`` arguments for ``path``: a Keyward route's own, else derived.
+
+    ``/api/v1/orders/5`` on another service has the resource ``orders`` (the first segment
+    after an optional ``/api`` and version), so ``orders:read``/``orders:write`` apply to it.
+    """
+    from django.urls import Resolver404, resolve
+
+    try:
+        match = resolve(path)
+    except Resolver404:
+        match = None
+    view = getattr(match.func, "view_class", None) if match is not None else None
+    if view is not None and hasattr(view, "permission_classes"):
+        return {
+            "resource": getattr(view, "scope_resource", None),
+            "admin_only": getattr(view, "admin_only", False),
+            "app_access": getattr(view, "app_access", False),
+            "key_management": getattr(view, "key_management", False),
+            "required_scope": getattr(view, "required_scope", None),
+        }
+    segments = [s for s in path.split("?", 1)[0].split("/") if s]
+    if segments[:1] == ["api"]:
+        segments = segments[1:]
+    if segments and segments[0][:1] == "v" and segments[0][1:].isdigit():
+        segments = segments[1:]
+    resource = segments[0].lower() if segments else None
+    return {"resource": resource, "app_access": True}
 
 
 class IsAuthenticatedAndAllowed(BasePermission):

@@ -1,7 +1,11 @@
-"""Reads of API keys. Every lookup of a key by its secret goes through here."""
+"""Reads of API keys. Every lookup of a key by its secret, or by its id for management, is here."""
+
+import uuid
+
+from django.db.models import QuerySet
 
 from apikeys import crypto
-from apikeys.models import ApiKey
+from apikeys.models import ApiKey, ApiKeyDailyUsage
 
 
 def api_key_get_for_authentication(raw_key: str) -> ApiKey | None:
@@ -14,3 +18,68 @@ def api_key_get_for_authentication(raw_key: str) -> ApiKey | None:
             if api_key is not None:
                 break
     return api_key
+
+
+def api_key_list(
+    *,
+    user,
+    all_users: bool = False,
+    bound_tenant_id=None,
+    is_active: bool | None = None,
+    tenant_id=None,
+    key_type: str | None = None,
+) -> QuerySet:
+    """The keys a caller manages: their own (``all_users``: everyone's), newest first.
+
+    ``bound_tenant_id`` narrows a tenant-bound caller to its own tenant's keys.
+    """
+    keys = ApiKey.objects.select_related("user")
+    if not all_users:
+        keys = keys.filter(user=user)
+    if bound_tenant_id is not None:
+        keys = keys.filter(tenant_id=bound_tenant_id)
+    if is_active is not None:
+        keys = keys.filter(is_active=is_active)
+    if tenant_id is not None:
+        keys = keys.filter(tenant_id=tenant_id)
+    if key_type:
+        keys = keys.filter(key_type=key_type)
+    return keys
+
+
+def api_key_get(*, key_id, user, all_users: bool = False, bound_tenant_id=None) -> ApiKey | None:
+    """A key the caller manages, by id (from a URL: anything); ``None`` reads as 404."""
+    try:
+        key_id = uuid.UUID(str(key_id))
+    except ValueError:
+        return None
+    return (
+        api_key_list(user=user, all_users=all_users, bound_tenant_id=bound_tenant_id)
+        .filter(pk=key_id)
+        .first()
+    )
+
+
+def api_key_get_by_id_or_prefix(value: str) -> ApiKey | None:
+    """For management commands: a key by its id, or by its unique 12-character prefix."""
+    try:
+        return ApiKey.objects.select_related("user").filter(pk=uuid.UUID(value)).first()
+    except ValueError:
+        matches = list(ApiKey.objects.select_related("user").filter(key_prefix=value)[:2])
+        return matches[0] if len(matches) == 1 else None
+
+
+def daily_usage(*, api_key, days: int, today) -> list[dict]:
+    """Requests per UTC day for the last ``days`` days, oldest first, zeros included."""
+    from datetime import timedelta
+
+    start = today - timedelta(days=days - 1)
+    counts = dict(
+        ApiKeyDailyUsage.objects.filter(api_key=api_key, date__gte=start).values_list(
+            "date", "count"
+        )
+    )
+    return [
+        {"date": start + timedelta(days=n), "count": counts.get(start + timedelta(days=n), 0)}
+        for n in range(days)
+    ]

@@ -1,6 +1,11 @@
 """The one way to write the audit log. Every state change calls ``audit_record``."""
 
+import time
+
+from django.core.cache import cache
+
 from audit.models import AuditEvent
+from core.cache import CACHE_ERRORS
 from core.client_ip import client_ip
 
 
@@ -45,3 +50,29 @@ def audit_prune(*, before) -> int:
     """Delete audit events older than ``before``; return how many went."""
     deleted, _ = AuditEvent.objects.filter(created_at__lt=before).delete()
     return deleted
+
+
+BURST_THRESHOLDS = (10, 100, 1000, 10000)
+
+
+def audit_failed_key_authentication(request, code: str) -> None:
+    """Aggregate refused API keys per client IP and minute; record a row at each threshold.
+
+    One row when an IP reaches 10 refusals within a minute, another at 100, 1,000 and 10,000:
+    a burst is visible in the log without a row (or a database write) per request.
+    """
+    ip = client_ip(request)
+    minute = int(time.time() // 60)
+    counter = f"audit:keyfail:{ip}:{minute}"
+    try:
+        cache.add(counter, 0, 120)
+        count = cache.incr(counter)
+    except (*CACHE_ERRORS, ValueError):
+        return
+    if count in BURST_THRESHOLDS:
+        audit_record(
+            event_type="api_key.auth_failed_burst",
+            request=request,
+            outcome=AuditEvent.Outcome.FAILURE,
+            data={"failures": count, "window_seconds": 60, "last_code": code},
+        )

@@ -53,6 +53,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "ops.middleware.MetricsMiddleware",
+    "metering.throttles.RateLimitHeadersMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -207,6 +208,7 @@ REST_FRAMEWORK = {
         "accounts.authentication.KeywardSessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["apikeys.permissions.IsAuthenticatedAndAllowed"],
+    "DEFAULT_THROTTLE_CLASSES": ["metering.throttles.KeywardRateThrottle"],
     "DEFAULT_RENDERER_CLASSES": [
         "rest_framework.renderers.JSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",
@@ -272,6 +274,11 @@ KEYWARD_ANON_RATE_PER_IP = env.str("KEYWARD_ANON_RATE_PER_IP", default="300/m")
 KEYWARD_TRUSTED_PROXIES = env.int("KEYWARD_TRUSTED_PROXIES", default=0)
 KEYWARD_TENANT_HEADER = env.str("KEYWARD_TENANT_HEADER", default="X-Tenant-Id")
 KEYWARD_BOOTSTRAP_ENABLED = env.bool("KEYWARD_BOOTSTRAP_ENABLED", default=True)
+KEYWARD_CLIENT_TOKEN_LIFETIME = env.int("KEYWARD_CLIENT_TOKEN_LIFETIME", default=3600)
+KEYWARD_OAUTH_TOKEN_RATE_PER_CLIENT = env.str("KEYWARD_OAUTH_TOKEN_RATE_PER_CLIENT", default="60/m")
+KEYWARD_OAUTH_TOKEN_RATE_PER_IP = env.str("KEYWARD_OAUTH_TOKEN_RATE_PER_IP", default="300/m")
+KEYWARD_BOOTSTRAP_RATE_PER_IP = env.str("KEYWARD_BOOTSTRAP_RATE_PER_IP", default="10/m")
+KEYWARD_KEY_CREATE_RATE_PER_USER = env.str("KEYWARD_KEY_CREATE_RATE_PER_USER", default="60/m")
 KEYWARD_LOCAL_METRICS_ENABLED = env.bool("KEYWARD_LOCAL_METRICS_ENABLED", default=False)
 
 # django-ratelimit: count in the default cache, take the client IP from our one function,

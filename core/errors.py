@@ -10,7 +10,6 @@ from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import Http404
 from django_ratelimit.exceptions import Ratelimited
 from rest_framework import exceptions, status
-from rest_framework.views import exception_handler as drf_exception_handler
 
 # DRF's generic codes, renamed to the contract's.
 _CODE_ALIASES = {
@@ -65,6 +64,11 @@ def api_exception_handler(exc, context):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied()
+    elif isinstance(exc, exceptions.NotAuthenticated | exceptions.AuthenticationFailed):
+        exc = _refused_credential(exc, context.get("request"))
+
+    # Imported here: rest_framework.views loads the authentication classes, which raise these.
+    from rest_framework.views import exception_handler as drf_exception_handler
 
     response = drf_exception_handler(exc, context)
     if response is None:
@@ -92,6 +96,26 @@ def api_exception_handler(exc, context):
         extra["retry_after"] = math.ceil(exc.wait or 1)
     response.data = error_body(detail, code, **extra)
     return response
+
+
+def _refused_credential(exc, request):
+    """A refused credential counts against the client IP's anonymous limit (429 when over),
+    and refused API keys feed the audit log's failed-authentication bursts."""
+    from audit.services import audit_failed_key_authentication
+    from metering.throttles import count_failed_authentication
+
+    if request is None:
+        return exc
+    code = _code_of(exc)
+    if code in FAILED_KEY_CODES:
+        audit_failed_key_authentication(request, code)
+    reading = count_failed_authentication(request)
+    if reading is not None and not reading.admitted:
+        return RateLimitExceeded(reading.retry_after, headers=reading.headers())
+    return exc
+
+
+FAILED_KEY_CODES = frozenset({"invalid_api_key", "api_key_disabled", "api_key_expired"})
 
 
 def _code_of(exc: exceptions.APIException) -> str:

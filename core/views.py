@@ -20,6 +20,7 @@ class HealthView(APIView):
 
     authentication_classes = []
     permission_classes = [AllowAny]
+    throttle_classes = []  # the load balancer's probe must never be rate limited
 
     @extend_schema(
         responses=inline_serializer("Health", {"status": serializers.CharField()}),

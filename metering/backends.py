@@ -39,6 +39,10 @@ class Pending:
 
 _COUNT_SCRIPT = """
 local n = tonumber(ARGV[1])
+local base = 2 * n + 1
+local generation = ''
+if ARGV[base + 5] == '1' then generation = redis.call('GET', KEYS[n + 3]) or '' end
+if ARGV[base + 6] ~= '' and generation ~= ARGV[base + 6] then return {'stale', generation} end
 local result = {}
 local admitted = true
 for i = 1, n do
@@ -47,15 +51,12 @@ for i = 1, n do
   result[i] = count
   if count > tonumber(ARGV[2 * i]) then admitted = false end
 end
-local base = 2 * n + 1
 if admitted and ARGV[base + 1] ~= '' then
   redis.call('HINCRBY', KEYS[n + 1], 'n', 1)
   redis.call('HINCRBY', KEYS[n + 1], ARGV[base + 2], 1)
   redis.call('HSET', KEYS[n + 1], 'at', ARGV[base + 3], 'ip', ARGV[base + 4])
   redis.call('SADD', KEYS[n + 2], ARGV[base + 1])
 end
-local generation = ''
-if ARGV[base + 5] == '1' then generation = redis.call('GET', KEYS[n + 3]) or '' end
 result[n + 1] = generation
 return result
 """
@@ -74,7 +75,8 @@ class RedisBackend:
         self._count = self._client.register_script(_COUNT_SCRIPT)
         self._take = self._client.register_script(_TAKE_SCRIPT)
 
-    def count(self, counters, *, usage_key_id, generation_of, ip, now):
+    def count(self, counters, *, usage_key_id, generation_of, ip, now, expected_generation=None):
+        """Count one request; ``(None, generation)`` when ``expected_generation`` is stale."""
         keys = [cache.make_key(c.key) for c in counters]
         argv = [len(counters)]
         for counter in counters:
@@ -86,14 +88,17 @@ class RedisBackend:
         ]
         argv += [
             usage_key_id or "",
-            f"d:{_day(now)}",
+            f"d:{day_of(now)}",
             int(now),
             ip or "",
             "1" if generation_of else "0",
+            expected_generation or "",
         ]
         result = self._count(keys=keys, args=argv)
         generation = result[-1]
         generation = generation.decode() if isinstance(generation, bytes) else generation
+        if result[0] == b"stale":
+            return None, (generation or None)
         return [int(c) for c in result[:-1]], (generation or None)
 
     def usage_dirty_ids(self) -> list[str]:
@@ -138,7 +143,10 @@ class LocalBackend:
         self._lock = threading.Lock()
         self._usage: dict[str, Pending] = defaultdict(Pending)
 
-    def count(self, counters, *, usage_key_id, generation_of, ip, now):
+    def count(self, counters, *, usage_key_id, generation_of, ip, now, expected_generation=None):
+        generation = cache.get(f"gen:{generation_of}") if generation_of else None
+        if expected_generation and generation != expected_generation:
+            return None, generation
         counts = []
         for counter in counters:
             if cache.add(counter.key, 1, counter.ttl):
@@ -154,10 +162,9 @@ class LocalBackend:
             with self._lock:
                 pending = self._usage[usage_key_id]
                 pending.count += 1
-                day = _day(now)
+                day = day_of(now)
                 pending.days[day] = pending.days.get(day, 0) + 1
                 pending.last_at, pending.last_ip = int(now), ip
-        generation = cache.get(f"gen:{generation_of}") if generation_of else None
         return counts, generation
 
     def usage_dirty_ids(self) -> list[str]:
@@ -219,7 +226,7 @@ def _generation_key(key_id: str) -> str:
     return cache.make_key(f"gen:{key_id}")
 
 
-def _day(now: float) -> str:
+def day_of(now: float) -> str:
     return datetime.fromtimestamp(now, tz=UTC).date().isoformat()
 
 

@@ -49,6 +49,7 @@ class Reading:
     retry_after: int
     policy: str
     generation: str | None = None
+    stale: bool = False  # the caller's cached generation was out of date; nothing was counted
 
     def headers(self) -> dict[str, str]:
         """X-RateLimit-* and the IETF draft's RateLimit-Policy / RateLimit pair."""
@@ -65,8 +66,18 @@ class MeterUnavailable(Exception):
     """The shared cache could not be reached; the caller applies its surface's policy."""
 
 
-def take(meter: Meter, *, ip: str | None = None, now: float | None = None) -> Reading:
-    """Count one request under ``meter`` and return the verdict."""
+def take(
+    meter: Meter,
+    *,
+    ip: str | None = None,
+    now: float | None = None,
+    expected_generation: str | None = None,
+) -> Reading:
+    """Count one request under ``meter`` and return the verdict.
+
+    With ``expected_generation``, nothing is counted unless the key's generation still equals
+    it; the reading is then ``stale`` and the caller reloads the key and takes again.
+    """
     now = time.time() if now is None else now
     windows = [w for w in meter.windows if w.limit is not None]
     counters = []
@@ -87,9 +98,12 @@ def take(meter: Meter, *, ip: str | None = None, now: float | None = None) -> Re
             generation_of=meter.generation_of,
             ip=ip,
             now=now,
+            expected_generation=expected_generation,
         )
     except CACHE_ERRORS as exc:
         raise MeterUnavailable(str(exc)) from exc
+    if counts is None:
+        return Reading(False, 0, 0, 0, 0, "", generation, stale=True)
     return _reading(windows, counters, counts, generation, now)
 
 

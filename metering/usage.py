@@ -9,6 +9,7 @@ restart loses at most what was buffered since the last flush.
 """
 
 import logging
+import time
 from datetime import UTC, date, datetime
 
 from django.db import IntegrityError, transaction
@@ -17,6 +18,7 @@ from django.db.models import F
 from apikeys.models import ApiKey, ApiKeyDailyUsage
 from core.cache import CACHE_ERRORS
 from metering import backends
+from metering.backends import day_of
 
 logger = logging.getLogger(__name__)
 
@@ -41,9 +43,13 @@ def usage_flush(*, key_ids=None) -> int:
 
 
 def usage_flush_quietly(*, key_ids) -> None:
-    """Flush before a read; a cache outage must not break the read itself."""
+    """Flush before a read, so it shows exact figures; a cache outage must not break the read.
+
+    Only keys with buffered usage are touched: one set read, then one call per such key.
+    """
     try:
-        usage_flush(key_ids=key_ids)
+        dirty = set(backends.active().usage_dirty_ids())
+        usage_flush(key_ids=[k for k in map(str, key_ids) if k in dirty])
     except CACHE_ERRORS:
         logger.warning("usage flush skipped: cache unavailable")
 
@@ -72,3 +78,11 @@ def _add_daily(key_id: str, day: date, count: int) -> None:
             ApiKeyDailyUsage.objects.create(api_key_id=key_id, date=day, count=count)
     except IntegrityError:
         rows.update(count=F("count") + count)
+
+
+def usage_record_direct(key_id, *, ip: str | None, now: float | None = None) -> None:
+    """Record one use straight into the database: the path taken while the cache is down."""
+    now = time.time() if now is None else now
+    _apply(
+        str(key_id), backends.Pending(count=1, days={day_of(now): 1}, last_at=int(now), last_ip=ip)
+    )

@@ -15,6 +15,13 @@ def membership_get(*, user, tenant_id) -> Membership | None:
     )
 
 
+def users_share_a_tenant(first, second) -> bool:
+    """True when both users are members of at least one common tenant (one query)."""
+    return Membership.objects.filter(
+        user=second, tenant__in=Membership.objects.filter(user=first).values("tenant")
+    ).exists()
+
+
 def tenant_list_visible(*, user, bound_tenant_id=None, all_tenants: bool = False) -> QuerySet:
     """Tenants a caller sees, each annotated with the caller's ``role`` (``None``: not a member).
 

@@ -20,10 +20,19 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.fixture(autouse=True)
 def _clear_cache():
-    """Rate-limit counters and cached keys must not leak from one test into the next."""
-    cache.clear()
+    """Rate-limit counters, usage buffers and cached keys must not leak between tests."""
+    _forget_everything()
     yield
+    _forget_everything()
+
+
+def _forget_everything():
+    from apikeys import keycache
+    from metering import backends
+
     cache.clear()
+    keycache.clear()
+    backends.active.cache_clear()
 
 
 @pytest.fixture

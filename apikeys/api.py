@@ -1,0 +1,472 @@
+"""The key-management API and the verification endpoints (SPEC §3). Rules live in ``services``.
+
+Key management (``/api/v1/user/api-keys``) is open to a person (session or JWT) for their own
+keys, and to an API key only when it is a key manager (``not_key_manager`` otherwise). Scopes:
+``keys:read``/``keys:write`` or ``read:all``/``write:all``. Staff acting with the ``admin``
+scope may also see and manage other users' keys; for everyone else another user's key is 404.
+"""
+
+import contextlib
+
+from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import exceptions, status
+from rest_framework.generics import GenericAPIView
+from rest_framework.permissions import AllowAny, BasePermission
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.ratelimits import Limit, rate_limits_hit
+from apikeys import services
+from apikeys.models import ApiKey
+from apikeys.permissions import authorize, ip_allowed, route_rules
+from apikeys.selectors import api_key_get, api_key_list, daily_usage
+from apikeys.serializers import (
+    ApiKeyCreatedSerializer,
+    ApiKeyCreateSerializer,
+    ApiKeyListFilterSerializer,
+    ApiKeySerializer,
+    ApiKeyUpdateSerializer,
+    BootstrapResponseSerializer,
+    BootstrapSerializer,
+    RotateSerializer,
+    UsageQuerySerializer,
+    UsageSerializer,
+    VerifyRequestSerializer,
+    VerifyResponseSerializer,
+)
+from apikeys.verification import verify_key
+from core.client_ip import client_ip
+from core.errors import BadRequest
+from core.principal import Principal, principal_of
+from metering.usage import usage_flush_quietly
+from tenants.resolution import acts_as_admin, tenant_for_request
+from tenants.schema import error_response
+
+KEY_ID = OpenApiParameter("key_id", OpenApiTypes.UUID, OpenApiParameter.PATH)
+ERRORS = {
+    400: error_response("`validation_error`"),
+    401: error_response("No or an invalid credential"),
+    403: error_response("`insufficient_permissions` or `not_key_manager`"),
+    404: error_response("`not_found`: no such key among those you manage"),
+    429: error_response("`rate_limit_error`"),
+}
+BOOTSTRAP_PER_IP = Limit(group="apikeys.bootstrap.ip", rate_setting="KEYWARD_BOOTSTRAP_RATE_PER_IP")
+
+
+def _key_create_limit(principal: Principal) -> Limit:
+    return Limit(
+        group="apikeys.create.user",
+        rate_setting="KEYWARD_KEY_CREATE_RATE_PER_USER",
+        key=lambda group, request: str(principal.user.pk),
+    )
+
+
+class KeyManagementEndpoint(GenericAPIView):
+    scope_resource = "keys"
+    key_management = True
+    serializer_class = ApiKeySerializer
+    input_serializers: dict = {}
+
+    def get_serializer_class(self):
+        return self.input_serializers.get(self.request.method, self.serializer_class)
+
+    def caller(self) -> Principal:
+        principal = principal_of(self.request)
+        if principal.user is None:
+            raise exceptions.PermissionDenied(
+                "Service clients have no keys; use a person's credential or a key manager.",
+                code="insufficient_permissions",
+            )
+        return principal
+
+    def get_queryset(self):
+        principal = self.caller()
+        return api_key_list(
+            user=principal.user,
+            all_users=acts_as_admin(self.request),
+            bound_tenant_id=principal.tenant_id,
+        )
+
+    def get_object(self) -> ApiKey:
+        principal = self.caller()
+        api_key = api_key_get(
+            key_id=self.kwargs["key_id"],
+            user=principal.user,
+            all_users=acts_as_admin(self.request),
+            bound_tenant_id=principal.tenant_id,
+        )
+        if api_key is None:
+            raise exceptions.NotFound("API key not found.", code="not_found")
+        return api_key
+
+
+def _fresh(api_key: ApiKey) -> ApiKey:
+    """The key with its buffered usage merged in, so the figures are exact."""
+    usage_flush_quietly(key_ids=[api_key.pk])
+    api_key.refresh_from_db()
+    return api_key
+
+
+class ApiKeyListView(KeyManagementEndpoint):
+    input_serializers = {"POST": ApiKeyCreateSerializer}
+
+    @extend_schema(
+        summary="List your API keys",
+        parameters=[ApiKeyListFilterSerializer],
+        responses={200: ApiKeySerializer(many=True), **ERRORS},
+        tags=["api keys"],
+    )
+    def get(self, request):
+        """``?all=true`` lists every user's keys, for staff with the admin scope."""
+        filters = ApiKeyListFilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        principal = self.caller()
+        wanted = filters.validated_data
+        if wanted["all"] and not acts_as_admin(request):
+            raise exceptions.PermissionDenied(
+                "Listing every user's keys needs the admin scope.", code="insufficient_permissions"
+            )
+        keys = api_key_list(
+            user=principal.user,
+            all_users=wanted["all"],
+            bound_tenant_id=principal.tenant_id,
+            is_active=wanted.get("is_active"),
+            tenant_id=wanted.get("tenant_id"),
+            key_type=wanted.get("key_type"),
+        )
+        page = self.paginate_queryset(keys)
+        usage_flush_quietly(key_ids=[key.pk for key in page])
+        page = list(api_key_list(user=None, all_users=True).filter(pk__in=[k.pk for k in page]))
+        return self.get_paginated_response(ApiKeySerializer(page, many=True).data)
+
+    @extend_schema(
+        summary="Create an API key; the key itself is in this answer only",
+        request=ApiKeyCreateSerializer,
+        responses={201: ApiKeyCreatedSerializer, **ERRORS},
+        tags=["api keys"],
+    )
+    def post(self, request):
+        principal = self.caller()
+        serializer = ApiKeyCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        rate_limits_hit(request, _key_create_limit(principal))  # fails closed without a cache
+        data = dict(serializer.validated_data)
+        tenant_id = data.pop("tenant_id", None)
+        tenant = None
+        if tenant_id is not None:
+            from tenants.models import Tenant
+
+            tenant = Tenant.objects.filter(pk=tenant_id).first()
+            if tenant is None:
+                raise exceptions.NotFound("Tenant not found.", code="tenant_not_found")
+        api_key, raw_key = services.api_key_create(
+            user=principal.user,
+            created_by=principal.user,
+            creator=principal,
+            tenant=tenant,
+            request=request,
+            **data,
+        )
+        api_key.key = raw_key
+        return Response(ApiKeyCreatedSerializer(api_key).data, status=status.HTTP_201_CREATED)
+
+
+class ApiKeyDetailView(KeyManagementEndpoint):
+    input_serializers = {"PATCH": ApiKeyUpdateSerializer, "PUT": ApiKeyUpdateSerializer}
+
+    @extend_schema(
+        summary="Read one of your keys",
+        parameters=[KEY_ID],
+        responses={200: ApiKeySerializer, **ERRORS},
+        tags=["api keys"],
+    )
+    def get(self, request, key_id):
+        return Response(ApiKeySerializer(_fresh(self.get_object())).data)
+
+    @extend_schema(
+        summary="Change a key: name, description, narrower scopes and grants, expiry, IPs, limits",
+        parameters=[KEY_ID],
+        request=ApiKeyUpdateSerializer,
+        responses={200: ApiKeySerializer, **ERRORS},
+        tags=["api keys"],
+    )
+    def patch(self, request, key_id):
+        api_key = self.get_object()
+        serializer = ApiKeyUpdateSerializer(data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        principal = self.caller()
+        api_key = services.api_key_update(
+            api_key=api_key,
+            changes=dict(serializer.validated_data),
+            actor=principal.user,
+            creator=principal,
+            request=request,
+        )
+        return Response(ApiKeySerializer(_fresh(api_key)).data)
+
+    @extend_schema(
+        summary="Delete a key for good",
+        parameters=[KEY_ID],
+        responses={204: OpenApiResponse(description="Deleted."), **ERRORS},
+        tags=["api keys"],
+    )
+    def delete(self, request, key_id):
+        services.api_key_delete(
+            api_key=self.get_object(), actor=self.caller().user, request=request
+        )
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class ApiKeyRevokeView(KeyManagementEndpoint):
+    @extend_schema(
+        summary="Revoke a key (reversible); refused on every node before this answers",
+        parameters=[KEY_ID],
+        request=None,
+        responses={200: ApiKeySerializer, **ERRORS},
+        tags=["api keys"],
+    )
+    def post(self, request, key_id):
+        api_key = services.api_key_revoke(
+            api_key=self.get_object(), actor=self.caller().user, request=request
+        )
+        return Response(ApiKeySerializer(api_key).data)
+
+    @extend_schema(
+        summary="Revoke a key (PUT form)",
+        parameters=[KEY_ID],
+        request=None,
+        responses={200: ApiKeySerializer, **ERRORS},
+        tags=["api keys"],
+    )
+    def put(self, request, key_id):
+        return self.post(request, key_id)
+
+
+class ApiKeyActivateView(KeyManagementEndpoint):
+    @extend_schema(
+        summary="Re-enable a revoked key (not an expired one)",
+        parameters=[KEY_ID],
+        request=None,
+        responses={200: ApiKeySerializer, **ERRORS},
+        tags=["api keys"],
+    )
+    def post(self, request, key_id):
+        api_key = services.api_key_activate(
+            api_key=self.get_object(), actor=self.caller().user, request=request
+        )
+        return Response(ApiKeySerializer(api_key).data)
+
+
+class ApiKeyRotateView(KeyManagementEndpoint):
+    input_serializers = {"POST": RotateSerializer}
+
+    @extend_schema(
+        summary="Rotate: a new key with the same settings; the old one ends after the grace period",
+        parameters=[KEY_ID],
+        request=RotateSerializer,
+        responses={
+            201: ApiKeyCreatedSerializer,
+            409: error_response("`already_rotated`"),
+            **ERRORS,
+        },
+        tags=["api keys"],
+    )
+    def post(self, request, key_id):
+        api_key = self.get_object()
+        serializer = RotateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        successor, raw_key = services.api_key_rotate(
+            api_key=api_key,
+            grace_period_seconds=serializer.validated_data["grace_period_seconds"],
+            actor=self.caller().user,
+            request=request,
+        )
+        successor.key = raw_key
+        return Response(ApiKeyCreatedSerializer(successor).data, status=status.HTTP_201_CREATED)
+
+
+class ApiKeyUsageView(KeyManagementEndpoint):
+    @extend_schema(
+        summary="Daily request counts of a key for the last N days (UTC), exact",
+        parameters=[KEY_ID, UsageQuerySerializer],
+        responses={200: UsageSerializer, **ERRORS},
+        tags=["api keys"],
+    )
+    def get(self, request, key_id):
+        query = UsageQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        days = query.validated_data["days"]
+        api_key = _fresh(self.get_object())
+        return Response(
+            UsageSerializer(
+                {
+                    "key_id": api_key.pk,
+                    "key_prefix": api_key.key_prefix,
+                    "days": days,
+                    "request_count": api_key.request_count,
+                    "last_used_at": api_key.last_used_at,
+                    "last_used_ip": api_key.last_used_ip,
+                    "daily": daily_usage(api_key=api_key, days=days, today=timezone.now().date()),
+                }
+            ).data
+        )
+
+
+class HasPrincipal(BasePermission):
+    """Authenticated by any credential, from an allowed IP; no scope is asked for.
+
+    For endpoints about the caller itself (key info) and for auth/check, whose decision is
+    about the original request rather than this one.
+    """
+
+    def has_permission(self, request, view):
+        principal = principal_of(request)
+        if principal is None:
+            return False
+        ip = client_ip(request)
+        if principal.allowed_ips and not ip_allowed(ip, principal.allowed_ips):
+            raise exceptions.PermissionDenied(
+                f"Client IP {ip} is not in the key's allowed_ips.", code="ip_not_allowed"
+            )
+        return True
+
+
+class ApiKeyInfoView(APIView):
+    """The calling key's own object: what a program learns about the key it holds."""
+
+    permission_classes = [HasPrincipal]
+
+    @extend_schema(
+        summary="The calling API key's own object",
+        responses={200: ApiKeySerializer, **ERRORS},
+        tags=["api keys"],
+    )
+    def get(self, request):
+        principal = principal_of(request)
+        if principal.api_key is None:
+            raise exceptions.PermissionDenied(
+                "Only an API key has key info; this request is not authenticated by one.",
+                code="insufficient_permissions",
+            )
+        return Response(ApiKeySerializer(_fresh(principal.api_key)).data)
+
+
+class BootstrapView(APIView):
+    authentication_classes = []
+    permission_classes = [AllowAny]
+    throttle_classes = []  # its own per-IP limit, which fails closed
+
+    @extend_schema(
+        summary="Issue the first key of an installation (once, ever)",
+        request=BootstrapSerializer,
+        responses={
+            201: BootstrapResponseSerializer,
+            403: error_response("`bootstrap_disabled`"),
+            429: error_response("`rate_limit_error`"),
+            503: error_response("The cache is down: bootstrap fails closed"),
+        },
+        auth=[],
+        tags=["api keys"],
+    )
+    def post(self, request):
+        serializer = BootstrapSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        rate_limits_hit(request, BOOTSTRAP_PER_IP)
+        api_key, raw_key = services.api_key_bootstrap(
+            name=serializer.validated_data["name"],
+            description=serializer.validated_data["description"],
+            request=request,
+        )
+        body = {
+            "api_key": raw_key,
+            "id": api_key.pk,
+            "name": api_key.name,
+            "description": api_key.description,
+            "message": "Bootstrap key created. Store it now: it is not shown again.",
+            "note": "Bootstrap is now permanently disabled. Use this admin key to create "
+            "scoped keys for your services, then revoke or narrow it.",
+        }
+        return Response(BootstrapResponseSerializer(body).data, status=status.HTTP_201_CREATED)
+
+
+class KeyVerifyView(APIView):
+    required_scope = "keys:verify"
+
+    @extend_schema(
+        summary="Verify a key for another service: valid or not, and why (counts as a use)",
+        request=VerifyRequestSerializer,
+        responses={200: VerifyResponseSerializer, **ERRORS},
+        tags=["verification"],
+    )
+    def post(self, request):
+        serializer = VerifyRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        verdict = verify_key(
+            verifier=principal_of(request),
+            raw_key=data["key"],
+            method=data["method"],
+            path=data["path"],
+            tenant_id=data.get("tenant_id"),
+            ip=data.get("ip"),
+        )
+        return Response(VerifyResponseSerializer(verdict.as_dict()).data)
+
+
+class AuthCheckView(APIView):
+    """For a reverse proxy's sub-request (nginx ``auth_request``, Traefik ``forwardAuth``).
+
+    The credential comes in the forwarded headers, the original request in
+    ``X-Original-Method`` and ``X-Original-URI``. 200 with ``X-Auth-*`` headers, or the 401,
+    403 or 429 the original request would have had.
+    """
+
+    permission_classes = [HasPrincipal]
+
+    @extend_schema(
+        summary="Sub-request authorization for reverse proxies",
+        parameters=[
+            OpenApiParameter("X-Original-Method", str, OpenApiParameter.HEADER),
+            OpenApiParameter("X-Original-URI", str, OpenApiParameter.HEADER),
+        ],
+        responses={
+            200: OpenApiResponse(description="Allowed; see the X-Auth-* response headers."),
+            **ERRORS,
+        },
+        tags=["verification"],
+    )
+    def get(self, request):
+        return self._check(request)
+
+    @extend_schema(exclude=True)
+    def post(self, request):
+        return self._check(request)
+
+    put = patch = delete = post
+
+    def _check(self, request):
+        principal = principal_of(request)
+        method = (request.META.get("HTTP_X_ORIGINAL_METHOD") or request.method).upper()
+        path = request.META.get("HTTP_X_ORIGINAL_URI") or "/"
+        path = path.split("?", 1)[0]
+        if not path.startswith("/") or len(path) > 2048:
+            raise BadRequest("X-Original-URI must be a path.", code="validation_error")
+        decision = authorize(
+            principal, method=method, path=path, ip=client_ip(request), **route_rules(path)
+        )
+        if not decision.allowed:
+            raise exceptions.PermissionDenied(decision.reason, code=decision.code)
+        tenant_id = principal.tenant_id
+        # No tenant named and none implied: the upstream decides whether it needs one.
+        with contextlib.suppress(BadRequest):
+            tenant_id = tenant_for_request(request).pk
+        response = Response(status=status.HTTP_200_OK)
+        response["X-Auth-User-Id"] = str(principal.user.pk) if principal.user else ""
+        response["X-Auth-Tenant-Id"] = str(tenant_id) if tenant_id else ""
+        response["X-Auth-Key-Prefix"] = principal.key_prefix or ""
+        response["X-Auth-Scopes"] = " ".join(principal.scopes)
+        response["X-Auth-Method"] = principal.auth_method
+        response["X-Auth-Reason"] = decision.reason
+        return response

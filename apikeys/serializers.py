@@ -1,0 +1,272 @@
+"""Shapes of the key-management API (SPEC §3). Field rules here; key rules in ``services``."""
+
+import ipaddress
+import json
+
+from rest_framework import serializers
+
+from apikeys.models import ApiKey, KeyType
+from apikeys.services import MAX_GRACE_PERIOD, parse_scopes
+
+HTTP_METHODS = ("GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE", "*")
+SCOPE_SHAPE = (
+    "read:all, write:all, admin, app:access, keys:verify, or <resource>:read / <resource>:write"
+)
+MAX_METADATA_BYTES = 4096
+
+
+class ScopesField(serializers.Field):
+    """A list of scopes, or one space/comma separated string of them."""
+
+    default_error_messages = {
+        "invalid": "Give scopes as a list of strings or a space/comma separated string.",
+        "unknown": "Unknown scope {scope!r}: use " + SCOPE_SHAPE + ".",
+    }
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str | list) or (
+            isinstance(data, list) and not all(isinstance(s, str) for s in data)
+        ):
+            self.fail("invalid")
+        scopes = parse_scopes(data)
+        for scope in scopes:
+            if not _valid_scope(scope):
+                self.fail("unknown", scope=scope[:64])
+        return scopes
+
+    def to_representation(self, value):
+        return list(value)
+
+
+def _valid_scope(scope: str) -> bool:
+    if scope in ("read:all", "write:all", "admin", "app:access", "keys:verify"):
+        return True
+    resource, sep, action = scope.partition(":")
+    return bool(
+        sep
+        and action in ("read", "write")
+        and 0 < len(resource) <= 64
+        and resource.replace("_", "").replace("-", "").isalnum()
+        and resource.islower()
+    )
+
+
+class EndpointGrantSerializer(serializers.Serializer):
+    path = serializers.RegexField(r"^/[^\s?#]*$", max_length=256)
+    methods = serializers.ListField(
+        child=serializers.ChoiceField(choices=HTTP_METHODS), min_length=1, max_length=8
+    )
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict) and isinstance(data.get("methods"), list):
+            data = {**data, "methods": [str(m).upper() for m in data["methods"]]}
+        value = super().to_internal_value(data)
+        return {"path": value["path"], "methods": sorted(set(value["methods"]))}
+
+
+class RateLimitSerializer(serializers.Serializer):
+    per_minute = serializers.IntegerField(min_value=1, max_value=10_000_000, allow_null=True)
+    per_hour = serializers.IntegerField(min_value=1, max_value=100_000_000, allow_null=True)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for field in self.fields.values():
+            field.required = False
+
+
+class CidrListField(serializers.ListField):
+    child = serializers.CharField(max_length=64)
+    max_length = 100
+
+    def to_internal_value(self, data):
+        cidrs = []
+        for value in super().to_internal_value(data):
+            try:
+                cidrs.append(str(ipaddress.ip_network(value.strip(), strict=False)))
+            except ValueError as exc:
+                raise serializers.ValidationError(f"{value[:64]!r} is not an IP or CIDR.") from exc
+        return sorted(set(cidrs))
+
+
+def _validate_metadata(value):
+    if not isinstance(value, dict):
+        raise serializers.ValidationError("Must be a JSON object.")
+    if len(json.dumps(value)) > MAX_METADATA_BYTES:
+        raise serializers.ValidationError(f"At most {MAX_METADATA_BYTES} bytes of JSON.")
+    return value
+
+
+class ApiKeySerializer(serializers.ModelSerializer):
+    """The key object of every answer. Never the secret, never the hash."""
+
+    tenant_id = serializers.UUIDField(read_only=True, allow_null=True)
+    created_by = serializers.SerializerMethodField()
+    scopes = ScopesField(read_only=True)
+    endpoints = EndpointGrantSerializer(many=True, read_only=True)
+    rate_limit = RateLimitSerializer(read_only=True, allow_null=True)
+    full_access = serializers.BooleanField(read_only=True)
+    rotated_from = serializers.UUIDField(source="rotated_from_id", read_only=True, allow_null=True)
+    owner = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ApiKey
+        fields = [
+            "id",
+            "name",
+            "description",
+            "key_prefix",
+            "scopes",
+            "key_type",
+            "tenant_id",
+            "endpoints",
+            "key_manager",
+            "allowed_ips",
+            "rate_limit",
+            "metadata",
+            "is_active",
+            "expires_at",
+            "created_at",
+            "created_by",
+            "owner",
+            "last_used_at",
+            "last_used_ip",
+            "request_count",
+            "full_access",
+            "rotated_from",
+        ]
+        read_only_fields = fields
+
+    def get_created_by(self, api_key) -> int | None:
+        return api_key.created_by_id
+
+    def get_owner(self, api_key) -> dict:
+        return {"id": api_key.user_id, "email": api_key.user.email}
+
+
+class ApiKeyCreatedSerializer(ApiKeySerializer):
+    key = serializers.CharField(read_only=True, help_text="The raw key. Shown this once only.")
+
+    class Meta(ApiKeySerializer.Meta):
+        fields = [*ApiKeySerializer.Meta.fields, "key"]
+        read_only_fields = fields
+
+
+class ApiKeyWriteSerializer(serializers.Serializer):
+    """Fields a caller may set; shared by create and update (where each is optional)."""
+
+    name = serializers.CharField(max_length=100)
+    description = serializers.CharField(max_length=2000, required=False, allow_blank=True)
+    scopes = ScopesField(required=False, help_text="List or space/comma separated: " + SCOPE_SHAPE)
+    endpoints = EndpointGrantSerializer(many=True, required=False)
+    expires_at = serializers.DateTimeField(required=False, allow_null=True)
+    allowed_ips = CidrListField(required=False, help_text="CIDRs; empty = any IP.")
+    rate_limit = RateLimitSerializer(required=False, allow_null=True)
+    metadata = serializers.JSONField(required=False, validators=[_validate_metadata])
+
+
+class ApiKeyCreateSerializer(ApiKeyWriteSerializer):
+    key_type = serializers.ChoiceField(choices=KeyType.choices, default=KeyType.DEVELOPMENT)
+    tenant_id = serializers.UUIDField(required=False, allow_null=True)
+    key_manager = serializers.BooleanField(default=False)
+
+
+class ApiKeyUpdateSerializer(ApiKeyWriteSerializer):
+    FROZEN = ("key_type", "tenant_id", "key_manager", "key", "key_prefix", "id", "user")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["name"].required = False
+
+    def validate(self, attrs):
+        frozen = [name for name in self.FROZEN if name in self.initial_data]
+        if frozen:
+            raise serializers.ValidationError(
+                {name: ["This field cannot be changed; create a new key."] for name in frozen}
+            )
+        return attrs
+
+
+class ApiKeyListFilterSerializer(serializers.Serializer):
+    is_active = serializers.BooleanField(required=False, allow_null=True, default=None)
+    tenant_id = serializers.UUIDField(required=False)
+    key_type = serializers.ChoiceField(choices=KeyType.choices, required=False)
+    all = serializers.BooleanField(
+        required=False, default=False, help_text="Every user's keys (admin scope)."
+    )
+
+
+class RotateSerializer(serializers.Serializer):
+    grace_period_seconds = serializers.IntegerField(
+        min_value=0, max_value=MAX_GRACE_PERIOD, default=0
+    )
+
+
+class UsageQuerySerializer(serializers.Serializer):
+    days = serializers.IntegerField(min_value=1, max_value=366, default=30)
+
+
+class DailyCountSerializer(serializers.Serializer):
+    date = serializers.DateField()
+    count = serializers.IntegerField()
+
+
+class UsageSerializer(serializers.Serializer):
+    key_id = serializers.UUIDField()
+    key_prefix = serializers.CharField()
+    days = serializers.IntegerField()
+    request_count = serializers.IntegerField()
+    last_used_at = serializers.DateTimeField(allow_null=True)
+    last_used_ip = serializers.IPAddressField(allow_null=True)
+    daily = DailyCountSerializer(many=True)
+
+
+class BootstrapSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=100, default="Bootstrap admin key")
+    description = serializers.CharField(max_length=2000, required=False, default="")
+
+
+class BootstrapResponseSerializer(serializers.Serializer):
+    api_key = serializers.CharField()
+    id = serializers.UUIDField()
+    name = serializers.CharField()
+    description = serializers.CharField()
+    message = serializers.CharField()
+    note = serializers.CharField()
+
+
+class VerifyRequestSerializer(serializers.Serializer):
+    key = serializers.CharField(max_length=512, trim_whitespace=True)
+    method = serializers.ChoiceField(choices=HTTP_METHODS[:-1], required=False, default="GET")
+    path = serializers.RegexField(r"^/[^\s#]*$", max_length=2048, required=False, default="/")
+    tenant_id = serializers.UUIDField(required=False, allow_null=True)
+    ip = serializers.IPAddressField(
+        required=False, allow_null=True, help_text="The end client's IP, to apply allowed_ips."
+    )
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict) and isinstance(data.get("method"), str):
+            data = {**data, "method": data["method"].upper()}
+        return super().to_internal_value(data)
+
+
+class OwnerSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    email = serializers.EmailField()
+
+
+class RateLimitStateSerializer(serializers.Serializer):
+    limit = serializers.IntegerField()
+    remaining = serializers.IntegerField()
+    reset = serializers.IntegerField()
+
+
+class VerifyResponseSerializer(serializers.Serializer):
+    valid = serializers.BooleanField()
+    code = serializers.CharField()
+    key_id = serializers.UUIDField(allow_null=True)
+    key_prefix = serializers.CharField(allow_null=True)
+    owner = OwnerSerializer(allow_null=True)
+    tenant_id = serializers.UUIDField(allow_null=True)
+    scopes = serializers.ListField(child=serializers.CharField())
+    ratelimit = RateLimitStateSerializer(allow_null=True)
+    reason = serializers.CharField()

@@ -1,0 +1,464 @@
+"""Writes on API keys and the rules that guard them (SPEC §3).
+
+The API, the admin, the web pages and the management commands all call these functions, so a
+rule holds whichever door a change comes through. Every change writes the audit log, and every
+change that could narrow what a key may do reaches every process and node before it returns:
+saving the row bumps the key's generation in the shared cache (``apikeys.keycache``).
+
+``creator`` is the principal asking; when it is an API key (a key manager), the new or changed
+key must stay within it — scopes, endpoint grants, tenant, type, expiry, allowed IPs and rate
+limits — so no key can mint a wider one.
+"""
+
+import ipaddress
+from datetime import timedelta
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.utils import timezone
+from rest_framework import exceptions
+from rest_framework.exceptions import ValidationError
+
+from apikeys import crypto, limits
+from apikeys.models import ApiKey, InstallationState, KeyType
+from apikeys.permissions import ADMIN_SCOPE, APP_ACCESS, READ_ALL, WRITE_ALL
+from audit.services import audit_record
+from core.errors import BadRequest, Conflict
+from core.principal import AuthMethod, Principal
+
+MAX_GRACE_PERIOD = 7 * 24 * 3600
+TYPE_RANK = {KeyType.RESTRICTED: 0, KeyType.DEVELOPMENT: 1, KeyType.PRODUCTION: 2, KeyType.ADMIN: 3}
+BOOTSTRAP_EMAIL = "admin@keyward.invalid"
+
+UPDATABLE_FIELDS = (
+    "name",
+    "description",
+    "scopes",
+    "endpoints",
+    "expires_at",
+    "allowed_ips",
+    "rate_limit",
+    "metadata",
+)
+
+
+def bootstrap_disabled() -> exceptions.PermissionDenied:
+    return exceptions.PermissionDenied(
+        "Bootstrap is disabled: a key has already been issued.", code="bootstrap_disabled"
+    )
+
+
+@transaction.atomic
+def api_key_create(
+    *,
+    user,
+    name: str,
+    created_by=None,
+    creator: Principal | None = None,
+    description: str = "",
+    key_type: str = KeyType.DEVELOPMENT,
+    scopes=(),
+    endpoints=(),
+    tenant=None,
+    key_manager: bool = False,
+    allowed_ips=(),
+    rate_limit: dict | None = None,
+    metadata: dict | None = None,
+    expires_at=None,
+    request=None,
+) -> tuple[ApiKey, str]:
+    """Issue a key for ``user``; return it with the raw key, which is never seen again."""
+    creator = creator or _person(created_by or user)
+    if creator.auth_method == AuthMethod.API_KEY:
+        tenant = tenant if tenant is not None else _tenant_of(creator)
+        expires_at = expires_at if expires_at is not None else creator.expires_at
+        allowed_ips = allowed_ips or creator.allowed_ips
+    api_key = ApiKey(
+        user=user,
+        name=name,
+        description=description,
+        key_type=key_type,
+        scopes=list(scopes),
+        endpoints=list(endpoints),
+        tenant=tenant,
+        key_manager=key_manager,
+        allowed_ips=list(allowed_ips),
+        rate_limit=rate_limit,
+        metadata=metadata or {},
+        expires_at=expires_at,
+        created_by=created_by,
+    )
+    _check_key(api_key, actor=created_by or user)
+    _check_tenant_membership(api_key)
+    if creator.auth_method == AuthMethod.API_KEY:
+        _check_within(api_key, creator)
+    raw_key = _issue(api_key)
+    audit_record(
+        event_type="api_key.created",
+        request=request,
+        actor=created_by,
+        target=api_key,
+        tenant_id=api_key.tenant_id,
+        data=_summary(api_key),
+    )
+    return api_key, raw_key
+
+
+@transaction.atomic
+def api_key_update(
+    *, api_key: ApiKey, changes: dict, actor=None, creator: Principal | None = None, request=None
+) -> ApiKey:
+    """Change the fields of ``UPDATABLE_FIELDS``; what a key may do can only narrow.
+
+    Scopes and endpoint grants narrow only (a key that has them keeps a subset, and a key
+    cannot become full access). Type, tenant, key_manager and the secret never change here.
+    """
+    api_key = ApiKey.objects.select_for_update().get(pk=api_key.pk)
+    unknown = set(changes) - set(UPDATABLE_FIELDS)
+    if unknown:
+        raise ValidationError({field: ["This field cannot be changed."] for field in unknown})
+    before = _summary(api_key)
+    was_full_access = api_key.full_access
+    old_scopes, old_endpoints = list(api_key.scopes), list(api_key.endpoints)
+    for field, value in changes.items():
+        setattr(api_key, field, value)
+
+    if "scopes" in changes and old_scopes and not set(api_key.scopes) <= set(old_scopes):
+        raise ValidationError({"scopes": ["Scopes can only be narrowed: remove, never add."]})
+    if (
+        "endpoints" in changes
+        and old_endpoints
+        and not _grants_within(api_key.endpoints, old_endpoints)
+    ):
+        raise ValidationError({"endpoints": ["Endpoint grants can only be narrowed."]})
+    if api_key.full_access and not was_full_access:
+        raise ValidationError(
+            {"scopes": ["Removing every scope and grant would give this key full access."]}
+        )
+    _check_key(api_key, actor=actor or api_key.user)
+    if creator is not None and creator.auth_method == AuthMethod.API_KEY:
+        _check_within(api_key, creator)
+    api_key.save(update_fields=[*changes])
+    after = _summary(api_key)
+    audit_record(
+        event_type="api_key.updated",
+        request=request,
+        actor=actor,
+        target=api_key,
+        tenant_id=api_key.tenant_id,
+        data={"changed": {k: after[k] for k in after if after[k] != before[k]}},
+    )
+    return api_key
+
+
+def api_key_revoke(*, api_key: ApiKey, actor=None, request=None) -> ApiKey:
+    """Disable the key (reversible). Every node refuses it before this returns."""
+    return _set_active(api_key, False, "api_key.revoked", actor=actor, request=request)
+
+
+def api_key_activate(*, api_key: ApiKey, actor=None, request=None) -> ApiKey:
+    """Re-enable a revoked key; an expired key stays dead (issue a new one instead)."""
+    if api_key.expires_at is not None and api_key.expires_at <= timezone.now():
+        raise BadRequest("An expired key cannot be activated.", code="api_key_expired")
+    return _set_active(api_key, True, "api_key.activated", actor=actor, request=request)
+
+
+@transaction.atomic
+def api_key_rotate(
+    *, api_key: ApiKey, grace_period_seconds: int = 0, actor=None, request=None
+) -> tuple[ApiKey, str]:
+    """Issue a successor with the same settings; the old key dies after the grace period.
+
+    With no grace period the old key is revoked at once; otherwise its expiry is brought
+    forward to the end of the grace period (never pushed back). A key is rotated once.
+    """
+    if not 0 <= grace_period_seconds <= MAX_GRACE_PERIOD:
+        raise ValidationError(
+            {"grace_period_seconds": [f"Must be between 0 and {MAX_GRACE_PERIOD}."]}
+        )
+    old = ApiKey.objects.select_for_update().get(pk=api_key.pk)
+    now = timezone.now()
+    if not old.is_active or (old.expires_at is not None and old.expires_at <= now):
+        raise BadRequest("Only an active, unexpired key can be rotated.", code="validation_error")
+    if ApiKey.objects.filter(rotated_from=old).exists():
+        raise Conflict("This key has already been rotated.", code="already_rotated")
+    successor = ApiKey(
+        user=old.user,
+        name=old.name,
+        description=old.description,
+        key_type=old.key_type,
+        scopes=old.scopes,
+        endpoints=old.endpoints,
+        tenant_id=old.tenant_id,
+        key_manager=old.key_manager,
+        allowed_ips=old.allowed_ips,
+        rate_limit=old.rate_limit,
+        metadata=old.metadata,
+        expires_at=old.expires_at,
+        created_by=actor,
+        rotated_from=old,
+    )
+    raw_key = _issue(successor)
+    if grace_period_seconds == 0:
+        old.is_active = False
+        old.save(update_fields=["is_active"])
+    else:
+        grace_end = now + timedelta(seconds=grace_period_seconds)
+        old.expires_at = min(old.expires_at or grace_end, grace_end)
+        old.save(update_fields=["expires_at"])
+    audit_record(
+        event_type="api_key.rotated",
+        request=request,
+        actor=actor,
+        target=old,
+        tenant_id=old.tenant_id,
+        data={
+            "successor_id": str(successor.pk),
+            "successor_prefix": successor.key_prefix,
+            "grace_period_seconds": grace_period_seconds,
+            "old_key_expires_at": old.expires_at.isoformat() if old.expires_at else None,
+        },
+    )
+    return successor, raw_key
+
+
+@transaction.atomic
+def api_key_delete(*, api_key: ApiKey, actor=None, request=None) -> None:
+    """Delete the key for good, with its usage; the audit trail keeps its prefix."""
+    summary = _summary(api_key)
+    key_id, tenant_id = api_key.pk, api_key.tenant_id
+    api_key.delete()
+    audit_record(
+        event_type="api_key.deleted",
+        request=request,
+        actor=actor,
+        target_type="apikeys.apikey",
+        target_id=str(key_id),
+        tenant_id=tenant_id,
+        data=summary,
+    )
+
+
+def api_key_bootstrap(*, name: str, description: str = "", request=None) -> tuple[ApiKey, str]:
+    """Issue the first key of an installation: admin type, key manager, full access.
+
+    Allowed only while ``KEYWARD_BOOTSTRAP_ENABLED`` and no key has ever been issued. The
+    "used" flag is taken with one conditional UPDATE inside the transaction that issues the
+    key, so of any number of concurrent calls exactly one wins; it survives restarts, and
+    deleting every key does not reopen bootstrap.
+    """
+    if not settings.KEYWARD_BOOTSTRAP_ENABLED:
+        raise bootstrap_disabled()
+    with transaction.atomic():
+        taken = InstallationState.objects.filter(pk=1, keys_ever_issued=False).update(
+            keys_ever_issued=True, bootstrapped_at=timezone.now()
+        )
+        if not taken:
+            raise bootstrap_disabled()
+        owner = _bootstrap_owner()
+        api_key = ApiKey(
+            user=owner,
+            name=name,
+            description=description,
+            key_type=KeyType.ADMIN,
+            key_manager=True,
+            created_by=owner,
+        )
+        raw_key = _issue(api_key)
+        audit_record(
+            event_type="api_key.bootstrap",
+            request=request,
+            actor=owner,
+            target=api_key,
+            data={**_summary(api_key), "owner": owner.email},
+        )
+    return api_key, raw_key
+
+
+def bootstrap_available() -> bool:
+    return (
+        settings.KEYWARD_BOOTSTRAP_ENABLED
+        and not InstallationState.objects.filter(pk=1, keys_ever_issued=True).exists()
+    )
+
+
+def parse_scopes(value) -> list[str]:
+    """Scopes as a list or a space/comma separated string → a sorted list without repeats."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        value = value.replace(",", " ").split()
+    return sorted({str(scope).strip() for scope in value if str(scope).strip()})
+
+
+def scope_covered(scope: str, scopes) -> bool:
+    """True when holding ``scopes`` already allows what ``scope`` allows."""
+    scopes = set(scopes)
+    if scope in scopes or ADMIN_SCOPE in scopes:
+        return True
+    if scope in (ADMIN_SCOPE, APP_ACCESS):
+        return False
+    if scope.endswith(":read") and READ_ALL in scopes:
+        return True
+    return scope.endswith(":write") and WRITE_ALL in scopes
+
+
+# --- rules ---------------------------------------------------------------------------------
+
+
+def _check_key(api_key: ApiKey, *, actor) -> None:
+    """The rules every key obeys, whoever creates or changes it."""
+    errors = {}
+    actor_is_staff = bool(getattr(actor, "is_staff", False))
+    if api_key.key_type == KeyType.ADMIN and not (actor_is_staff and api_key.user.is_staff):
+        errors["key_type"] = ["Only staff users create admin keys, for staff owners."]
+    if ADMIN_SCOPE in api_key.scopes and api_key.key_type != KeyType.ADMIN:
+        errors["scopes"] = ["Only an admin key may hold the admin scope."]
+    if api_key.key_type == KeyType.RESTRICTED and api_key.full_access:
+        errors["scopes"] = ["A restricted key needs explicit scopes or endpoint grants."]
+    if api_key.expires_at is not None and api_key.expires_at <= timezone.now():
+        errors["expires_at"] = ["Must be in the future."]
+    if limits.raises_above_default(api_key.key_type, api_key.rate_limit) and not actor_is_staff:
+        errors["rate_limit"] = ["Only staff may raise a key's rate limit above its type's default."]
+    if errors:
+        raise ValidationError(errors)
+
+
+def _check_tenant_membership(api_key: ApiKey) -> None:
+    from tenants.resolution import tenant_not_found
+    from tenants.selectors import membership_get
+
+    if api_key.tenant_id is None:
+        return
+    if membership_get(user=api_key.user, tenant_id=api_key.tenant_id) is None:
+        raise tenant_not_found()
+
+
+def _check_within(api_key: ApiKey, creator: Principal) -> None:
+    """A key manager never issues or shapes a key wider than itself."""
+    errors = {}
+    if not creator.full_access:
+        if api_key.full_access:
+            errors["scopes"] = ["A key without full access cannot grant full access."]
+        if creator.scopes:
+            wider = [s for s in api_key.scopes if not scope_covered(s, creator.scopes)]
+            if wider or (not api_key.scopes and api_key.endpoints and not creator.endpoints):
+                errors["scopes"] = [f"Wider than the calling key's scopes: {', '.join(wider)}."]
+        if creator.endpoints and not (
+            api_key.endpoints and _grants_within(api_key.endpoints, creator.endpoints)
+        ):
+            errors["endpoints"] = ["Endpoint grants must stay within the calling key's grants."]
+    if creator.tenant_id is not None and api_key.tenant_id != creator.tenant_id:
+        errors["tenant_id"] = ["A tenant-bound key issues keys for its own tenant only."]
+    if TYPE_RANK.get(api_key.key_type, 0) > TYPE_RANK.get(creator.key_type, 0):
+        errors["key_type"] = [f"Wider than the calling key's type ({creator.key_type})."]
+    if creator.expires_at is not None and (
+        api_key.expires_at is None or api_key.expires_at > creator.expires_at
+    ):
+        errors["expires_at"] = ["Cannot outlive the calling key."]
+    if creator.allowed_ips and not _networks_within(api_key.allowed_ips, creator.allowed_ips):
+        errors["allowed_ips"] = ["Must stay within the calling key's allowed_ips."]
+    if api_key.key_manager and not creator.key_manager:
+        errors["key_manager"] = ["Only a key manager issues key managers."]
+    creator_limits = limits.effective_rate_limit(creator.api_key)
+    if not limits.within(limits.effective_rate_limit(api_key), creator_limits):
+        errors["rate_limit"] = ["Cannot exceed the calling key's rate limits."]
+    if errors:
+        raise exceptions.PermissionDenied(
+            "This would create a key wider than the calling key: "
+            + " ".join(message for messages in errors.values() for message in messages),
+            code="insufficient_permissions",
+        )
+
+
+def _grants_within(grants, bounds) -> bool:
+    from apikeys.permissions import endpoint_granted
+
+    for grant in grants:
+        methods = [m.upper() for m in grant.get("methods") or ["*"]]
+        if "*" in methods:
+            methods = ["GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE"]
+        if not all(endpoint_granted(bounds, m, grant["path"].rstrip("/") or "/") for m in methods):
+            return False
+    return True
+
+
+def _networks_within(cidrs, bounds) -> bool:
+    if not cidrs:
+        return False
+    bound_networks = [ipaddress.ip_network(b, strict=False) for b in bounds]
+    for cidr in cidrs:
+        network = ipaddress.ip_network(cidr, strict=False)
+        if not any(network.version == b.version and network.subnet_of(b) for b in bound_networks):
+            return False
+    return True
+
+
+# --- helpers -------------------------------------------------------------------------------
+
+
+def _issue(api_key: ApiKey) -> str:
+    """Give ``api_key`` fresh key material, save it, and remember that a key was issued."""
+    raw_key = crypto.generate_key()
+    api_key.key_prefix = crypto.display_prefix(raw_key)
+    api_key.key_hash = crypto.hash_key(raw_key)
+    api_key.save()
+    InstallationState.objects.filter(pk=1, keys_ever_issued=False).update(keys_ever_issued=True)
+    return raw_key
+
+
+@transaction.atomic
+def _set_active(api_key: ApiKey, active: bool, event_type: str, *, actor, request) -> ApiKey:
+    api_key = ApiKey.objects.select_for_update().get(pk=api_key.pk)
+    if api_key.is_active != active:
+        api_key.is_active = active
+        api_key.save(update_fields=["is_active"])
+    audit_record(
+        event_type=event_type,
+        request=request,
+        actor=actor,
+        target=api_key,
+        tenant_id=api_key.tenant_id,
+        data={"key_prefix": api_key.key_prefix, "name": api_key.name},
+    )
+    return api_key
+
+
+def _bootstrap_owner():
+    """The first superuser, or a new one with no usable password (set one with the admin)."""
+    User = get_user_model()
+    owner = User.objects.filter(is_superuser=True, is_active=True).order_by("pk").first()
+    if owner is None:
+        owner = User.objects.create_superuser(email=BOOTSTRAP_EMAIL, password=None)
+    return owner
+
+
+def _person(user) -> Principal:
+    return Principal(auth_method=AuthMethod.SESSION, user=user)
+
+
+def _tenant_of(principal: Principal):
+    from tenants.models import Tenant
+
+    if principal.tenant_id is None:
+        return None
+    return Tenant.objects.get(pk=principal.tenant_id)
+
+
+def _summary(api_key: ApiKey) -> dict:
+    """What the audit log keeps of a key: its settings, never its secret or hash."""
+    return {
+        "key_prefix": api_key.key_prefix,
+        "name": api_key.name,
+        "key_type": api_key.key_type,
+        "scopes": list(api_key.scopes),
+        "endpoints": list(api_key.endpoints),
+        "key_manager": api_key.key_manager,
+        "allowed_ips": list(api_key.allowed_ips),
+        "rate_limit": api_key.rate_limit,
+        "expires_at": api_key.expires_at.isoformat() if api_key.expires_at else None,
+        "is_active": api_key.is_active,
+        "description": api_key.description,
+        "metadata": api_key.metadata,
+    }

@@ -1,0 +1,125 @@
+"""Answers for services not written in Django: "is this key valid, and may it do this?"
+
+``POST /api/v1/keys/verify`` asks about a key in the body; ``GET /api/v1/auth/check`` asks about
+the credential of the request a reverse proxy forwards. Both use ``authorize``, the decision
+every Keyward view uses, so the answer and its reason are the ones a direct call would get.
+"""
+
+from dataclasses import dataclass, field
+
+from django.utils import timezone
+
+from apikeys import crypto
+from apikeys.authentication import principal_for_key
+from apikeys.permissions import authorize, route_rules
+from apikeys.selectors import api_key_get_for_authentication
+from core.principal import Principal
+from metering import policy, throttles
+from metering.meter import MeterUnavailable, take
+from metering.usage import usage_record_direct
+from tenants.selectors import membership_get, users_share_a_tenant
+
+
+@dataclass
+class Verdict:
+    valid: bool
+    code: str
+    reason: str
+    api_key: object = None
+    tenant_id: object = None
+    ratelimit: dict | None = None
+    scopes: list = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        key = self.api_key
+        return {
+            "valid": self.valid,
+            "code": self.code,
+            "key_id": key.pk if key else None,
+            "key_prefix": key.key_prefix if key else None,
+            "owner": {"id": key.user_id, "email": key.user.email} if key else None,
+            "tenant_id": self.tenant_id,
+            "scopes": list(key.scopes) if key else [],
+            "ratelimit": self.ratelimit,
+            "reason": self.reason,
+        }
+
+
+UNKNOWN = "No key matches, or it belongs to no tenant you share."
+
+
+def verify_key(
+    *, verifier: Principal, raw_key: str, method: str, path: str, tenant_id=None, ip=None
+) -> Verdict:
+    """Judge ``raw_key`` for ``method path`` as if it had called it; count it as a use."""
+    if not crypto.is_well_formed(raw_key):
+        return Verdict(False, "invalid_api_key", "Not a well-formed key (checksum mismatch).")
+    api_key = api_key_get_for_authentication(raw_key)
+    if api_key is None or not api_key.user.is_active or not _visible(verifier, api_key):
+        return Verdict(False, "invalid_api_key", UNKNOWN)
+    if not api_key.is_active:
+        return Verdict(False, "api_key_disabled", "The key has been revoked.", api_key)
+    if api_key.expires_at is not None and api_key.expires_at <= timezone.now():
+        return Verdict(False, "api_key_expired", "The key has expired.", api_key)
+
+    reading = _count_use(api_key, ip)
+    ratelimit = (
+        {"limit": reading.limit, "remaining": reading.remaining, "reset": reading.reset}
+        if reading is not None and reading.policy
+        else None
+    )
+    principal = principal_for_key(api_key)
+    decision = authorize(principal, method=method, path=path, ip=ip, **route_rules(path))
+    if not decision.allowed:
+        return Verdict(False, decision.code, decision.reason, api_key, api_key.tenant_id, ratelimit)
+
+    tenant_verdict = _tenant_rule(api_key, tenant_id)
+    if tenant_verdict is not None:
+        code, reason = tenant_verdict
+        return Verdict(False, code, reason, api_key, api_key.tenant_id, ratelimit)
+    if reading is not None and not reading.admitted:
+        return Verdict(
+            False,
+            "rate_limit_error",
+            f"Rate limit exceeded; retry after {reading.retry_after} s.",
+            api_key,
+            api_key.tenant_id or tenant_id,
+            ratelimit,
+        )
+    return Verdict(
+        True, "valid", decision.reason, api_key, api_key.tenant_id or tenant_id, ratelimit
+    )
+
+
+def _visible(verifier: Principal, api_key) -> bool:
+    """A verifier answers for keys of people it shares a tenant with (staff: for any key)."""
+    if verifier.tenant_id is not None and api_key.tenant_id not in (None, verifier.tenant_id):
+        return False
+    if verifier.user is None:  # a service client: keys of its tenant's members
+        return verifier.tenant_id is not None and (
+            membership_get(user=api_key.user, tenant_id=verifier.tenant_id) is not None
+        )
+    if verifier.is_staff or verifier.user.pk == api_key.user_id:
+        return True
+    return users_share_a_tenant(verifier.user, api_key.user)
+
+
+def _tenant_rule(api_key, tenant_id) -> tuple[str, str] | None:
+    if tenant_id is None:
+        return None
+    if api_key.tenant_id is not None:
+        if api_key.tenant_id != tenant_id:
+            return "tenant_mismatch", "The key is bound to another tenant than the one named."
+        return None
+    if membership_get(user=api_key.user, tenant_id=tenant_id) is None:
+        return "tenant_not_found", "The key's owner is not a member of the named tenant."
+    return None
+
+
+def _count_use(api_key, ip):
+    try:
+        return take(policy.meter_for_key(api_key), ip=ip)
+    except MeterUnavailable as exc:
+        throttles.note_meter_unavailable(exc)
+        usage_record_direct(api_key.pk, ip=ip)
+        return None

@@ -1,0 +1,52 @@
+"""Which bucket a request is counted in, and under which limits.
+
+* an API key: its own bucket, the key's ``rate_limit`` or its type's default;
+* a user by JWT or session: the user's bucket, ``KEYWARD_USER_RATE_LIMITS`` (default: the
+  ``production`` key limits);
+* a service client: the client's bucket, the ``production`` limits;
+* nobody (anonymous, or a failed credential): the client IP's bucket, ``KEYWARD_ANON_RATE_PER_IP``.
+"""
+
+from django.conf import settings
+from django_ratelimit.core import _split_rate
+
+from apikeys.limits import effective_rate_limit, type_rate_limit
+from core.principal import AuthMethod, Principal
+from metering.meter import Meter, Window
+
+
+def meter_for_principal(principal: Principal) -> Meter:
+    if principal.auth_method == AuthMethod.API_KEY:
+        return meter_for_key(principal.api_key)
+    if principal.auth_method == AuthMethod.CLIENT_CREDENTIALS:
+        client_id = getattr(principal.service_client, "client_id", "unknown")
+        return Meter(bucket=f"client:{client_id}", windows=_windows(type_rate_limit("production")))
+    return Meter(bucket=f"user:{principal.user.pk}", windows=_windows(user_rate_limit()))
+
+
+def meter_for_key(api_key) -> Meter:
+    """A key's bucket; its usage buffer; and its generation, read in the same trip."""
+    return Meter(
+        bucket=f"key:{api_key.pk}",
+        windows=_windows(effective_rate_limit(api_key)),
+        usage_key_id=str(api_key.pk),
+        generation_of=api_key.key_hash,
+    )
+
+
+def meter_for_ip(ip: str) -> Meter:
+    limit, period = _split_rate(settings.KEYWARD_ANON_RATE_PER_IP)
+    return Meter(bucket=f"ip:{ip}", windows=(Window(limit, period),))
+
+
+def user_rate_limit() -> dict:
+    return {**type_rate_limit("production"), **(settings.KEYWARD_USER_RATE_LIMITS or {})}
+
+
+def _windows(limits: dict) -> tuple[Window, ...]:
+    windows = []
+    if limits.get("per_minute"):
+        windows.append(Window(int(limits["per_minute"]), 60))
+    if limits.get("per_hour"):
+        windows.append(Window(int(limits["per_hour"]), 3600))
+    return tuple(windows)
