@@ -1,0 +1,235 @@
+"""Keyward's benchmark: ``make bench`` (full) or ``make bench-smoke`` (seconds, run in CI).
+
+For each stack — PostgreSQL + Redis, and the embedded default (SQLite, in-process cache) — it
+starts gunicorn with one sync worker, loads it with wrk (-t1 -c4) and prints req/s and p50/p99
+for health, key (Bearer), Basic ``apikey:``, JWT and session, each as a share of health. On
+PostgreSQL it runs the peers (djangorestframework-api-key, knox, SimpleJWT) in the same shape.
+Then the in-process cost of each authentication step, the lookup cost at 10 / 10k / 1M keys,
+and the password-login cost. Nothing here is a test: it prints figures.
+"""
+
+import argparse
+import base64
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PYTHON = sys.executable
+PG = "postgres://postgres@127.0.0.1:5432"
+REDIS = "redis://127.0.0.1:6379/14"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--smoke", action="store_true", help="a few seconds per stage, for CI")
+    parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
+    parser.add_argument("--skip-peers", action="store_true")
+    args = parser.parse_args()
+    duration = 1 if args.smoke else args.duration
+    ensure_wrk()
+
+    results = {}
+    stacks = {
+        "postgres+redis": {"DATABASE_URL": f"{PG}/keyward_bench", "REDIS_URL": REDIS},
+        "embedded": {"DATABASE_URL": f"sqlite:///{ROOT / 'var' / 'bench.sqlite3'}"},
+    }
+    for name, env in stacks.items():
+        results[name] = bench_keyward(name, env, duration)
+    if not args.skip_peers:
+        results["peers"] = bench_peers(duration)
+    print_table(results)
+    print()
+    run_django_script("bench.steps", stacks["postgres+redis"], ["--smoke"] if args.smoke else [])
+
+
+# --- Keyward ------------------------------------------------------------------------------
+
+
+def bench_keyward(name: str, extra_env: dict, duration: int) -> dict:
+    env = server_env(extra_env)
+    if extra_env["DATABASE_URL"].startswith("postgres"):
+        recreate_database("keyward_bench")
+    else:
+        Path(extra_env["DATABASE_URL"].removeprefix("sqlite:///")).unlink(missing_ok=True)
+    subprocess.run([PYTHON, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
+    creds = json.loads(
+        subprocess.run(
+            [PYTHON, "-m", "bench.seed"], cwd=ROOT, env=env, check=True, capture_output=True
+        ).stdout
+    )
+    basic = base64.b64encode(f"apikey:{creds['key']}".encode()).decode()
+    scenarios = {
+        "health": ("/api/v1/health", {}),
+        "key (Bearer)": ("/api/v1/auth/verify", {"Authorization": f"Bearer {creds['key']}"}),
+        "key (X-API-Key)": ("/api/v1/auth/verify", {"X-API-Key": creds["key"]}),
+        "Basic apikey:": ("/api/v1/auth/verify", {"Authorization": f"Basic {basic}"}),
+        "JWT": ("/api/v1/auth/verify", {"Authorization": f"Bearer {creds['jwt']}"}),
+        "session": ("/api/v1/auth/verify", {"Cookie": f"sessionid={creds['session']}"}),
+    }
+    with gunicorn("config.wsgi", env) as port:
+        return {
+            label: wrk(port, path, headers, duration)
+            for label, (path, headers) in scenarios.items()
+        }
+
+
+def bench_peers(duration: int) -> dict:
+    recreate_database("keyward_bench_peers")
+    env = {**os.environ, "PEER_DATABASE_URL": f"{PG}/keyward_bench_peers"}
+    env["DJANGO_SETTINGS_MODULE"] = "bench.peers.settings"
+    subprocess.run([PYTHON, "-m", "django", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
+    creds = json.loads(
+        subprocess.run(
+            [PYTHON, "-m", "bench.peers.seed"], cwd=ROOT, env=env, check=True, capture_output=True
+        ).stdout
+    )
+    scenarios = {
+        "health": ("/health", {}),
+        "drf-api-key (HasAPIKey)": ("/apikey", {"Authorization": f"Api-Key {creds['apikey']}"}),
+        "knox": ("/knox", {"Authorization": f"Token {creds['knox']}"}),
+        "SimpleJWT": ("/jwt", {"Authorization": f"Bearer {creds['jwt']}"}),
+    }
+    with gunicorn("bench.peers.wsgi", env) as port:
+        return {
+            label: wrk(port, path, headers, duration)
+            for label, (path, headers) in scenarios.items()
+        }
+
+
+# --- plumbing -----------------------------------------------------------------------------
+
+
+def server_env(extra: dict) -> dict:
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in ("DATABASE_URL", "REDIS_URL", "CACHE_URL")
+    }
+    env.update(
+        {
+            "SECRET_KEY": "bench-secret-key-0123456789-0123456789-0123456789",
+            "DEBUG": "false",
+            "KEYWARD_HTTPS": "false",
+            "ALLOWED_HOSTS": "127.0.0.1,localhost",
+            "LOG_LEVEL": "WARNING",
+            "DJANGO_SETTINGS_MODULE": "config.settings",
+            # Limits and usage run on every request, but must never refuse one of wrk's.
+            "KEYWARD_USER_RATE_LIMITS": '{"per_minute": 1000000000, "per_hour": 1000000000}',
+            "KEYWARD_ANON_RATE_PER_IP": "1000000000/m",
+            **extra,
+        }
+    )
+    return env
+
+
+def recreate_database(name: str) -> None:
+    for sql in (f"DROP DATABASE IF EXISTS {name} WITH (FORCE)", f"CREATE DATABASE {name}"):
+        subprocess.run(
+            ["psql", "-h", "127.0.0.1", "-U", "postgres", "-qc", sql],
+            check=True,
+            capture_output=True,
+        )
+
+
+class gunicorn:
+    """One sync worker, as in the issue's reference measurements."""
+
+    def __init__(self, app: str, env: dict, port: int = 18431):
+        self.app, self.env, self.port = app, env, port
+
+    def __enter__(self) -> int:
+        self.process = subprocess.Popen(
+            [
+                PYTHON,
+                "-m",
+                "gunicorn",
+                self.app,
+                "--bind",
+                f"127.0.0.1:{self.port}",
+                "--workers",
+                "1",
+                "--worker-class",
+                "sync",
+                "--config",
+                "/dev/null",
+                "--log-level",
+                "warning",
+            ],
+            cwd=ROOT,
+            env=self.env,
+        )
+        probe = "/api/v1/health" if self.app.startswith("config") else "/health"
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{self.port}{probe}", timeout=1)
+                return self.port
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError(f"{self.app} did not start")
+
+    def __exit__(self, *exc) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=10)
+
+
+def wrk(port: int, path: str, headers: dict, duration: int) -> dict:
+    command = ["wrk", "-t1", "-c4", f"-d{duration}s", "--latency"]
+    for name, value in headers.items():
+        command += ["-H", f"{name}: {value}"]
+    output = subprocess.run(
+        [*command, f"http://127.0.0.1:{port}{path}"], check=True, capture_output=True, text=True
+    ).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
+    non_2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
+    return {
+        "rps": rps,
+        "p50": _latency(output, "50%"),
+        "p99": _latency(output, "99%"),
+        "errors": int(non_2xx.group(1)) if non_2xx else 0,
+    }
+
+
+def _latency(output: str, label: str) -> float:
+    match = re.search(rf"{re.escape(label)}\s+([\d.]+)(us|ms|s)", output)
+    value, unit = float(match.group(1)), match.group(2)
+    return value * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def print_table(results: dict) -> None:
+    for stack, rows in results.items():
+        health = rows["health"]["rps"]
+        print(f"\n## {stack}  (gunicorn, 1 sync worker; wrk -t1 -c4)")
+        print(
+            f"{'scenario':28} {'req/s':>9} {'share':>6} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8}"
+        )
+        for label, row in rows.items():
+            print(
+                f"{label:28} {row['rps']:9.0f} {row['rps'] / health:6.2f} "
+                f"{row['p50']:8.2f} {row['p99']:8.2f} {row['errors']:8d}"
+            )
+    if "peers" in results:
+        ours = results["postgres+redis"]["key (Bearer)"]["rps"]
+        theirs = results["peers"]["drf-api-key (HasAPIKey)"]["rps"]
+        print(f"\nKeyward key auth vs djangorestframework-api-key: {ours / theirs:.2f}x")
+
+
+def run_django_script(module: str, extra_env: dict, args: list) -> None:
+    subprocess.run([PYTHON, "-m", module, *args], cwd=ROOT, env=server_env(extra_env), check=True)
+
+
+def ensure_wrk() -> None:
+    if shutil.which("wrk"):
+        return
+    print("wrk is missing: installing Debian's package", file=sys.stderr)
+    subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], check=True)
+
+
+if __name__ == "__main__":
+    main()

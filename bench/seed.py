@@ -1,0 +1,37 @@
+"""Create Keyward's benchmark credentials (a key, a JWT, a session) and print them as JSON.
+
+The key's rate limit is raised far above what wrk can send, so limiting and usage recording run
+on every request without refusing any.
+"""
+
+import json
+import os
+
+import django
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+django.setup()
+
+from django.contrib.auth import get_user_model  # noqa: E402
+from django.test import Client  # noqa: E402
+from rest_framework_simplejwt.tokens import AccessToken  # noqa: E402
+
+from apikeys.services import api_key_create  # noqa: E402
+from tenants.services import tenant_create_personal  # noqa: E402
+
+User = get_user_model()
+user = User.objects.filter(email="bench@example.com").first()
+if user is None:
+    user = User.objects.create_user("bench@example.com", "bench-password-1", is_staff=True)
+    tenant_create_personal(user=user)
+_, raw_key = api_key_create(
+    user=user,
+    created_by=user,
+    name="bench",
+    key_type="production",
+    rate_limit={"per_minute": 1_000_000_000, "per_hour": 1_000_000_000},
+)
+client = Client()
+client.force_login(user)
+session = client.cookies["sessionid"].value
+print(json.dumps({"key": raw_key, "jwt": str(AccessToken.for_user(user)), "session": session}))

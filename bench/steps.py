@@ -1,0 +1,129 @@
+"""In-process cost of each step of key authentication, lookup cost by table size, login cost.
+
+Run by ``bench.run`` against the PostgreSQL + Redis stack it has just measured (its database
+already migrated). Prints microseconds per operation; nothing here asserts anything.
+"""
+
+import argparse
+import os
+import statistics
+import time
+
+import django
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+django.setup()
+
+from django.contrib.auth import get_user_model  # noqa: E402
+from django.contrib.auth.hashers import check_password, make_password  # noqa: E402
+from django.db import connection  # noqa: E402
+from django.test import RequestFactory  # noqa: E402
+
+from apikeys import crypto, keycache  # noqa: E402
+from apikeys.authentication import authenticate_key, presented_key  # noqa: E402
+from apikeys.models import ApiKey  # noqa: E402
+from apikeys.selectors import api_key_get_for_authentication  # noqa: E402
+from apikeys.services import api_key_create  # noqa: E402
+from metering import policy  # noqa: E402
+from metering.meter import take  # noqa: E402
+
+SIZES = (10, 10_000, 1_000_000)
+
+
+def per_call_us(function, *, repeat: int) -> tuple[float, float]:
+    """Median and p99 of ``repeat`` timed calls, in microseconds."""
+    samples = []
+    for _ in range(repeat):
+        started = time.perf_counter_ns()
+        function()
+        samples.append((time.perf_counter_ns() - started) / 1000)
+    samples.sort()
+    return statistics.median(samples), samples[int(len(samples) * 0.99) - 1]
+
+
+def report(label: str, figures: tuple[float, float]) -> None:
+    print(f"{label:52} {figures[0]:9.1f} {figures[1]:9.1f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--smoke", action="store_true")
+    args = parser.parse_args()
+    repeat = 200 if args.smoke else 5000
+    sizes = SIZES[:2] if args.smoke else SIZES
+
+    user = get_user_model().objects.get(email="bench@example.com")
+    api_key, raw_key = api_key_create(
+        user=user,
+        created_by=user,
+        name="steps",
+        key_type="production",
+        rate_limit={"per_minute": 10**9, "per_hour": 10**9},
+    )
+    request = RequestFactory().get("/api/v1/auth/verify", HTTP_AUTHORIZATION=f"Bearer {raw_key}")
+    meter = policy.meter_for_key(api_key)
+    authenticate_key(raw_key, request=request)  # warm the process cache
+
+    print("\n## Steps of key authentication (in process, PostgreSQL + Redis)")
+    print(f"{'step':52} {'p50 us':>9} {'p99 us':>9}")
+    report("parse the header", per_call_us(lambda: presented_key(request), repeat=repeat))
+    report(
+        "checksum (offline rejection)",
+        per_call_us(lambda: crypto.is_well_formed(raw_key), repeat=repeat),
+    )
+    report("keyed hash (HMAC-SHA256)", per_call_us(lambda: crypto.hash_key(raw_key), repeat=repeat))
+    digest = crypto.hash_key(raw_key)
+    report("process cache lookup", per_call_us(lambda: keycache.get(digest), repeat=repeat))
+    report(
+        "one Redis trip: limits + usage + generation",
+        per_call_us(lambda: take(meter, ip="127.0.0.1"), repeat=repeat),
+    )
+    report(
+        "whole warm authentication (the sum, as served)",
+        per_call_us(lambda: authenticate_key(raw_key, request=request), repeat=repeat),
+    )
+    report(
+        "cold lookup: one indexed probe (process cache bypassed)",
+        per_call_us(lambda: api_key_get_for_authentication(raw_key), repeat=repeat // 5),
+    )
+
+    print("\n## Lookup cost by number of keys (one indexed probe on the keyed hash)")
+    print(f"{'keys in the table':52} {'p50 us':>9} {'p99 us':>9}")
+    for size in sizes:
+        grow_keys_to(size, user)
+        report(
+            f"{ApiKey.objects.count():,}",
+            per_call_us(lambda: api_key_get_for_authentication(raw_key), repeat=repeat // 5),
+        )
+
+    print("\n## Password login cost (Argon2id, t=2, m=19 MiB, p=1)")
+    encoded = make_password("correct horse battery staple")
+    report(
+        "check_password",
+        per_call_us(lambda: check_password("correct horse battery staple", encoded), repeat=20),
+    )
+
+
+def grow_keys_to(size: int, user) -> None:
+    """Fill the key table with rows shaped like real ones, straight in SQL (fast)."""
+    missing = size - ApiKey.objects.count()
+    if missing <= 0:
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            INSERT INTO apikeys_apikey (id, user_id, name, description, key_prefix, key_hash,
+                key_type, scopes, endpoints, key_manager, allowed_ips, metadata, is_active,
+                created_at, request_count)
+            SELECT gen_random_uuid(), %s, 'filler', '', 'kw_filler000',
+                   encode(sha256(('filler' || n || clock_timestamp())::bytea), 'hex'),
+                   'development', '[]', '[]', false, '[]', '{}', true, now(), 0
+            FROM generate_series(1, %s) AS n
+            """,
+            [user.pk, missing],
+        )
+        cursor.execute("ANALYZE apikeys_apikey")
+
+
+if __name__ == "__main__":
+    main()
