@@ -1,0 +1,283 @@
+"""Web pages for API keys: list, create, reveal once, key page with usage, and the actions.
+
+Every page needs a session login and answers another user's key with 404 (SPEC §3). Each
+change goes through ``apikeys.services``, like the API; a service's refusal is shown on the
+page, beside the field it names. The raw key of a new or rotated key is rendered straight into
+the answer to the POST that made it (``Cache-Control: no-store``) and kept nowhere else: not in
+the session, not in the database, not in a redirect.
+"""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.db.models import Q
+from django.http import Http404, HttpResponseRedirect
+from django.shortcuts import render
+from django.utils import timezone
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_http_methods
+from rest_framework import exceptions
+
+from accounts.ratelimits import Limit, rate_limits_hit
+from accounts.views import error_page
+from apikeys import services
+from apikeys.charts import usage_chart_svg
+from apikeys.forms import ApiKeyCreateForm, RotateForm
+from apikeys.models import ApiKey
+from apikeys.selectors import api_key_get, api_key_list, daily_usage
+from audit.models import AuditEvent
+from core.errors import RateLimitExceeded, ServiceUnavailable
+from metering.usage import usage_flush_quietly
+from tenants.selectors import tenants_for_user
+from tenants.views import current_tenant
+
+USAGE_DAYS = 30
+AUDIT_TRAIL_LENGTH = 50
+
+
+def _create_limit(user) -> Limit:
+    # The API's bucket: creating keys from the page and from the API counts together.
+    return Limit(
+        group="apikeys.create.user",
+        rate_setting="KEYWARD_KEY_CREATE_RATE_PER_USER",
+        key=lambda group, request: str(user.pk),
+    )
+
+
+def see_other(url: str) -> HttpResponseRedirect:
+    """A 303: after a POST the browser must GET the next page, never re-post."""
+    response = HttpResponseRedirect(url)
+    response.status_code = 303
+    return response
+
+
+def key_status(api_key: ApiKey, now=None) -> str:
+    """``active``, ``revoked`` or ``expired``: what a caller presenting the key would meet."""
+    now = now or timezone.now()
+    if not api_key.is_active:
+        return "revoked"
+    if api_key.expires_at is not None and api_key.expires_at <= now:
+        return "expired"
+    return "active"
+
+
+def _own_key(request, key_id) -> ApiKey:
+    api_key = api_key_get(key_id=key_id, user=request.user)
+    if api_key is None:
+        raise Http404("No such key.")
+    return api_key
+
+
+def _fresh(api_key: ApiKey) -> ApiKey:
+    """The key with buffered usage merged in, so the page shows exact figures."""
+    usage_flush_quietly(key_ids=[api_key.pk])
+    api_key.refresh_from_db()
+    return api_key
+
+
+def _reveal(request, api_key: ApiKey, raw_key: str, *, rotated_from=None):
+    """The one page that ever shows a raw key; nothing may cache or store it."""
+    response = render(
+        request,
+        "apikeys/reveal.html",
+        {"api_key": api_key, "raw_key": raw_key, "rotated_from": rotated_from},
+        status=201,
+    )
+    response["Cache-Control"] = "no-store"
+    response["Referrer-Policy"] = "no-referrer"
+    return response
+
+
+@require_GET
+@login_required
+def settings_redirect(request):
+    """``/settings/api-keys`` (SPEC §2's name for the page) leads to the key list."""
+    return see_other("/keys")
+
+
+@require_GET
+@login_required
+def key_list(request):
+    keys = list(api_key_list(user=request.user).select_related("tenant"))
+    usage_flush_quietly(key_ids=[key.pk for key in keys])
+    keys = list(api_key_list(user=request.user).select_related("tenant"))
+    now = timezone.now()
+    for key in keys:
+        key.status = key_status(key, now)
+    return render(request, "apikeys/list.html", {"keys": keys})
+
+
+@never_cache
+@require_http_methods(["GET", "HEAD", "POST"])
+@login_required
+def key_create(request):
+    tenants = list(tenants_for_user(user=request.user).order_by("name"))
+    current = current_tenant(request)
+    form_kwargs = {
+        "user": request.user,
+        "tenants": tenants,
+        "current_tenant_id": current.pk if current else None,
+    }
+    if request.method != "POST":
+        return render(request, "apikeys/create.html", {"form": ApiKeyCreateForm(**form_kwargs)})
+    form = ApiKeyCreateForm(request.POST, **form_kwargs)
+    if form.is_valid():
+        try:
+            rate_limits_hit(request, _create_limit(request.user))
+        except (RateLimitExceeded, ServiceUnavailable) as exc:
+            return error_page(request, exc)
+        try:
+            api_key, raw_key = services.api_key_create(
+                user=request.user,
+                created_by=request.user,
+                request=request,
+                **form.service_arguments(),
+            )
+        except exceptions.ValidationError as exc:
+            form.add_service_errors(exc.detail)
+        except exceptions.NotFound:  # the user left the tenant while the form was open
+            form.add_error("tenant", "You are not a member of this tenant.")
+        except exceptions.APIException as exc:
+            form.add_error(None, str(exc.detail))
+        else:
+            return _reveal(request, api_key, raw_key)
+    return render(request, "apikeys/create.html", {"form": form}, status=400)
+
+
+@require_GET
+@login_required
+def key_detail(request, key_id):
+    api_key = _fresh(_own_key(request, key_id))
+    today = timezone.now().date()
+    daily = daily_usage(api_key=api_key, days=USAGE_DAYS, today=today)
+    audit_trail = AuditEvent.objects.filter(
+        Q(target_type="apikeys.apikey", target_id=str(api_key.pk))
+        | Q(event_type="api_key.rotated", data__successor_id=str(api_key.pk))
+    )[:AUDIT_TRAIL_LENGTH]
+    successor = ApiKey.objects.filter(rotated_from=api_key).only("id", "key_prefix").first()
+    return render(
+        request,
+        "apikeys/detail.html",
+        {
+            "api_key": api_key,
+            "status": key_status(api_key),
+            "daily": daily,
+            "usage_total": sum(day["count"] for day in daily),
+            "chart": usage_chart_svg(
+                daily, title=f"Requests per day, last {USAGE_DAYS} days", chart_id="usage-chart"
+            ),
+            "audit_trail": audit_trail,
+            "successor": successor,
+        },
+    )
+
+
+# --- actions: a confirmation page on GET, the change on POST -------------------------------
+
+ACTIONS = {
+    "revoke": {
+        "title": "Revoke",
+        "explain": "Calls with this key will be refused (401) at once, on every server. "
+        "You can activate it again later.",
+        "button": "Revoke key",
+        "danger": True,
+    },
+    "activate": {
+        "title": "Activate",
+        "explain": "Calls with this key will be accepted again.",
+        "button": "Activate key",
+        "danger": False,
+    },
+    "rotate": {
+        "title": "Rotate",
+        "explain": "A new key with the same settings is issued and shown to you once. "
+        "The old key keeps working for the grace period, then stops.",
+        "button": "Rotate key",
+        "danger": False,
+    },
+    "delete": {
+        "title": "Delete",
+        "explain": "The key and its usage are deleted for good; calls with it are refused. "
+        "The audit log keeps its prefix. This cannot be undone.",
+        "button": "Delete key for good",
+        "danger": True,
+    },
+}
+
+
+def _confirm(request, api_key, action, *, form=None, error=None, status=200):
+    return render(
+        request,
+        "apikeys/confirm.html",
+        {"api_key": api_key, "action": action, **ACTIONS[action], "form": form, "error": error},
+        status=status,
+    )
+
+
+def _error_status(exc: exceptions.APIException) -> int:
+    return exc.status_code if 400 <= exc.status_code < 500 else 400
+
+
+@never_cache
+@require_http_methods(["GET", "HEAD", "POST"])
+@login_required
+def key_revoke(request, key_id):
+    api_key = _own_key(request, key_id)
+    if request.method != "POST":
+        return _confirm(request, api_key, "revoke")
+    services.api_key_revoke(api_key=api_key, actor=request.user, request=request)
+    messages.success(request, f"Key {api_key.key_prefix}… is revoked.")
+    return see_other(f"/keys/{api_key.pk}")
+
+
+@never_cache
+@require_http_methods(["GET", "HEAD", "POST"])
+@login_required
+def key_activate(request, key_id):
+    api_key = _own_key(request, key_id)
+    if request.method != "POST":
+        return _confirm(request, api_key, "activate")
+    try:
+        services.api_key_activate(api_key=api_key, actor=request.user, request=request)
+    except exceptions.APIException as exc:
+        return _confirm(request, api_key, "activate", error=exc.detail, status=_error_status(exc))
+    messages.success(request, f"Key {api_key.key_prefix}… is active again.")
+    return see_other(f"/keys/{api_key.pk}")
+
+
+@never_cache
+@require_http_methods(["GET", "HEAD", "POST"])
+@login_required
+def key_rotate(request, key_id):
+    api_key = _own_key(request, key_id)
+    if request.method != "POST":
+        return _confirm(request, api_key, "rotate", form=RotateForm())
+    form = RotateForm(request.POST)
+    if not form.is_valid():
+        return _confirm(request, api_key, "rotate", form=form, status=400)
+    try:
+        successor, raw_key = services.api_key_rotate(
+            api_key=api_key,
+            grace_period_seconds=form.cleaned_data["grace_period"],
+            actor=request.user,
+            request=request,
+        )
+    except exceptions.ValidationError as exc:
+        form.add_service_errors(exc.detail)
+        return _confirm(request, api_key, "rotate", form=form, status=400)
+    except exceptions.APIException as exc:
+        return _confirm(
+            request, api_key, "rotate", form=form, error=exc.detail, status=_error_status(exc)
+        )
+    return _reveal(request, successor, raw_key, rotated_from=api_key)
+
+
+@never_cache
+@require_http_methods(["GET", "HEAD", "POST"])
+@login_required
+def key_delete(request, key_id):
+    api_key = _own_key(request, key_id)
+    if request.method != "POST":
+        return _confirm(request, api_key, "delete")
+    services.api_key_delete(api_key=api_key, actor=request.user, request=request)
+    messages.success(request, f"Key {api_key.key_prefix}… ({api_key.name}) is deleted.")
+    return see_other("/keys")
