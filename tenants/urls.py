@@ -1,1 +1,21 @@
-urlpatterns = []
+from django.urls import path
+
+from tenants import views
+
+app_name = "tenants"
+
+urlpatterns = [
+    path("tenants", views.tenant_list, name="list"),
+    path("tenants/switch", views.tenant_switch, name="switch"),
+    path("tenants/<uuid:tenant_id>/members", views.tenant_members, name="members"),
+    path(
+        "tenants/<uuid:tenant_id>/members/<int:user_id>/role",
+        views.member_role,
+        name="member-role",
+    ),
+    path(
+        "tenants/<uuid:tenant_id>/members/<int:user_id>/remove",
+        views.member_remove,
+        name="member-remove",
+    ),
+]

@@ -1,0 +1,222 @@
+"""Web pages for tenants: list and create, switch the current tenant, and manage members.
+
+Pages show only tenants the user belongs to; any other tenant answers 404, as the API does.
+Changes go through ``tenants.services``, whose role rules decide; a refusal is shown on the
+page beside the field it concerns, or as a message when it concerns no field.
+
+The "current tenant" is a convenience of the web pages: kept in the session (id and name, so
+the header can show it without a query), preselected on the key form, and checked against the
+user's memberships whenever a page reads it. It does not change what the API resolves: API
+callers still name a tenant with their key or the ``X-Tenant-Id`` header (SPEC §4).
+"""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.db.models import Count
+from django.http import Http404, HttpResponseRedirect
+from django.shortcuts import render
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_http_methods, require_POST
+from rest_framework import exceptions
+
+from tenants import services
+from tenants.forms import MemberInviteForm, MemberRoleForm, TenantCreateForm
+from tenants.models import Membership, Tenant
+from tenants.selectors import member_get, member_list, membership_get
+
+SESSION_KEY = "current_tenant"
+
+
+def see_other(url: str) -> HttpResponseRedirect:
+    response = HttpResponseRedirect(url)
+    response.status_code = 303
+    return response
+
+
+def current_tenant(request) -> Tenant | None:
+    """The tenant the pages work in: the one chosen, else the user's first; ``None``: none."""
+    chosen = request.session.get(SESSION_KEY) or {}
+    membership = None
+    if chosen.get("id"):
+        membership = membership_get(user=request.user, tenant_id=chosen["id"])
+    if membership is None:
+        membership = (
+            Membership.objects.filter(user=request.user)
+            .select_related("tenant")
+            .order_by("created_at", "id")
+            .first()
+        )
+    tenant = membership.tenant if membership is not None else None
+    current_tenant_set(request, tenant)
+    return tenant
+
+
+def current_tenant_set(request, tenant: Tenant | None) -> None:
+    value = {"id": str(tenant.pk), "name": tenant.name} if tenant is not None else None
+    if request.session.get(SESSION_KEY) != value:
+        request.session[SESSION_KEY] = value
+
+
+def _membership_or_404(request, tenant_id) -> Membership:
+    membership = membership_get(user=request.user, tenant_id=tenant_id)
+    if membership is None:
+        raise Http404("No such tenant.")
+    return membership
+
+
+@require_http_methods(["GET", "HEAD", "POST"])
+@login_required
+def tenant_list(request):
+    form = TenantCreateForm(request.POST or None)
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            try:
+                tenant = services.tenant_create(
+                    name=form.cleaned_data["name"],
+                    slug=form.cleaned_data["slug"] or None,
+                    owner=request.user,
+                    actor=request.user,
+                    request=request,
+                )
+            except exceptions.ValidationError as exc:
+                form.add_service_errors(exc.detail)
+            else:
+                current_tenant_set(request, tenant)
+                messages.success(request, f"Tenant “{tenant.name}” created; you are its owner.")
+                return see_other("/tenants")
+        status = 400
+    current = current_tenant(request)
+    memberships = (
+        Membership.objects.filter(user=request.user)
+        .select_related("tenant")
+        .annotate(member_count=Count("tenant__memberships"))
+        .order_by("tenant__name")
+    )
+    return render(
+        request,
+        "tenants/list.html",
+        {"memberships": memberships, "form": form, "current": current},
+        status=status,
+    )
+
+
+@require_POST
+@login_required
+def tenant_switch(request):
+    membership = _membership_or_404(request, request.POST.get("tenant_id", ""))
+    current_tenant_set(request, membership.tenant)
+    messages.success(request, f"You are now working in “{membership.tenant.name}”.")
+    next_url = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(
+        next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        next_url = "/tenants"
+    return see_other(next_url)
+
+
+@require_http_methods(["GET", "HEAD", "POST"])
+@login_required
+def tenant_members(request, tenant_id):
+    membership = _membership_or_404(request, tenant_id)
+    tenant = membership.tenant
+    form = MemberInviteForm(request.POST or None)
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            try:
+                added = services.member_add(
+                    tenant=tenant,
+                    actor_role=membership.role,
+                    email=form.cleaned_data["email"],
+                    role=form.cleaned_data["role"],
+                    request=request,
+                )
+            except exceptions.ValidationError as exc:
+                form.add_service_errors(exc.detail)
+            except exceptions.PermissionDenied as exc:
+                form.add_error(None, str(exc.detail))
+                status = 403
+            else:
+                messages.success(request, f"{added.user.email} is now a {added.role}.")
+                return see_other(f"/tenants/{tenant.pk}/members")
+        status = status if status == 403 else 400
+    return render(
+        request,
+        "tenants/members.html",
+        {
+            "tenant": tenant,
+            "my_role": membership.role,
+            "can_manage": membership.role in services.MANAGERS,
+            "members": member_list(tenant=tenant),
+            "roles": Membership.Role.choices,
+            "form": form,
+        },
+        status=status,
+    )
+
+
+@require_POST
+@login_required
+def member_role(request, tenant_id, user_id):
+    membership = _membership_or_404(request, tenant_id)
+    target = member_get(tenant=membership.tenant, user_id=user_id)
+    if target is None:
+        raise Http404("No such member.")
+    form = MemberRoleForm(request.POST)
+    back = f"/tenants/{membership.tenant_id}/members"
+    if not form.is_valid():
+        messages.error(request, "Choose a role: owner, admin or member.")
+        return see_other(back)
+    try:
+        services.member_role_change(
+            tenant=membership.tenant,
+            actor_role=membership.role,
+            user_id=target.user_id,
+            role=form.cleaned_data["role"],
+            request=request,
+        )
+    except exceptions.APIException as exc:
+        messages.error(request, _message(exc))
+    else:
+        messages.success(request, f"{target.user.email} is now a {form.cleaned_data['role']}.")
+    return see_other(back)
+
+
+@require_http_methods(["GET", "HEAD", "POST"])
+@login_required
+def member_remove(request, tenant_id, user_id):
+    membership = _membership_or_404(request, tenant_id)
+    target = member_get(tenant=membership.tenant, user_id=user_id)
+    if target is None:
+        raise Http404("No such member.")
+    context = {"tenant": membership.tenant, "target": target, "leaving": target.pk == membership.pk}
+    if request.method != "POST":
+        return render(request, "tenants/member_remove.html", context)
+    try:
+        services.member_remove(
+            tenant=membership.tenant,
+            actor=request.user,
+            actor_role=membership.role,
+            user_id=target.user_id,
+            request=request,
+        )
+    except exceptions.APIException as exc:
+        context["error"] = _message(exc)
+        return render(request, "tenants/member_remove.html", context, status=exc.status_code)
+    if context["leaving"]:
+        messages.success(request, f"You have left “{membership.tenant.name}”.")
+        return see_other("/tenants")
+    messages.success(request, f"{target.user.email} is no longer a member.")
+    return see_other(f"/tenants/{membership.tenant_id}/members")
+
+
+def _message(exc: exceptions.APIException) -> str:
+    detail = exc.detail
+    if isinstance(detail, dict):
+        return " ".join(str(m) for messages in detail.values() for m in _listed(messages))
+    return " ".join(str(m) for m in _listed(detail))
+
+
+def _listed(value):
+    return value if isinstance(value, list) else [value]
