@@ -73,6 +73,12 @@ class RateLimitSerializer(serializers.Serializer):
         for field in self.fields.values():
             field.required = False
 
+    def to_representation(self, instance):
+        """Only the windows the key sets: an absent one follows the type's default, whereas
+        ``null`` means "no limit", so filling it in would misstate the key's limits."""
+        data = super().to_representation(instance)
+        return {window: value for window, value in data.items() if window in instance}
+
 
 class CidrListField(serializers.ListField):
     child = serializers.CharField(max_length=64)
