@@ -281,6 +281,7 @@ class ApiKeyRotateView(KeyManagementEndpoint):
             api_key=api_key,
             grace_period_seconds=serializer.validated_data["grace_period_seconds"],
             actor=self.caller().user,
+            creator=self.caller(),
             request=request,
         )
         successor.key = raw_key

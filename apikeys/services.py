@@ -166,18 +166,27 @@ def api_key_activate(*, api_key: ApiKey, actor=None, request=None) -> ApiKey:
 
 @transaction.atomic
 def api_key_rotate(
-    *, api_key: ApiKey, grace_period_seconds: int = 0, actor=None, request=None
+    *,
+    api_key: ApiKey,
+    grace_period_seconds: int = 0,
+    actor=None,
+    creator: Principal | None = None,
+    request=None,
 ) -> tuple[ApiKey, str]:
     """Issue a successor with the same settings; the old key dies after the grace period.
 
     With no grace period the old key is revoked at once; otherwise its expiry is brought
     forward to the end of the grace period (never pushed back). A key is rotated once.
+    Rotation hands out the successor's raw key, so a key manager may rotate only keys within
+    itself: otherwise rotating would be a way to mint a wider key.
     """
     if not 0 <= grace_period_seconds <= MAX_GRACE_PERIOD:
         raise ValidationError(
             {"grace_period_seconds": [f"Must be between 0 and {MAX_GRACE_PERIOD}."]}
         )
     old = ApiKey.objects.select_for_update().get(pk=api_key.pk)
+    if creator is not None and creator.auth_method == AuthMethod.API_KEY:
+        _check_within(old, creator)
     now = timezone.now()
     if not old.is_active or (old.expires_at is not None and old.expires_at <= now):
         raise BadRequest("Only an active, unexpired key can be rotated.", code="validation_error")
