@@ -6,11 +6,21 @@ from core.principal import AuthMethod, Principal
 from tenants.models import Membership
 from tenants.selectors import tenants_for_user
 
+SOLE_TENANT_ATTRIBUTE = "keyward_sole_tenant_id"
+
 
 def user_sole_tenant_id(*, user) -> UUID | None:
-    """The user's tenant when they belong to exactly one (SPEC §4: then it is inferred)."""
+    """The user's tenant when they belong to exactly one (SPEC §4: then it is inferred).
+
+    Remembered on the user object, which the process cache of verified records keeps (see
+    ``metering.verified``; a membership change retires it), so a warm request asks no query.
+    """
+    if hasattr(user, SOLE_TENANT_ATTRIBUTE):
+        return getattr(user, SOLE_TENANT_ATTRIBUTE)
     tenant_ids = list(tenants_for_user(user=user).values_list("id", flat=True)[:2])
-    return tenant_ids[0] if len(tenant_ids) == 1 else None
+    sole = tenant_ids[0] if len(tenant_ids) == 1 else None
+    setattr(user, SOLE_TENANT_ATTRIBUTE, sole)
+    return sole
 
 
 def user_memberships(*, user):

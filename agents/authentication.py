@@ -30,7 +30,7 @@ class BodyTokenAuthentication(BaseAuthentication):
             )
         token = token.strip()
         if looks_like_jwt(token):
-            return authenticate_access_token(token)
+            return authenticate_access_token(token, request=request)
         principal = authenticate_key(token, request=request)
         return principal.user, principal
 

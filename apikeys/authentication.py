@@ -12,12 +12,10 @@ from django.utils import timezone
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication
 
-from apikeys import crypto, keycache
+from apikeys import crypto
 from apikeys.selectors import api_key_get_for_authentication
-from core.client_ip import client_ip
 from core.principal import AuthMethod, Principal
-from metering import policy, throttles
-from metering.meter import MeterUnavailable, take
+from metering import policy, verified
 from metering.usage import usage_record_direct
 
 REALM = 'Bearer realm="keyward"'
@@ -77,61 +75,32 @@ def authenticate_key(raw_key: str, *, request=None) -> Principal:
     With a ``request`` the key's use is also counted (rate limits and usage) and the verdict
     attached for the throttle and the headers. A warm key costs no database query and one trip
     to the shared cache, which both counts the request and confirms the cached copy is current
-    (see ``apikeys.keycache``).
+    (see ``metering.verified``).
     """
     if not crypto.is_well_formed(raw_key):
         raise _failed("invalid_api_key", "Invalid API key.")
     key_hash = crypto.hash_key(raw_key)
-    ip = client_ip(request) if request is not None else None
+    api_key = verified.serve(
+        policy.cache_key_of_key(key_hash),
+        load=lambda: _verified_key(raw_key),
+        meter_of=policy.meter_for_key,
+        request=request,
+        on_unavailable=lambda api_key, ip: usage_record_direct(api_key.pk, ip=ip),
+    )
+    _check_expiry(api_key)
+    return principal_for_key(api_key)
 
-    cached = keycache.get(key_hash)
-    if cached is not None:
-        _check_expiry(cached.api_key)
-        if request is None:
-            return cached.principal
-        try:
-            reading = take(cached.meter, ip=ip, expected_generation=cached.generation)
-        except MeterUnavailable as exc:
-            keycache.clear()
-            throttles.note_meter_unavailable(exc)
-        else:
-            if not reading.stale:
-                throttles.attach_reading(request, reading)
-                return cached.principal
-            keycache.forget(key_hash)
 
-    generation = keycache.current_generation(key_hash)  # before the read: see keycache
+def _verified_key(raw_key: str):
+    """The key from the database, if it may authenticate at all (expiry is checked by caller)."""
     api_key = api_key_get_for_authentication(raw_key)
-    principal = _verified_principal(api_key)
-    meter = policy.meter_for_key(api_key)
-    if generation is not None and api_key.key_hash == key_hash:
-        keycache.remember(
-            key_hash,
-            keycache.CachedKey(
-                api_key=api_key, principal=principal, meter=meter, generation=generation
-            ),
-        )
-    if request is not None:
-        try:
-            reading = take(meter, ip=ip)
-        except MeterUnavailable as exc:
-            throttles.note_meter_unavailable(exc)
-            usage_record_direct(api_key.pk, ip=ip)
-            reading = None
-        else:
-            if reading.generation != generation:
-                keycache.forget(key_hash)  # changed while we read it: read again next time
-        throttles.attach_reading(request, reading)
-    return principal
-
-
-def _verified_principal(api_key) -> Principal:
     if api_key is None or not api_key.user.is_active:
         raise _failed("invalid_api_key", "Invalid API key.")
     if not api_key.is_active:
         raise _failed("api_key_disabled", "This API key has been revoked.")
-    _check_expiry(api_key)
-    return principal_for_key(api_key)
+    # A key found under a retired pepper is counted under its stored hash's generation, which
+    # never matches the presented hash's: it is served, but read from the database each time.
+    return api_key
 
 
 def _check_expiry(api_key) -> None:

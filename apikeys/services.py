@@ -3,7 +3,7 @@
 The API, the admin, the web pages and the management commands all call these functions, so a
 rule holds whichever door a change comes through. Every change writes the audit log, and every
 change that could narrow what a key may do reaches every process and node before it returns:
-saving the row bumps the key's generation in the shared cache (``apikeys.keycache``).
+saving the row bumps the key's generation in the shared cache (``metering.verified``).
 
 ``creator`` is the principal asking; when it is an API key (a key manager), the new or changed
 key must stay within it — scopes, endpoint grants, tenant, type, expiry, allowed IPs and rate

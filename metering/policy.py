@@ -21,7 +21,24 @@ def meter_for_principal(principal: Principal) -> Meter:
     if principal.auth_method == AuthMethod.CLIENT_CREDENTIALS:
         client_id = getattr(principal.service_client, "client_id", "unknown")
         return Meter(bucket=f"client:{client_id}", windows=_windows(type_rate_limit("production")))
-    return Meter(bucket=f"user:{principal.user.pk}", windows=_windows(user_rate_limit()))
+    return meter_for_user(principal.user)
+
+
+def meter_for_user(user) -> Meter:
+    """A person's bucket (JWT and session alike), and the user's generation in the same trip."""
+    return Meter(
+        bucket=f"user:{user.pk}",
+        windows=_windows(user_rate_limit()),
+        generation_of=cache_key_of_user(user.pk),
+    )
+
+
+def cache_key_of_key(key_hash: str) -> str:
+    return f"key:{key_hash}"
+
+
+def cache_key_of_user(user_id) -> str:
+    return f"user:{user_id}"
 
 
 def meter_for_key(api_key) -> Meter:
@@ -30,7 +47,7 @@ def meter_for_key(api_key) -> Meter:
         bucket=f"key:{api_key.pk}",
         windows=_windows(effective_rate_limit(api_key)),
         usage_key_id=str(api_key.pk),
-        generation_of=api_key.key_hash,
+        generation_of=cache_key_of_key(api_key.key_hash),
     )
 
 

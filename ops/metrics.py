@@ -45,6 +45,8 @@ def render_metrics() -> tuple[bytes, str]:
     else:
         registry = REGISTRY
     return generate_latest(registry), CONTENT_TYPE_LATEST
+
+
 METER_UNAVAILABLE = Counter(
     "keyward_meter_unavailable_total",
     "Requests served without rate limiting because the shared cache could not be reached.",

@@ -27,11 +27,10 @@ def _clear_cache():
 
 
 def _forget_everything():
-    from apikeys import keycache
-    from metering import backends
+    from metering import backends, verified
 
     cache.clear()
-    keycache.clear()
+    verified.clear()
     backends.active.cache_clear()
 
 
