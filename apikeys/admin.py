@@ -1,0 +1,493 @@
+"""API keys in the admin. Every write goes through ``apikeys.services``, as the API's do.
+
+A new key (add form, rotate action) is shown once, in the page rendered by the request that
+created it: it is put in no message, session or cookie, and never in the change form. The key
+hash is excluded from every page.
+
+Field shapes (scope names, endpoint grants, CIDRs, rate limits, metadata) are checked by the
+API's serializers, and the key rules by the service itself: the forms run the service in a
+savepoint that is always rolled back, so a refusal lands beside its field, and ``save_model``
+then makes the same call for real.
+"""
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import transaction
+from django.db.models import Q
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+from rest_framework.exceptions import APIException
+from rest_framework.exceptions import ValidationError as DRFValidationError
+
+from apikeys import services
+from apikeys.models import ApiKey, InstallationState
+from apikeys.selectors import daily_usage
+from apikeys.serializers import ApiKeyCreateSerializer, ApiKeyUpdateSerializer
+from metering.usage import usage_flush_quietly
+
+USAGE_DAYS = 14
+# Service and serializer field names that the admin form calls differently.
+FORM_FIELD = {"tenant_id": "tenant"}
+# Refusals that are not field validation, placed beside the field they concern.
+CODE_FIELD = {"tenant_not_found": ("tenant", "The owner is not a member of this tenant.")}
+# What an emptied JSON or list field means: the model's default, never NULL.
+EMPTY = {"scopes": list, "endpoints": list, "allowed_ips": list, "metadata": dict}
+
+
+class WordListField(forms.CharField):
+    """A list typed as words separated by commas or spaces (scopes, CIDRs)."""
+
+    def prepare_value(self, value):
+        if isinstance(value, list | tuple):
+            return ", ".join(value)
+        return value
+
+    def to_python(self, value):
+        return services.parse_scopes(super().to_python(value))
+
+    def has_changed(self, initial, data):
+        return services.parse_scopes(initial) != services.parse_scopes(data)
+
+
+class OptionalJSONField(forms.JSONField):
+    """Django's JSON field, showing nothing (not ``null``) for an unset value."""
+
+    def prepare_value(self, value):
+        return "" if value is None else super().prepare_value(value)
+
+
+SMALL_TEXTAREA = forms.Textarea(attrs={"rows": 3, "cols": 60})
+WIDGETS = {
+    "description": SMALL_TEXTAREA,
+    "endpoints": SMALL_TEXTAREA,
+    "rate_limit": SMALL_TEXTAREA,
+    "metadata": SMALL_TEXTAREA,
+}
+FIELD_CLASSES = {"rate_limit": OptionalJSONField}
+WORDS = forms.TextInput(attrs={"class": "vTextField"})
+
+
+class _ServiceForm(forms.ModelForm):
+    """A form whose last check is the service's own, so its refusals show beside the fields.
+
+    ``actor`` (the staff user) is set by ``ApiKeyAdmin.get_form`` for each request.
+    """
+
+    actor = None
+    input_serializer = None
+
+    def _validated(self, payload: dict, **kwargs) -> dict | None:
+        serializer = self.input_serializer(data=payload, **kwargs)
+        if serializer.is_valid():
+            return dict(serializer.validated_data)
+        self._add_errors(serializer.errors)
+        return None
+
+    def _check_with_service(self, call) -> None:
+        """Run ``call`` in a savepoint that is always rolled back; keep only its refusal."""
+        try:
+            with transaction.atomic():
+                call()
+                raise _DryRunDone
+        except _DryRunDone:
+            pass
+        except DRFValidationError as exc:
+            self._add_errors(exc.detail)
+        except APIException as exc:
+            field, message = CODE_FIELD.get(exc.get_codes(), (None, str(exc.detail)))
+            self._add_errors({field: [message]})
+
+    def _cleaned_with_defaults(self) -> dict:
+        cleaned = super().clean()
+        for name, empty in EMPTY.items():
+            if name in cleaned and cleaned[name] is None:
+                cleaned[name] = empty()
+        return cleaned
+
+    def _add_errors(self, detail) -> None:
+        if not isinstance(detail, dict):
+            detail = {None: detail}
+        for field, errors in detail.items():
+            field = FORM_FIELD.get(field, field)
+            self.add_error(field if field in self.fields else None, _messages(errors))
+
+
+class _DryRunDone(Exception):
+    pass
+
+
+def _plain(rate_limit):
+    return dict(rate_limit) if rate_limit else None
+
+
+def _messages(detail) -> list[str]:
+    """DRF error details, however nested (endpoint grants are), as flat sentences."""
+    if isinstance(detail, dict):
+        return [f"{key}: {m}" for key, value in detail.items() for m in _messages(value)]
+    if isinstance(detail, list | tuple):
+        return [m for item in detail for m in _messages(item)]
+    return [str(detail)] if str(detail) else []
+
+
+class ApiKeyAddForm(_ServiceForm):
+    input_serializer = ApiKeyCreateSerializer
+    scopes = WordListField(
+        required=False,
+        widget=WORDS,
+        help_text="Comma or space separated, e.g. <code>agents:read, read:all</code>. "
+        "Leave empty, with no endpoint grants, for the owner's full access.",
+    )
+    allowed_ips = WordListField(
+        required=False,
+        widget=WORDS,
+        label="Allowed IPs",
+        help_text="CIDRs, comma separated; empty = any IP.",
+    )
+
+    class Meta:
+        model = ApiKey
+        fields = [
+            "user",
+            "name",
+            "description",
+            "key_type",
+            "tenant",
+            "scopes",
+            "endpoints",
+            "key_manager",
+            "allowed_ips",
+            "rate_limit",
+            "metadata",
+            "expires_at",
+        ]
+        labels = {"user": "Owner"}
+        widgets = WIDGETS
+        field_classes = FIELD_CLASSES
+
+    def clean(self):
+        cleaned = self._cleaned_with_defaults()
+        if self.errors:
+            return cleaned
+        fields = ApiKeyCreateSerializer().fields
+        validated = self._validated({k: v for k, v in cleaned.items() if k in fields})
+        if validated is None:
+            return cleaned
+        validated["rate_limit"] = _plain(validated.get("rate_limit"))
+        self.service_kwargs = {
+            **validated,
+            "user": cleaned["user"],
+            "tenant": cleaned.get("tenant"),
+            "created_by": self.actor,
+        }
+        cleaned.update(validated)
+        self._check_with_service(lambda: services.api_key_create(**self.service_kwargs))
+        return cleaned
+
+
+class ApiKeyChangeForm(_ServiceForm):
+    input_serializer = ApiKeyUpdateSerializer
+    scopes = WordListField(
+        required=False,
+        widget=WORDS,
+        help_text="Comma or space separated. Scopes and grants can only be narrowed.",
+    )
+    allowed_ips = WordListField(
+        required=False,
+        widget=WORDS,
+        label="Allowed IPs",
+        help_text="CIDRs, comma separated; empty = any IP.",
+    )
+
+    class Meta:
+        model = ApiKey
+        fields = list(services.UPDATABLE_FIELDS)
+        widgets = WIDGETS
+        field_classes = FIELD_CLASSES
+
+    def clean(self):
+        cleaned = self._cleaned_with_defaults()
+        self.changes = {}
+        if self.errors:
+            return cleaned
+        payload = {k: v for k, v in cleaned.items() if k in services.UPDATABLE_FIELDS}
+        validated = self._validated(payload, partial=True)
+        if validated is None:
+            return cleaned
+        validated["rate_limit"] = _plain(validated.get("rate_limit"))
+        # The instance still holds the stored values: the form copies its own in after clean().
+        self.changes = {
+            name: value
+            for name, value in validated.items()
+            if getattr(self.instance, name) != value
+        }
+        cleaned.update(validated)
+        if self.changes:
+            self._check_with_service(
+                lambda: services.api_key_update(
+                    api_key=self.instance, changes=self.changes, actor=self.actor
+                )
+            )
+        return cleaned
+
+
+class RotateForm(forms.Form):
+    grace_period_seconds = forms.IntegerField(
+        min_value=0,
+        max_value=services.MAX_GRACE_PERIOD,
+        initial=0,
+        label="Grace period (seconds)",
+        help_text="How long the old keys keep working; 0 revokes them at once. "
+        f"At most {services.MAX_GRACE_PERIOD} (7 days).",
+    )
+
+
+class ExpiredFilter(admin.SimpleListFilter):
+    title = "expired"
+    parameter_name = "expired"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Expired"), ("no", "Not expired")]
+
+    def queryset(self, request, queryset):
+        now = timezone.now()
+        if self.value() == "yes":
+            return queryset.filter(expires_at__lte=now)
+        if self.value() == "no":
+            return queryset.filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
+        return queryset
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(admin.ModelAdmin):
+    list_display = [
+        "key_prefix",
+        "name",
+        "owner_email",
+        "tenant",
+        "key_type",
+        "scope_list",
+        "full_access",
+        "is_active",
+        "expires_at",
+        "last_used_at",
+        "request_count",
+    ]
+    list_display_links = ["key_prefix", "name"]
+    list_filter = [
+        "key_type",
+        "is_active",
+        ("tenant", admin.RelatedOnlyFieldListFilter),
+        "key_manager",
+        ExpiredFilter,
+    ]
+    search_fields = ["name", "key_prefix", "user__email"]
+    list_select_related = ["user", "tenant"]
+    autocomplete_fields = ["user", "tenant"]
+    exclude = ["key_hash"]
+    actions = ["revoke_keys", "activate_keys", "rotate_keys"]
+    reveal_template = "admin/apikeys/apikey/key_revealed.html"
+    rotate_template = "admin/apikeys/apikey/rotate_confirmation.html"
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        kwargs["form"] = ApiKeyChangeForm if obj is not None else ApiKeyAddForm
+        form = super().get_form(request, obj, change=change, **kwargs)
+        form.actor = request.user  # a fresh class per call, so this is this request's
+        return form
+
+    def get_fieldsets(self, request, obj=None):
+        if obj is None:
+            return [
+                (None, {"fields": ["user", "name", "description"]}),
+                ("What it may do", {"fields": ["key_type", "tenant", "scopes", "endpoints"]}),
+                (
+                    "Limits",
+                    {"fields": ["key_manager", "allowed_ips", "rate_limit", "expires_at"]},
+                ),
+                (None, {"fields": ["metadata"]}),
+            ]
+        return [
+            (None, {"fields": ["id", "key_prefix", "owner", "name", "description", "is_active"]}),
+            (
+                "What it may do",
+                {"fields": ["key_type", "tenant", "full_access", "scopes", "endpoints"]},
+            ),
+            ("Limits", {"fields": ["key_manager", "allowed_ips", "rate_limit", "expires_at"]}),
+            (None, {"fields": ["metadata", "created_at", "created_by", "rotated_from"]}),
+            (
+                "Usage",
+                {"fields": ["last_used_at", "last_used_ip", "request_count", "daily_requests"]},
+            ),
+        ]
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is None:
+            return []
+        editable = set(services.UPDATABLE_FIELDS)
+        fields = [f for _, options in self.get_fieldsets(request, obj) for f in options["fields"]]
+        return [f for f in fields if f not in editable]
+
+    def get_object(self, request, object_id, from_field=None):
+        """The key with its buffered usage merged in, so the change page's figures are exact."""
+        key_id = _pk(object_id)
+        usage_flush_quietly(key_ids=[key_id] if key_id else [])
+        return super().get_object(request, object_id, from_field)
+
+    def get_changelist_instance(self, request):
+        """The changelist, with the page's buffered usage merged in before it is read."""
+        changelist = super().get_changelist_instance(request)
+        # result_list is a lazy queryset: flushed first, its rows are read fresh afterwards.
+        usage_flush_quietly(key_ids=list(changelist.result_list.values_list("pk", flat=True)))
+        return changelist
+
+    @admin.display(description="owner", ordering="user__email")
+    def owner_email(self, obj):
+        return obj.user.email
+
+    @admin.display(description="owner")
+    def owner(self, obj):
+        url = reverse("admin:accounts_user_change", args=[obj.user_id])
+        return format_html('<a href="{}">{}</a>', url, obj.user.email)
+
+    @admin.display(description="scopes")
+    def scope_list(self, obj):
+        return " ".join(obj.scopes) or "—"
+
+    @admin.display(description="full access", boolean=True)
+    def full_access(self, obj):
+        return obj.full_access
+
+    @admin.display(description=f"requests, last {USAGE_DAYS} days (UTC)")
+    def daily_requests(self, obj):
+        days = daily_usage(api_key=obj, days=USAGE_DAYS, today=timezone.now().date())
+        rows = format_html_join(
+            "", "<tr><td>{}</td><td>{}</td></tr>", ((d["date"], d["count"]) for d in days)
+        )
+        return format_html("<table><tr><th>day</th><th>requests</th></tr>{}</table>", rows)
+
+    # --- writes, all through the services -------------------------------------------------
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            if form.changes:
+                services.api_key_update(
+                    api_key=obj, changes=form.changes, actor=request.user, request=request
+                )
+            return
+        api_key, raw_key = services.api_key_create(**form.service_kwargs, request=request)
+        # The admin goes on with ``obj`` (its log entry and response): make it the new row.
+        for field in ApiKey._meta.concrete_fields:
+            setattr(obj, field.attname, getattr(api_key, field.attname))
+        obj._state.adding, obj._state.db = False, api_key._state.db
+        obj.raw_key = raw_key
+
+    def response_add(self, request, obj, post_url_continue=None):
+        return self._reveal(request, [(obj, obj.raw_key)], title="API key created")
+
+    def delete_model(self, request, obj):
+        services.api_key_delete(api_key=obj, actor=request.user, request=request)
+
+    def delete_queryset(self, request, queryset):
+        for api_key in queryset:
+            services.api_key_delete(api_key=api_key, actor=request.user, request=request)
+
+    @admin.action(description="Revoke selected API keys", permissions=["change"])
+    def revoke_keys(self, request, queryset):
+        self._each(request, queryset, services.api_key_revoke, "Revoked")
+
+    @admin.action(description="Activate selected API keys", permissions=["change"])
+    def activate_keys(self, request, queryset):
+        self._each(request, queryset, services.api_key_activate, "Activated")
+
+    @admin.action(
+        description="Rotate selected API keys (the new keys are shown once)", permissions=["add"]
+    )
+    def rotate_keys(self, request, queryset):
+        form = RotateForm(request.POST if "apply" in request.POST else None)
+        if not form.is_valid():
+            context = {
+                **self.admin_site.each_context(request),
+                "title": "Rotate API keys",
+                "opts": self.model._meta,
+                "queryset": queryset,
+                "form": form,
+                "action": "rotate_keys",
+                "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+            }
+            return TemplateResponse(request, self.rotate_template, context)
+        grace = form.cleaned_data["grace_period_seconds"]
+        rotated = []
+        for api_key in queryset:
+            try:
+                rotated.append(
+                    services.api_key_rotate(
+                        api_key=api_key,
+                        grace_period_seconds=grace,
+                        actor=request.user,
+                        request=request,
+                    )
+                )
+            except APIException as exc:
+                reason = " ".join(_messages(exc.detail))
+                messages.error(request, f"{api_key.key_prefix}: not rotated: {reason}")
+        if rotated:
+            return self._reveal(request, rotated, title="API keys rotated")
+        return None
+
+    def _each(self, request, queryset, service, verb):
+        done = 0
+        for api_key in queryset:
+            try:
+                service(api_key=api_key, actor=request.user, request=request)
+                done += 1
+            except APIException as exc:
+                messages.error(request, f"{api_key.key_prefix}: {' '.join(_messages(exc.detail))}")
+        if done:
+            messages.success(request, f"{verb} {done} API key{'s' if done != 1 else ''}.")
+
+    def _reveal(self, request, created, *, title):
+        """The one page that shows new keys; rendered now, so the keys are kept nowhere."""
+        context = {
+            **self.admin_site.each_context(request),
+            "title": title,
+            "opts": self.model._meta,
+            "created": [{"api_key": key, "raw_key": raw} for key, raw in created],
+        }
+        response = TemplateResponse(request, self.reveal_template, context)
+        response["Cache-Control"] = "no-store"
+        return response
+
+
+def _pk(object_id):
+    try:
+        return ApiKey._meta.pk.to_python(unquote(object_id))
+    except DjangoValidationError:
+        return None  # a malformed id: the admin answers it with its own "not found"
+
+
+@admin.register(InstallationState)
+class InstallationStateAdmin(admin.ModelAdmin):
+    """Read-only: the bootstrap flag is taken once by the service and must never be reset here.
+
+    Shown so an operator can see whether bootstrap is still open and when it was used.
+    """
+
+    list_display = ["keys_ever_issued", "bootstrapped_at", "bootstrap_open"]
+    readonly_fields = ["keys_ever_issued", "bootstrapped_at", "bootstrap_open"]
+    fields = readonly_fields
+
+    @admin.display(description="bootstrap open", boolean=True)
+    def bootstrap_open(self, obj):
+        return services.bootstrap_available()
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

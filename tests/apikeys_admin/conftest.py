@@ -1,0 +1,57 @@
+"""Operators and their tools: a logged-in superuser for the admin, keys made by the service."""
+
+import re
+
+import pytest
+from rest_framework.test import APIClient
+
+from apikeys.services import api_key_create
+from tenants.models import Membership
+from tests.factories import MembershipFactory, UserFactory
+
+ADMIN = "/admin/apikeys/apikey/"
+INFO_URL = "/api/v1/api-keys/info"
+RAW_KEY = re.compile(r"kw_[0-9A-Za-z]{49}")
+
+
+def make_key(user=None, **fields):
+    """Issue a key through the service; return ``(api_key, raw_key)``."""
+    fields.setdefault("name", "test key")
+    return api_key_create(user=user or UserFactory(), **fields)
+
+
+def info_status(raw_key: str) -> int:
+    """What the key gets from ``GET /api/v1/api-keys/info`` as a Bearer credential."""
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw_key}")
+    return client.get(INFO_URL).status_code
+
+
+def use(raw_key: str, times: int = 1) -> None:
+    """Make ``times`` requests with the key on an endpoint that leaves its usage buffered."""
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw_key}")
+    for _ in range(times):
+        assert client.get("/api/v1/tenants").status_code == 200
+
+
+def shown_keys(response) -> list[str]:
+    return RAW_KEY.findall(response.content.decode())
+
+
+@pytest.fixture
+def admin_user(db):
+    return UserFactory(is_staff=True, is_superuser=True)
+
+
+@pytest.fixture
+def admin_client(client, admin_user):
+    client.force_login(admin_user)
+    return client
+
+
+@pytest.fixture
+def member(db):
+    """A user who owns a tenant, as registration makes them."""
+    membership = MembershipFactory(role=Membership.Role.OWNER)
+    return membership.user
