@@ -10,7 +10,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
 WIDTH, HEIGHT = 720, 260
-LEFT, RIGHT, TOP, BOTTOM = 56, 12, 36, 52  # room for the y labels, the title and the x labels
+LEFT, RIGHT, TOP, BOTTOM = 56, 24, 36, 52  # room for the y labels, the title and the x labels
 
 
 def nice_ceiling(value: int) -> int:

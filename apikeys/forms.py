@@ -36,6 +36,8 @@ GRACE_PERIOD_CHOICES = [
     (7 * 86400, "7 days"),
 ]
 
+PATH_SHAPE = "the path must start with / and hold no spaces, ? or #"
+
 # Where the service's error keys differ from the form's field names.
 SERVICE_FIELD_NAMES = {"tenant_id": "tenant", "grace_period_seconds": "grace_period"}
 
@@ -176,12 +178,15 @@ def parse_endpoint_grants(text: str) -> list[dict]:
             continue
         methods, _, path = line.rpartition(" ")
         methods = [m for m in methods.replace(",", " ").split() if m] or ["*"]
+        if not path.startswith("/"):
+            errors.append(f"Line {number} ({line[:80]!r}): give the path last, starting with /.")
+            continue
         serializer = EndpointGrantSerializer(data={"path": path, "methods": methods})
         if serializer.is_valid():
             grants.append(serializer.validated_data)
         else:
             problems = "; ".join(
-                f"{field}: {' '.join(str(m) for m in _flatten(messages))}"
+                PATH_SHAPE if field == "path" else " ".join(str(m) for m in _flatten(messages))
                 for field, messages in serializer.errors.items()
             )
             errors.append(f"Line {number} ({line[:80]!r}): {problems}")
