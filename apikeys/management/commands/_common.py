@@ -1,0 +1,104 @@
+"""What the key commands share: finding a key, a user or a tenant, and service refusals as text.
+
+Not a command itself (Django skips modules whose name starts with an underscore).
+"""
+
+import contextlib
+import re
+import uuid
+from datetime import datetime, timedelta
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import CommandError
+from django.utils import timezone
+from rest_framework.exceptions import APIException, ValidationError
+
+from apikeys import crypto
+from apikeys.models import ApiKey
+from apikeys.selectors import api_key_get_by_id_or_prefix, api_key_get_for_authentication
+
+# Service field names as the commands' options spell them.
+OPTION = {
+    "key_type": "--type",
+    "tenant_id": "--tenant",
+    "expires_at": "--expires-in",
+    "scopes": "--scopes",
+    "name": "--name",
+    "description": "--description",
+    "grace_period_seconds": "--grace-period",
+}
+DURATION = re.compile(r"(?P<amount>\d{1,9})(?P<unit>[smhd])")
+UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def key_from_argument(value: str) -> ApiKey:
+    """The key named by its id, its 12-character prefix, or (for a leaked key) the key itself."""
+    value = value.strip()
+    if crypto.is_well_formed(value):
+        api_key = api_key_get_for_authentication(value)
+    else:
+        api_key = api_key_get_by_id_or_prefix(value)
+    # An id is worth echoing whole; anything longer may be a (mistyped) key: only its prefix.
+    shown = value if len(value) <= 36 else crypto.display_prefix(value) + "…"
+    if api_key is not None:
+        return api_key
+    if ApiKey.objects.filter(key_prefix=value).count() > 1:
+        raise CommandError(f"Several keys share the prefix {shown!r}: name the key by its id.")
+    raise CommandError(f"No API key has the id or prefix {shown!r}.")
+
+
+def user_from_email(email: str, option: str = "--user"):
+    user_model = get_user_model()
+    normalized = user_model.objects.normalize_email(email.strip())
+    user = user_model.objects.filter(email__iexact=normalized).first()
+    if user is None:
+        raise CommandError(f"{option}: no user has the email {email!r}.")
+    return user
+
+
+def tenant_from_id(value: str):
+    from tenants.models import Tenant
+
+    try:
+        tenant = Tenant.objects.filter(pk=uuid.UUID(value)).first()
+    except ValueError:
+        tenant = None
+    if tenant is None:
+        raise CommandError(f"--tenant: no tenant has the id {value!r}.")
+    return tenant
+
+
+def expiry_in(value: str) -> datetime:
+    """The moment ``30d``, ``12h``, ``15m`` or ``90s`` from now."""
+    match = DURATION.fullmatch(value.strip())
+    if match is None:
+        raise CommandError(f"--expires-in: {value!r} is not a duration like 90s, 15m, 12h or 30d.")
+    seconds = int(match["amount"]) * UNIT_SECONDS[match["unit"]]
+    if seconds <= 0:
+        raise CommandError("--expires-in must be more than zero.")
+    try:
+        return timezone.now() + timedelta(seconds=seconds)
+    except OverflowError as exc:
+        raise CommandError(f"--expires-in: {value!r} is too far in the future.") from exc
+
+
+@contextlib.contextmanager
+def service_refusals():
+    """Turn what a service refuses (DRF exceptions) into a ``CommandError`` that reads well."""
+    try:
+        yield
+    except ValidationError as exc:
+        raise CommandError(validation_text(exc.detail)) from exc
+    except APIException as exc:
+        raise CommandError(f"{exc.get_codes()}: {exc.detail}") from exc
+
+
+def validation_text(detail) -> str:
+    if isinstance(detail, dict):
+        return " ".join(
+            f"{OPTION.get(field, field)}: {validation_text(errors)}"
+            for field, errors in detail.items()
+        )
+    if isinstance(detail, list | tuple):
+        return " ".join(validation_text(item) for item in detail)
+    return str(detail)
