@@ -3,7 +3,7 @@
 The API, the admin, the web pages and the management commands all call these functions, so a
 rule holds whichever door a change comes through. Every change writes the audit log, and every
 change that could narrow what a key may do reaches every process and node before it returns:
-saving the row bumps the key's generation in the shared cache (``metering.verified``).
+saving the row bumps the key's generation in the shared cache (``apikeys.keycache``).
 
 ``creator`` is the principal asking; when it is an API key (a key manager), the new or changed
 key must stay within it — scopes, endpoint grants, tenant, type, expiry, allowed IPs and rate
@@ -260,6 +260,7 @@ def api_key_bootstrap(*, name: str, description: str = "", request=None) -> tupl
     if not settings.KEYWARD_BOOTSTRAP_ENABLED:
         raise bootstrap_disabled()
     with transaction.atomic():
+        _installation_state_ensure()
         taken = InstallationState.objects.filter(pk=1, keys_ever_issued=False).update(
             keys_ever_issued=True, bootstrapped_at=timezone.now()
         )
@@ -432,6 +433,19 @@ def _set_active(api_key: ApiKey, active: bool, event_type: str, *, actor, reques
         data={"key_prefix": api_key.key_prefix, "name": api_key.name},
     )
     return api_key
+
+
+def _installation_state_ensure() -> None:
+    """Recreate the state row if it is gone (``manage.py flush`` empties every table).
+
+    A migration creates it, but without it the conditional UPDATE matches nothing and
+    bootstrap would stay closed for good on an installation that never issued a key. Keys in
+    the table still count as issued.
+    """
+    if not InstallationState.objects.filter(pk=1).exists():
+        InstallationState.objects.get_or_create(
+            pk=1, defaults={"keys_ever_issued": ApiKey.objects.exists()}
+        )
 
 
 def _bootstrap_owner():
