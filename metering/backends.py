@@ -13,10 +13,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cache as memoize
 
-from django.core.cache import cache
+from django.core.cache import cache, caches
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 from django_redis import get_redis_connection
+from django_redis.cache import RedisCache
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,7 +208,7 @@ DIRTY_SET = "usage:dirty"
 @memoize
 def active():
     """The backend for the configured default cache (memoized; reset when settings change)."""
-    if cache.__class__.__name__ == "RedisCache":
+    if isinstance(caches["default"], RedisCache):  # ``cache`` is a proxy: ask the real one
         return RedisBackend()
     return LocalBackend()
 

@@ -1,0 +1,174 @@
+"""The hot path: what a warm authenticated request costs, and that the cache never lies.
+
+A warm request by API key or JWT reads no table and writes none; on Redis it makes exactly one
+round trip (limits, usage and the generation check in one script). A session adds the session
+read. Whatever is cached, a change to the key or its owner is seen by the very next request.
+"""
+
+import pytest
+from django.test import Client
+from redis.client import Redis
+from rest_framework.test import APIClient
+
+from apikeys.services import api_key_create, api_key_revoke
+from tests.factories import DEFAULT_PASSWORD, UserFactory
+from tests.tenants.helpers import jwt_for
+
+pytestmark = pytest.mark.django_db
+
+VERIFY = "/api/v1/auth/verify"
+
+
+@pytest.fixture
+def redis_calls(monkeypatch):
+    """Every command sent to Redis, by name."""
+    calls = []
+    original = Redis.execute_command
+
+    def counting(self, *args, **options):
+        calls.append(str(args[0]))
+        return original(self, *args, **options)
+
+    monkeypatch.setattr(Redis, "execute_command", counting)
+    return calls
+
+
+def key_client(**fields):
+    user = fields.pop("user", None) or UserFactory()
+    api_key, raw = api_key_create(user=user, created_by=user, name="hot", **fields)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    return api_key, client
+
+
+def jwt_client(user):
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {jwt_for(user)}")
+    return client
+
+
+def session_client(user):
+    client = Client()
+    assert client.login(email=user.email, password=DEFAULT_PASSWORD)
+    return client
+
+
+def test_a_warm_key_request_makes_no_query(django_assert_num_queries):
+    _, client = key_client()
+    client.get(VERIFY)
+
+    with django_assert_num_queries(0):
+        assert client.get(VERIFY).status_code == 200
+
+
+def test_a_warm_jwt_request_makes_no_query(django_assert_num_queries):
+    client = jwt_client(UserFactory())
+    client.get(VERIFY)
+
+    with django_assert_num_queries(0):
+        assert client.get(VERIFY).status_code == 200
+
+
+def test_a_warm_session_request_makes_no_query(django_assert_num_queries):
+    client = session_client(UserFactory())
+    client.get(VERIFY)
+
+    with django_assert_num_queries(0):
+        assert client.get(VERIFY).status_code == 200
+
+
+@pytest.mark.redis
+def test_a_warm_key_request_makes_one_redis_round_trip(redis_calls):
+    _, client = key_client()
+    client.get(VERIFY)
+    redis_calls.clear()
+
+    client.get(VERIFY)
+
+    assert redis_calls == ["EVALSHA"]
+
+
+@pytest.mark.redis
+def test_a_warm_jwt_request_makes_one_redis_round_trip(redis_calls):
+    client = jwt_client(UserFactory())
+    client.get(VERIFY)
+    redis_calls.clear()
+
+    client.get(VERIFY)
+
+    assert redis_calls == ["EVALSHA"]
+
+
+@pytest.mark.redis
+def test_a_warm_session_request_adds_only_the_session_read(redis_calls):
+    client = session_client(UserFactory())
+    client.get(VERIFY)
+    redis_calls.clear()
+
+    client.get(VERIFY)
+
+    assert sorted(redis_calls) == ["EVALSHA", "GET"]
+
+
+def test_a_revoked_key_is_refused_by_the_next_request_though_cached():
+    api_key, client = key_client()
+    client.get(VERIFY)
+
+    api_key_revoke(api_key=api_key)
+
+    assert client.get(VERIFY).json()["code"] == "api_key_disabled"
+
+
+def test_a_narrowed_key_acts_narrowed_on_the_next_request():
+    api_key, client = key_client(scopes=["read:all"])
+    assert client.get("/api/v1/agents").status_code != 403
+    api_key.scopes = ["tenants:read"]
+    api_key.save()
+
+    assert client.get("/api/v1/agents").status_code == 403
+
+
+def test_a_deactivated_owner_stops_their_cached_keys_at_once():
+    api_key, client = key_client()
+    client.get(VERIFY)
+
+    api_key.user.is_active = False
+    api_key.user.save()
+
+    assert client.get(VERIFY).status_code == 401
+
+
+def test_a_deactivated_user_stops_their_cached_jwt_at_once():
+    user = UserFactory()
+    client = jwt_client(user)
+    client.get(VERIFY)
+
+    user.is_active = False
+    user.save()
+
+    assert client.get(VERIFY).json()["code"] == "invalid_token"
+
+
+def test_a_password_change_ends_other_sessions_though_the_user_is_cached():
+    user = UserFactory()
+    client = session_client(user)
+    client.get(VERIFY)
+
+    user.set_password("a brand new passphrase 42")
+    user.save()
+
+    assert client.get(VERIFY).status_code == 401
+
+
+def test_joining_a_second_tenant_drops_the_inferred_tenant_at_once():
+    from tenants.services import tenant_create_personal
+    from tests.factories import MembershipFactory
+
+    user = UserFactory()
+    tenant_create_personal(user=user)
+    client = jwt_client(user)
+    assert client.get(VERIFY).json()["tenant_id"] is not None
+
+    MembershipFactory(user=user)
+
+    assert client.get(VERIFY).json()["tenant_id"] is None
