@@ -426,6 +426,22 @@ class AuthCheckView(APIView):
 
     permission_classes = [HasPrincipal]
 
+    def handle_exception(self, exc):
+        """A proxy knows only allow (2xx), 401 and 403 (and Keyward's nginx example, 429).
+
+        nginx's ``auth_request`` turns any other status into a 500 for the end client, so a
+        tenant the caller may not see (404) or a malformed forwarded header (400) is answered
+        403 here, keeping its code (``tenant_not_found``, ``validation_error``) in the body.
+        """
+        if isinstance(exc, exceptions.APIException) and exc.status_code in (400, 404):
+            codes = exc.get_codes()
+            code = codes if isinstance(codes, str) else "validation_error"
+            exc = exceptions.PermissionDenied(
+                exc.detail if code != "validation_error" else "Invalid forwarded request.",
+                code=code,
+            )
+        return super().handle_exception(exc)
+
     @extend_schema(
         summary="Sub-request authorization for reverse proxies",
         parameters=[

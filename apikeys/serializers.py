@@ -228,7 +228,9 @@ class UsageSerializer(serializers.Serializer):
 
 class BootstrapSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=100, default="Bootstrap admin key")
-    description = serializers.CharField(max_length=2000, required=False, default="")
+    description = serializers.CharField(
+        max_length=2000, required=False, default="", allow_blank=True
+    )
 
 
 class BootstrapResponseSerializer(serializers.Serializer):

@@ -3,7 +3,7 @@
 The API, the admin, the web pages and the management commands all call these functions, so a
 rule holds whichever door a change comes through. Every change writes the audit log, and every
 change that could narrow what a key may do reaches every process and node before it returns:
-saving the row bumps the key's generation in the shared cache (``apikeys.keycache``).
+saving the row bumps the key's generation in the shared cache (``metering.verified``).
 
 ``creator`` is the principal asking; when it is an API key (a key manager), the new or changed
 key must stay within it — scopes, endpoint grants, tenant, type, expiry, allowed IPs and rate
@@ -136,7 +136,7 @@ def api_key_update(
         raise ValidationError(
             {"scopes": ["Removing every scope and grant would give this key full access."]}
         )
-    _check_key(api_key, actor=actor or api_key.user)
+    _check_key(api_key, actor=actor or api_key.user, changed=set(changes))
     if creator is not None and creator.auth_method == AuthMethod.API_KEY:
         _check_within(api_key, creator)
     api_key.save(update_fields=[*changes])
@@ -317,19 +317,40 @@ def scope_covered(scope: str, scopes) -> bool:
 # --- rules ---------------------------------------------------------------------------------
 
 
-def _check_key(api_key: ApiKey, *, actor) -> None:
-    """The rules every key obeys, whoever creates or changes it."""
+def _check_key(api_key: ApiKey, *, actor, changed: set | None = None) -> None:
+    """The rules every key obeys, whoever creates or changes it.
+
+    ``changed`` names the fields an update sets (``None``: a new key, every rule applies), so
+    that renaming a key is never refused over a field nobody touched — an expiry that has
+    passed, or a limit staff once raised.
+    """
+
+    def touched(field: str) -> bool:
+        return changed is None or field in changed
+
     errors = {}
     actor_is_staff = bool(getattr(actor, "is_staff", False))
-    if api_key.key_type == KeyType.ADMIN and not (actor_is_staff and api_key.user.is_staff):
+    if (
+        changed is None
+        and api_key.key_type == KeyType.ADMIN
+        and not (actor_is_staff and api_key.user.is_staff)
+    ):
         errors["key_type"] = ["Only staff users create admin keys, for staff owners."]
     if ADMIN_SCOPE in api_key.scopes and api_key.key_type != KeyType.ADMIN:
         errors["scopes"] = ["Only an admin key may hold the admin scope."]
     if api_key.key_type == KeyType.RESTRICTED and api_key.full_access:
         errors["scopes"] = ["A restricted key needs explicit scopes or endpoint grants."]
-    if api_key.expires_at is not None and api_key.expires_at <= timezone.now():
+    if (
+        touched("expires_at")
+        and api_key.expires_at is not None
+        and api_key.expires_at <= timezone.now()
+    ):
         errors["expires_at"] = ["Must be in the future."]
-    if limits.raises_above_default(api_key.key_type, api_key.rate_limit) and not actor_is_staff:
+    if (
+        touched("rate_limit")
+        and limits.raises_above_default(api_key.key_type, api_key.rate_limit)
+        and not actor_is_staff
+    ):
         errors["rate_limit"] = ["Only staff may raise a key's rate limit above its type's default."]
     if errors:
         raise ValidationError(errors)

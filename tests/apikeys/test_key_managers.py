@@ -9,7 +9,7 @@ import pytest
 from django.utils import timezone
 
 from apikeys.models import ApiKey
-from tests.apikeys.conftest import KEYS_URL, key_client, key_url, make_api_key
+from tests.apikeys.conftest import KEYS_URL, key_client, key_url, make_api_key, person_client
 from tests.factories import MembershipFactory, TenantFactory
 
 pytestmark = pytest.mark.django_db
@@ -312,3 +312,21 @@ def test_key_manager_rotates_a_key_within_itself(user):
     response = key_client(raw).post(key_url(narrower.pk, "rotate"), {}, format="json")
 
     assert response.status_code == 201
+
+
+def test_renaming_a_key_is_not_refused_over_an_expiry_nobody_touched(user):
+    api_key, _ = make_api_key(user)
+    ApiKey.objects.filter(pk=api_key.pk).update(expires_at=timezone.now() - timedelta(days=1))
+
+    response = person_client(user).patch(key_url(api_key.pk), {"name": "renamed"}, format="json")
+
+    assert response.status_code == 200
+    assert response.json()["name"] == "renamed"
+
+
+def test_an_owner_may_rename_a_key_whose_limit_staff_raised(user, staff):
+    api_key, _ = make_api_key(user, created_by=staff, rate_limit={"per_minute": 5000})
+
+    response = person_client(user).patch(key_url(api_key.pk), {"name": "renamed"}, format="json")
+
+    assert response.status_code == 200

@@ -340,10 +340,19 @@ def test_auth_check_for_a_person_with_a_jwt(user):
 
 
 @pytest.mark.parametrize("uri", ["orders", "http://evil.example/x", "/" + "a" * 3000])
-def test_auth_check_with_a_malformed_original_uri_gets_4xx_with_a_code(user, uri):
+def test_auth_check_with_a_malformed_original_uri_gets_403_validation_error(user, uri):
     _, raw = make_api_key(user)
 
     response = check(key_client(raw), uri=uri)
 
-    assert 400 <= response.status_code < 500
+    assert response.status_code == 403  # a proxy knows only 2xx, 401 and 403
     assert response.json()["code"] == "validation_error"
+
+
+def test_auth_check_naming_a_tenant_the_caller_is_not_in_gets_403_tenant_not_found(user):
+    _, raw = make_api_key(user)
+
+    response = check(key_client(raw), HTTP_X_TENANT_ID=str(TenantFactory().pk))
+
+    assert response.status_code == 403
+    assert response.json()["code"] == "tenant_not_found"
