@@ -1,0 +1,191 @@
+"""Real gunicorn processes sharing the test database and Redis, for cross-process guarantees.
+
+The nodes connect to the same test database pytest-django created (tests here use
+``transaction=True`` so what they write is committed and visible to the nodes) and to the same
+Redis, with the same SECRET_KEY, so keys hash alike everywhere.
+
+A node's stderr goes to a file, not a pipe: a pipe nobody reads fills after 64 KiB of log lines
+(a Redis outage logs a warning per request) and then blocks the node mid-request.
+"""
+
+import http.client
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.db import connection
+from django_ratelimit.core import _get_window
+
+ROOT = Path(__file__).resolve().parents[2]
+START_TIMEOUT = 30.0
+
+
+@dataclass
+class Node:
+    port: int
+    process: subprocess.Popen
+    workdir: Path
+    log_path: Path = field(init=False)
+
+    def __post_init__(self):
+        self.log_path = self.workdir / "gunicorn.log"
+
+    def request(self, method, path, headers=None, body=None, timeout=10.0):
+        """One request on a fresh connection: ``(status, headers, body bytes)``."""
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        try:
+            conn.request(method, path, body=body, headers=headers or {})
+            response = conn.getresponse()
+            return response.status, dict(response.getheaders()), response.read()
+        finally:
+            conn.close()
+
+    def log_tail(self, size: int = 4000) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-size:]
+        except OSError:
+            return ""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def database_url() -> str:
+    """The URL of the test database pytest-django created (``test_<name>``)."""
+    db = connection.settings_dict
+    user = db.get("USER") or "postgres"
+    host = db.get("HOST") or "127.0.0.1"
+    port = db.get("PORT") or 5432
+    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
+    return f"postgres://{user}{password}@{host}:{port}/{db['NAME']}"
+
+
+def start_node(*, workers: int = 1, threads: int = 8, extra_env: dict | None = None) -> Node:
+    return start_nodes(1, workers=workers, threads=threads, extra_env=extra_env)[0]
+
+
+def start_nodes(
+    count: int, *, workers: int = 1, threads: int = 8, extra_env: dict | None = None
+) -> list[Node]:
+    """Launch ``count`` nodes side by side (each takes seconds to import Django), then wait."""
+    nodes = [_launch(workers=workers, threads=threads, extra_env=extra_env) for _ in range(count)]
+    try:
+        deadline = time.monotonic() + START_TIMEOUT
+        for node in nodes:
+            _wait_until_healthy(node, deadline)
+    except BaseException:
+        stop_nodes(nodes)
+        raise
+    return nodes
+
+
+def _launch(*, workers, threads, extra_env) -> Node:
+    port = free_port()
+    workdir = Path(tempfile.mkdtemp(prefix=f"keyward-node-{port}-"))
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url(),
+        "REDIS_URL": settings.REDIS_URL,
+        "SECRET_KEY": settings.SECRET_KEY,
+        "KEYWARD_KEY_PEPPER": settings.KEYWARD_KEY_PEPPER,
+        "KEYWARD_HTTPS": "false",
+        "DEBUG": "false",
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "PROMETHEUS_MULTIPROC_DIR": str(workdir / "prometheus"),
+        **(extra_env or {}),
+    }
+    with (workdir / "gunicorn.log").open("wb") as log:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "config.wsgi",
+                "--config",
+                "gunicorn.conf.py",
+                "--bind",
+                f"127.0.0.1:{port}",
+                "--workers",
+                str(workers),
+                "--threads",
+                str(threads),
+                "--access-logfile",
+                "/dev/null",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    return Node(port=port, process=process, workdir=workdir)
+
+
+def _wait_until_healthy(node: Node, deadline: float) -> None:
+    while time.monotonic() < deadline:
+        if node.process.poll() is not None:
+            raise RuntimeError(f"node died at start:\n{node.log_tail()}")
+        try:
+            if node.request("GET", "/api/v1/health", timeout=1)[0] == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(0.05)
+    raise RuntimeError(f"node did not answer within {START_TIMEOUT:.0f} s:\n{node.log_tail()}")
+
+
+def stop_node(node: Node) -> None:
+    stop_nodes([node])
+
+
+def stop_nodes(nodes: list[Node]) -> None:
+    """Quick shutdown (SIGINT) of all at once: no request here is worth a graceful drain."""
+    for node in nodes:
+        if node.process.poll() is None:
+            node.process.send_signal(signal.SIGINT)
+    for node in nodes:
+        try:
+            node.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            node.process.kill()
+            node.process.wait()
+        shutil.rmtree(node.workdir, ignore_errors=True)
+
+
+def key_with_room(user, *, key_type="development", seconds=20, **kwargs):
+    """A new key (``(api_key, raw)``) whose per-minute window has ``seconds`` left at least.
+
+    Windows are fixed with a per-bucket jitter (see docs/limits.md); a burst straddling a
+    window's end would rightly be admitted twice over. Rather than sleep to the next window,
+    issue another key: its id gives another jitter.
+    """
+    from apikeys.services import api_key_create
+
+    for attempt in range(10):
+        api_key, raw = api_key_create(user=user, name=f"k{attempt}", key_type=key_type, **kwargs)
+        if _get_window(f"key:{api_key.pk}", 60) - time.time() >= seconds:
+            return api_key, raw
+    raise AssertionError("no key with room in its window after 10 tries")
+
+
+@pytest.fixture(scope="module")
+def two_nodes(django_db_setup):
+    """Two gunicorn instances on different ports, each with two workers of four threads.
+
+    Started once per module (about two seconds each); the tests' own ``transaction=True`` data
+    is flushed between tests while the nodes run on.
+    """
+    nodes = start_nodes(2, workers=2, threads=4)
+    yield nodes
+    stop_nodes(nodes)
