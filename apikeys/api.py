@@ -30,11 +30,11 @@ from apikeys.serializers import (
     ApiKeyUpdateSerializer,
     BootstrapResponseSerializer,
     BootstrapSerializer,
+    KeyVerifyRequestSerializer,
+    KeyVerifyResponseSerializer,
     RotateSerializer,
     UsageQuerySerializer,
     UsageSerializer,
-    VerifyRequestSerializer,
-    VerifyResponseSerializer,
 )
 from apikeys.verification import verify_key
 from core.client_ip import client_ip
@@ -397,12 +397,12 @@ class KeyVerifyView(APIView):
 
     @extend_schema(
         summary="Verify a key for another service: valid or not, and why (counts as a use)",
-        request=VerifyRequestSerializer,
-        responses={200: VerifyResponseSerializer, **ERRORS},
+        request=KeyVerifyRequestSerializer,
+        responses={200: KeyVerifyResponseSerializer, **ERRORS},
         tags=["verification"],
     )
     def post(self, request):
-        serializer = VerifyRequestSerializer(data=request.data)
+        serializer = KeyVerifyRequestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         verdict = verify_key(
@@ -413,7 +413,7 @@ class KeyVerifyView(APIView):
             tenant_id=data.get("tenant_id"),
             ip=data.get("ip"),
         )
-        return Response(VerifyResponseSerializer(verdict.as_dict()).data)
+        return Response(KeyVerifyResponseSerializer(verdict.as_dict()).data)
 
 
 class AuthCheckView(APIView):
@@ -432,6 +432,7 @@ class AuthCheckView(APIView):
         nginx's ``auth_request`` turns any other status into a 500 for the end client, so a
         tenant the caller may not see (404) or a malformed forwarded header (400) is answered
         403 here, keeping its code (``tenant_not_found``, ``validation_error``) in the body.
+        Every refusal also names its code in ``X-Auth-Error-Code``, which nginx can forward.
         """
         if isinstance(exc, exceptions.APIException) and exc.status_code in (400, 404):
             codes = exc.get_codes()
@@ -440,7 +441,10 @@ class AuthCheckView(APIView):
                 exc.detail if code != "validation_error" else "Invalid forwarded request.",
                 code=code,
             )
-        return super().handle_exception(exc)
+        response = super().handle_exception(exc)
+        if isinstance(response.data, dict) and response.data.get("code"):
+            response["X-Auth-Error-Code"] = response.data["code"]  # proxies pass headers on
+        return response
 
     @extend_schema(
         summary="Sub-request authorization for reverse proxies",

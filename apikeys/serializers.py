@@ -3,6 +3,7 @@
 import ipaddress
 import json
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from apikeys.models import ApiKey, KeyType
@@ -15,6 +16,14 @@ SCOPE_SHAPE = (
 MAX_METADATA_BYTES = 4096
 
 
+@extend_schema_field(
+    {
+        "oneOf": [
+            {"type": "array", "items": {"type": "string"}},
+            {"type": "string", "description": "space or comma separated"},
+        ]
+    }
+)
 class ScopesField(serializers.Field):
     """A list of scopes, or one space/comma separated string of them."""
 
@@ -242,7 +251,7 @@ class BootstrapResponseSerializer(serializers.Serializer):
     note = serializers.CharField()
 
 
-class VerifyRequestSerializer(serializers.Serializer):
+class KeyVerifyRequestSerializer(serializers.Serializer):
     key = serializers.CharField(max_length=512, trim_whitespace=True)
     method = serializers.ChoiceField(choices=HTTP_METHODS[:-1], required=False, default="GET")
     path = serializers.RegexField(r"^/[^\s#]*$", max_length=2048, required=False, default="/")
@@ -268,7 +277,7 @@ class RateLimitStateSerializer(serializers.Serializer):
     reset = serializers.IntegerField()
 
 
-class VerifyResponseSerializer(serializers.Serializer):
+class KeyVerifyResponseSerializer(serializers.Serializer):
     valid = serializers.BooleanField()
     code = serializers.CharField()
     key_id = serializers.UUIDField(allow_null=True)

@@ -4,12 +4,16 @@ Views and services raise DRF exceptions carrying a SPEC code; ``api_exception_ha
 them, and Django's own 404/403/ratelimit exceptions, into that body with the right status.
 """
 
+import logging
 import math
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.db import InterfaceError, OperationalError
 from django.http import Http404
 from django_ratelimit.exceptions import Ratelimited
 from rest_framework import exceptions, status
+
+logger = logging.getLogger(__name__)
 
 # DRF's generic codes, renamed to the contract's.
 _CODE_ALIASES = {
@@ -66,6 +70,11 @@ def api_exception_handler(exc, context):
         exc = exceptions.PermissionDenied()
     elif isinstance(exc, exceptions.NotAuthenticated | exceptions.AuthenticationFailed):
         exc = _refused_credential(exc, context.get("request"))
+    elif isinstance(exc, OperationalError | InterfaceError):
+        # The database is unreachable (restarting, failing over): a clear 503, not a 500.
+        # Django's connection health checks reconnect on the next request.
+        logger.warning("database unavailable: %s", type(exc).__name__)
+        exc = ServiceUnavailable()
 
     # Imported here: rest_framework.views loads the authentication classes, which raise these.
     from rest_framework.views import exception_handler as drf_exception_handler

@@ -356,3 +356,14 @@ def test_auth_check_naming_a_tenant_the_caller_is_not_in_gets_403_tenant_not_fou
 
     assert response.status_code == 403
     assert response.json()["code"] == "tenant_not_found"
+
+
+def test_auth_check_names_the_refusal_code_in_a_header_for_the_proxy(user):
+    api_key, raw = make_api_key(user)
+    api_key.is_active = False
+    api_key.save()
+
+    response = check(key_client(raw))
+
+    assert response.status_code == 401
+    assert response["X-Auth-Error-Code"] == "api_key_disabled"

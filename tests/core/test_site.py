@@ -1,4 +1,7 @@
 import pytest
+from django.db import OperationalError
+
+from apikeys import crypto
 
 pytestmark = pytest.mark.django_db
 
@@ -29,3 +32,17 @@ def test_schema_is_served(api_client):
 
     assert response.status_code == 200
     assert b"openapi" in response.content
+
+
+def test_a_database_outage_is_a_503_with_a_code_not_a_500(api_client, monkeypatch):
+
+    def unreachable(raw_key):
+        raise OperationalError("connection refused")
+
+    monkeypatch.setattr("apikeys.authentication.api_key_get_for_authentication", unreachable)
+    api_client.credentials(HTTP_X_API_KEY=crypto.generate_key())  # well formed: looked up
+
+    response = api_client.get("/api/v1/auth/verify")
+
+    assert response.status_code == 503
+    assert response.json()["code"] == "service_unavailable"
