@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test install install-dev lint migrate bench bench-smoke chromium wrk clean
+.PHONY: run test install install-dev lint migrate bench bench-smoke test-tools wrk clean
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON)"; exit 1; }
@@ -27,9 +27,11 @@ $(VENV)/.bench: requirements-bench.txt $(VENV)/.dev
 install: $(VENV)/.runtime
 install-dev: $(VENV)/.dev
 
-## Browser tests drive Debian's chromium (Playwright's own download does not work here).
-chromium:
-	@test -x /usr/bin/chromium || { apt-get update -qq && apt-get install -y -qq chromium; }
+## Browser tests drive Debian's chromium (Playwright's own download does not work here); the
+## reverse-proxy test runs Debian's nginx in front of Keyward.
+test-tools:
+	@test -x /usr/bin/chromium -a -x /usr/sbin/nginx -a -x /usr/bin/openssl || \
+		{ apt-get update -qq && apt-get install -y -qq chromium nginx-light openssl; }
 
 wrk:
 	@command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
@@ -46,7 +48,7 @@ run: migrate
 		--access-logfile - --forwarded-allow-ips=""
 
 ## The whole suite. Set DATABASE_URL / REDIS_URL to run it on PostgreSQL + Redis.
-test: install-dev chromium
+test: install-dev test-tools
 	$(BIN)/python -m pytest
 
 ## Benchmark (not a test): PostgreSQL + Redis and the embedded default, peers alongside.
