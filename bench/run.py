@@ -29,10 +29,14 @@ REDIS = "redis://127.0.0.1:6379/14"
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--smoke", action="store_true", help="a few seconds per stage, for CI")
-    parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
+    parser.add_argument("--duration", type=int, default=5, help="seconds per wrk run")
+    parser.add_argument("--rounds", type=int, default=3, help="runs per scenario (best kept)")
     parser.add_argument("--skip-peers", action="store_true")
+    parser.add_argument("--skip-steps", action="store_true", help="no in-process step costs")
     args = parser.parse_args()
     duration = 1 if args.smoke else args.duration
+    global ROUNDS
+    ROUNDS = 1 if args.smoke else args.rounds
     ensure_wrk()
 
     results = {}
@@ -46,6 +50,8 @@ def main() -> None:
         results["peers"] = bench_peers(duration)
     print_table(results)
     print()
+    if args.skip_steps:
+        return
     run_django_script("bench.steps", stacks["postgres+redis"], ["--smoke"] if args.smoke else [])
 
 
@@ -74,10 +80,7 @@ def bench_keyward(name: str, extra_env: dict, duration: int) -> dict:
         "session": ("/api/v1/auth/verify", {"Cookie": f"sessionid={creds['session']}"}),
     }
     with gunicorn("config.wsgi", env) as port:
-        return {
-            label: wrk(port, path, headers, duration)
-            for label, (path, headers) in scenarios.items()
-        }
+        return best_of_rounds(port, scenarios, duration)
 
 
 def bench_peers(duration: int) -> dict:
@@ -97,10 +100,7 @@ def bench_peers(duration: int) -> dict:
         "SimpleJWT": ("/jwt", {"Authorization": f"Bearer {creds['jwt']}"}),
     }
     with gunicorn("bench.peers.wsgi", env) as port:
-        return {
-            label: wrk(port, path, headers, duration)
-            for label, (path, headers) in scenarios.items()
-        }
+        return best_of_rounds(port, scenarios, duration)
 
 
 # --- plumbing -----------------------------------------------------------------------------
@@ -179,6 +179,25 @@ class gunicorn:
         self.process.wait(timeout=10)
 
 
+ROUNDS = 3
+
+
+def best_of_rounds(port: int, scenarios: dict, duration: int) -> dict:
+    """Run every scenario in turn, ``ROUNDS`` times, and keep each one's best run.
+
+    Interleaving spreads a noisy neighbour over all scenarios alike, and the best of a few
+    runs is the machine's capacity rather than its worst moment; shares are taken between
+    these best runs.
+    """
+    best: dict = {}
+    for _ in range(ROUNDS):
+        for label, (path, headers) in scenarios.items():
+            result = wrk(port, path, headers, duration)
+            if label not in best or result["rps"] > best[label]["rps"]:
+                best[label] = result
+    return best
+
+
 def wrk(port: int, path: str, headers: dict, duration: int) -> dict:
     command = ["wrk", "-t1", "-c4", f"-d{duration}s", "--latency"]
     for name, value in headers.items():
@@ -205,7 +224,7 @@ def _latency(output: str, label: str) -> float:
 def print_table(results: dict) -> None:
     for stack, rows in results.items():
         health = rows["health"]["rps"]
-        print(f"\n## {stack}  (gunicorn, 1 sync worker; wrk -t1 -c4)")
+        print(f"\n## {stack}  (gunicorn, 1 sync worker; wrk -t1 -c4; best of {ROUNDS} runs)")
         print(
             f"{'scenario':28} {'req/s':>9} {'share':>6} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8}"
         )
