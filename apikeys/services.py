@@ -223,11 +223,20 @@ def api_key_rotate(
         target=old,
         tenant_id=old.tenant_id,
         data={
+            "key_prefix": old.key_prefix,
             "successor_id": str(successor.pk),
             "successor_prefix": successor.key_prefix,
             "grace_period_seconds": grace_period_seconds,
             "old_key_expires_at": old.expires_at.isoformat() if old.expires_at else None,
         },
+    )
+    audit_record(  # the successor's own trail starts here, as any new key's does
+        event_type="api_key.created",
+        request=request,
+        actor=actor,
+        target=successor,
+        tenant_id=successor.tenant_id,
+        data={**_summary(successor), "rotated_from": str(old.pk)},
     )
     return successor, raw_key
 

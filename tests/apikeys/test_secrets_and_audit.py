@@ -98,3 +98,15 @@ def test_every_key_change_is_audited_with_actor_and_target_and_no_secret(user, a
     for secret in secrets:
         assert secret[12:] not in stored
         assert hash_key(secret) not in stored
+
+
+def test_a_rotated_keys_successor_starts_its_own_audit_trail(user):
+    person = person_client(user)
+    created = person.post(KEYS_URL, {"name": "rotating"}, format="json").json()
+
+    successor = person.post(key_url(created["id"], "rotate"), {"grace_period_seconds": 0}).json()
+
+    event = AuditEvent.objects.get(event_type="api_key.created", target_id=successor["id"])
+    assert event.data["rotated_from"] == created["id"]
+    assert event.data["key_prefix"] == successor["key_prefix"]
+    assert successor["key"] not in str(event.data)

@@ -19,14 +19,15 @@ class Command(BaseCommand):
         parser.add_argument(
             "--audit-days",
             type=int,
-            default=getattr(settings, "KEYWARD_AUDIT_RETENTION_DAYS", 365),
+            default=settings.KEYWARD_AUDIT_RETENTION_DAYS,
             help="keep audit events this many days (default: KEYWARD_AUDIT_RETENTION_DAYS, 365)",
         )
         parser.add_argument(
             "--expired-key-days",
             type=int,
-            default=getattr(settings, "KEYWARD_EXPIRED_KEY_RETENTION_DAYS", 30),
-            help="delete keys expired more than this many days ago (default 30)",
+            default=settings.KEYWARD_EXPIRED_KEY_RETENTION_DAYS,
+            help="delete keys expired more than this many days ago (default: "
+            "KEYWARD_EXPIRED_KEY_RETENTION_DAYS, 30)",
         )
 
     def handle(self, *args, audit_days, expired_key_days, **options):
