@@ -98,10 +98,9 @@ def main() -> None:
 
     print("\n## Password login cost (Argon2id, t=2, m=19 MiB, p=1)")
     encoded = make_password("correct horse battery staple")
-    report(
-        "check_password",
-        per_call_us(lambda: check_password("correct horse battery staple", encoded), repeat=20),
-    )
+    login = per_call_us(lambda: check_password("correct horse battery staple", encoded), repeat=20)
+    report("check_password", login)
+    print(f"{'logins per second per core (Keycloak: ~15 at its default)':52} {1e6 / login[0]:9.1f}")
 
 
 def grow_keys_to(size: int, user) -> None:
