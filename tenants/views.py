@@ -33,15 +33,20 @@ def see_other(url: str) -> HttpResponseRedirect:
     return response
 
 
-def current_tenant(request) -> Tenant | None:
-    """The tenant the pages work in: the one chosen, else the user's first; ``None``: none."""
+def current_tenant(request, user=None) -> Tenant | None:
+    """The tenant the pages work in: the one chosen, else the user's first; ``None``: none.
+
+    ``user`` defaults to ``request.user``; login passes it, as a test client's bare request has
+    no ``user`` yet.
+    """
+    user = user or request.user
     chosen = request.session.get(SESSION_KEY) or {}
     membership = None
     if chosen.get("id"):
-        membership = membership_get(user=request.user, tenant_id=chosen["id"])
+        membership = membership_get(user=user, tenant_id=chosen["id"])
     if membership is None:
         membership = (
-            Membership.objects.filter(user=request.user)
+            Membership.objects.filter(user=user)
             .select_related("tenant")
             .order_by("created_at", "id")
             .first()

@@ -202,3 +202,16 @@ def test_remove_refuses_a_post_without_a_csrf_token(csrf_client, team):
 
     assert response.status_code == 403
     assert Membership.objects.filter(pk=colleague.pk).exists()
+
+
+def test_logging_in_chooses_a_current_tenant_shown_from_the_first_page(client):
+    from tests.factories import DEFAULT_PASSWORD
+
+    user = UserFactory()
+    tenant = MembershipFactory(user=user, role=Role.OWNER, tenant__name="Difference Engines").tenant
+
+    client.post("/login", {"email": user.email, "password": DEFAULT_PASSWORD})
+    page = client.get("/")
+
+    assert client.session["current_tenant"]["id"] == str(tenant.pk)
+    assert "Difference Engines" in page.content.decode()
