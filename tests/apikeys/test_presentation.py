@@ -193,3 +193,13 @@ def test_key_with_a_broken_checksum_is_refused_without_a_database_query(
         response = key_client(mistyped).get(INFO_URL)
 
     assert_refused(response, "invalid_api_key")
+
+
+def test_a_bearer_value_shaped_like_a_jwt_is_judged_as_a_token(db):
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION="Bearer garbage.token.here")
+
+    response = client.get("/api/v1/auth/verify")
+
+    assert response.status_code == 401
+    assert response.json()["code"] == "invalid_token"
