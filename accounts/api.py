@@ -8,8 +8,8 @@ from collections.abc import Mapping
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework import exceptions, serializers, status
-from rest_framework.permissions import AllowAny, BasePermission
+from rest_framework import serializers, status
+from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -37,8 +37,7 @@ from accounts.services import (
     user_logout,
     user_register,
 )
-from apikeys.permissions import ip_allowed
-from core.client_ip import client_ip
+from apikeys.permissions import HasPrincipal
 from core.principal import principal_of
 
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
@@ -224,22 +223,8 @@ class RefreshView(PublicEndpoint):
         return Response(pair.as_response(), headers=NO_STORE)
 
 
-class HasCredential(BasePermission):
-    """Any valid credential, whatever its scopes and grants; a key's IP allowlist still holds."""
-
-    def has_permission(self, request, view):
-        principal = principal_of(request)
-        if principal is None:
-            return False
-        if principal.allowed_ips and not ip_allowed(client_ip(request), principal.allowed_ips):
-            raise exceptions.PermissionDenied(
-                "Client IP is not in the key's allowed_ips.", code="ip_not_allowed"
-            )
-        return True
-
-
 class VerifyView(APIView):
-    permission_classes = [HasCredential]
+    permission_classes = [HasPrincipal]  # any valid credential; a key's allowed_ips still hold
 
     @extend_schema(
         summary="Describe the presented credential",

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from apikeys import api
+from apikeys import api, verify_api
 
 # str, not uuid: a malformed id answers the same 404 as a key out of reach.
 urlpatterns = [
@@ -16,6 +16,6 @@ urlpatterns = [
     path("user/api-keys/<str:key_id>/usage", api.ApiKeyUsageView.as_view(), name="apikey-usage"),
     path("api-keys/info", api.ApiKeyInfoView.as_view(), name="apikey-info"),
     path("api-keys/bootstrap", api.BootstrapView.as_view(), name="apikey-bootstrap"),
-    path("keys/verify", api.KeyVerifyView.as_view(), name="key-verify"),
-    path("auth/check", api.AuthCheckView.as_view(), name="auth-check"),
+    path("keys/verify", verify_api.KeyVerifyView.as_view(), name="key-verify"),
+    path("auth/check", verify_api.AuthCheckView.as_view(), name="auth-check"),
 ]

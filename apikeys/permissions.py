@@ -224,3 +224,22 @@ class IsAuthenticatedAndAllowed(BasePermission):
         if not decision.allowed:
             raise exceptions.PermissionDenied(decision.reason, code=decision.code)
         return True
+
+
+class HasPrincipal(BasePermission):
+    """Authenticated by any credential, from an allowed IP; no scope is asked for.
+
+    For endpoints about the caller itself (key info) and for auth/check, whose decision is
+    about the original request rather than this one.
+    """
+
+    def has_permission(self, request, view):
+        principal = principal_of(request)
+        if principal is None:
+            return False
+        ip = client_ip(request)
+        if principal.allowed_ips and not ip_allowed(ip, principal.allowed_ips):
+            raise exceptions.PermissionDenied(
+                f"Client IP {ip} is not in the key's allowed_ips.", code="ip_not_allowed"
+            )
+        return True

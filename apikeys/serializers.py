@@ -7,7 +7,8 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from apikeys.models import ApiKey, KeyType
-from apikeys.services import MAX_GRACE_PERIOD, parse_scopes
+from apikeys.rules import parse_scopes
+from apikeys.services import MAX_GRACE_PERIOD
 
 HTTP_METHODS = ("GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE", "*")
 SCOPE_SHAPE = (

@@ -10,7 +10,6 @@ key must stay within it — scopes, endpoint grants, tenant, type, expiry, allow
 limits — so no key can mint a wider one.
 """
 
-import ipaddress
 from datetime import timedelta
 
 from django.conf import settings
@@ -20,15 +19,13 @@ from django.utils import timezone
 from rest_framework import exceptions
 from rest_framework.exceptions import ValidationError
 
-from apikeys import crypto, limits
+from apikeys import crypto, rules
 from apikeys.models import ApiKey, InstallationState, KeyType
-from apikeys.permissions import ADMIN_SCOPE, APP_ACCESS, READ_ALL, WRITE_ALL
 from audit.services import audit_record
 from core.errors import BadRequest, Conflict
 from core.principal import AuthMethod, Principal
 
 MAX_GRACE_PERIOD = 7 * 24 * 3600
-TYPE_RANK = {KeyType.RESTRICTED: 0, KeyType.DEVELOPMENT: 1, KeyType.PRODUCTION: 2, KeyType.ADMIN: 3}
 BOOTSTRAP_EMAIL = "admin@keyward.invalid"
 
 UPDATABLE_FIELDS = (
@@ -89,10 +86,10 @@ def api_key_create(
         expires_at=expires_at,
         created_by=created_by,
     )
-    _check_key(api_key, actor=created_by or user)
-    _check_tenant_membership(api_key)
+    rules.check_key(api_key, actor=created_by or user)
+    rules.check_tenant_membership(api_key)
     if creator.auth_method == AuthMethod.API_KEY:
-        _check_within(api_key, creator)
+        rules.check_within(api_key, creator)
     raw_key = _issue(api_key)
     audit_record(
         event_type="api_key.created",
@@ -129,16 +126,16 @@ def api_key_update(
     if (
         "endpoints" in changes
         and old_endpoints
-        and not _grants_within(api_key.endpoints, old_endpoints)
+        and not rules.grants_within(api_key.endpoints, old_endpoints)
     ):
         raise ValidationError({"endpoints": ["Endpoint grants can only be narrowed."]})
     if api_key.full_access and not was_full_access:
         raise ValidationError(
             {"scopes": ["Removing every scope and grant would give this key full access."]}
         )
-    _check_key(api_key, actor=actor or api_key.user, changed=set(changes))
+    rules.check_key(api_key, actor=actor or api_key.user, changed=set(changes))
     if creator is not None and creator.auth_method == AuthMethod.API_KEY:
-        _check_within(api_key, creator)
+        rules.check_within(api_key, creator)
     api_key.save(update_fields=[*changes])
     after = _summary(api_key)
     audit_record(
@@ -186,7 +183,7 @@ def api_key_rotate(
         )
     old = ApiKey.objects.select_for_update().get(pk=api_key.pk)
     if creator is not None and creator.auth_method == AuthMethod.API_KEY:
-        _check_within(old, creator)
+        rules.check_within(old, creator)
     now = timezone.now()
     if not old.is_active or (old.expires_at is not None and old.expires_at <= now):
         raise BadRequest("Only an active, unexpired key can be rotated.", code="validation_error")
@@ -300,139 +297,6 @@ def bootstrap_available() -> bool:
         settings.KEYWARD_BOOTSTRAP_ENABLED
         and not InstallationState.objects.filter(pk=1, keys_ever_issued=True).exists()
     )
-
-
-def parse_scopes(value) -> list[str]:
-    """Scopes as a list or a space/comma separated string → a sorted list without repeats."""
-    if value is None:
-        return []
-    if isinstance(value, str):
-        value = value.replace(",", " ").split()
-    return sorted({str(scope).strip() for scope in value if str(scope).strip()})
-
-
-def scope_covered(scope: str, scopes) -> bool:
-    """True when holding ``scopes`` already allows what ``scope`` allows."""
-    scopes = set(scopes)
-    if scope in scopes or ADMIN_SCOPE in scopes:
-        return True
-    if scope in (ADMIN_SCOPE, APP_ACCESS):
-        return False
-    if scope.endswith(":read") and READ_ALL in scopes:
-        return True
-    return scope.endswith(":write") and WRITE_ALL in scopes
-
-
-# --- rules ---------------------------------------------------------------------------------
-
-
-def _check_key(api_key: ApiKey, *, actor, changed: set | None = None) -> None:
-    """The rules every key obeys, whoever creates or changes it.
-
-    ``changed`` names the fields an update sets (``None``: a new key, every rule applies), so
-    that renaming a key is never refused over a field nobody touched — an expiry that has
-    passed, or a limit staff once raised.
-    """
-
-    def touched(field: str) -> bool:
-        return changed is None or field in changed
-
-    errors = {}
-    actor_is_staff = bool(getattr(actor, "is_staff", False))
-    if (
-        changed is None
-        and api_key.key_type == KeyType.ADMIN
-        and not (actor_is_staff and api_key.user.is_staff)
-    ):
-        errors["key_type"] = ["Only staff users create admin keys, for staff owners."]
-    if ADMIN_SCOPE in api_key.scopes and api_key.key_type != KeyType.ADMIN:
-        errors["scopes"] = ["Only an admin key may hold the admin scope."]
-    if api_key.key_type == KeyType.RESTRICTED and api_key.full_access:
-        errors["scopes"] = ["A restricted key needs explicit scopes or endpoint grants."]
-    if (
-        touched("expires_at")
-        and api_key.expires_at is not None
-        and api_key.expires_at <= timezone.now()
-    ):
-        errors["expires_at"] = ["Must be in the future."]
-    if (
-        touched("rate_limit")
-        and limits.raises_above_default(api_key.key_type, api_key.rate_limit)
-        and not actor_is_staff
-    ):
-        errors["rate_limit"] = ["Only staff may raise a key's rate limit above its type's default."]
-    if errors:
-        raise ValidationError(errors)
-
-
-def _check_tenant_membership(api_key: ApiKey) -> None:
-    from tenants.resolution import tenant_not_found
-    from tenants.selectors import membership_get
-
-    if api_key.tenant_id is None:
-        return
-    if membership_get(user=api_key.user, tenant_id=api_key.tenant_id) is None:
-        raise tenant_not_found()
-
-
-def _check_within(api_key: ApiKey, creator: Principal) -> None:
-    """A key manager never issues or shapes a key wider than itself."""
-    errors = {}
-    if not creator.full_access:
-        if api_key.full_access:
-            errors["scopes"] = ["A key without full access cannot grant full access."]
-        if creator.scopes:
-            wider = [s for s in api_key.scopes if not scope_covered(s, creator.scopes)]
-            if wider or (not api_key.scopes and api_key.endpoints and not creator.endpoints):
-                errors["scopes"] = [f"Wider than the calling key's scopes: {', '.join(wider)}."]
-        if creator.endpoints and not (
-            api_key.endpoints and _grants_within(api_key.endpoints, creator.endpoints)
-        ):
-            errors["endpoints"] = ["Endpoint grants must stay within the calling key's grants."]
-    if creator.tenant_id is not None and api_key.tenant_id != creator.tenant_id:
-        errors["tenant_id"] = ["A tenant-bound key issues keys for its own tenant only."]
-    if TYPE_RANK.get(api_key.key_type, 0) > TYPE_RANK.get(creator.key_type, 0):
-        errors["key_type"] = [f"Wider than the calling key's type ({creator.key_type})."]
-    if creator.expires_at is not None and (
-        api_key.expires_at is None or api_key.expires_at > creator.expires_at
-    ):
-        errors["expires_at"] = ["Cannot outlive the calling key."]
-    if creator.allowed_ips and not _networks_within(api_key.allowed_ips, creator.allowed_ips):
-        errors["allowed_ips"] = ["Must stay within the calling key's allowed_ips."]
-    if api_key.key_manager and not creator.key_manager:
-        errors["key_manager"] = ["Only a key manager issues key managers."]
-    creator_limits = limits.effective_rate_limit(creator.api_key)
-    if not limits.within(limits.effective_rate_limit(api_key), creator_limits):
-        errors["rate_limit"] = ["Cannot exceed the calling key's rate limits."]
-    if errors:
-        raise exceptions.PermissionDenied(
-            "This would create a key wider than the calling key: "
-            + " ".join(message for messages in errors.values() for message in messages),
-            code="insufficient_permissions",
-        )
-
-
-def _grants_within(grants, bounds) -> bool:
-    from apikeys.permissions import endpoint_granted
-
-    for grant in grants:
-        methods = [m.upper() for m in grant.get("methods") or ["*"]]
-        if "*" in methods:
-            methods = ["GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE"]
-        if not all(endpoint_granted(bounds, m, grant["path"].rstrip("/") or "/") for m in methods):
-            return False
-    return True
-
-
-def _networks_within(cidrs, bounds) -> bool:
-    if not cidrs:
-        return False
-    bound_networks = [ipaddress.ip_network(b, strict=False) for b in bounds]
-    for cidr in cidrs:
-        network = ipaddress.ip_network(cidr, strict=False)
-        if not any(network.version == b.version and network.subnet_of(b) for b in bound_networks):
-            return False
-    return True
 
 
 # --- helpers -------------------------------------------------------------------------------

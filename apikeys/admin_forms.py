@@ -1,0 +1,228 @@
+"""The admin's forms for API keys: field shapes by the API's serializers, key rules by a dry run.
+
+The forms run the real service in a savepoint that is always rolled back, so a refusal lands
+beside its field; ``ApiKeyAdmin.save_model`` then makes the same call for real.
+"""
+
+from django import forms
+from django.db import transaction
+from rest_framework.exceptions import APIException
+from rest_framework.exceptions import ValidationError as DRFValidationError
+
+from apikeys import rules, services
+from apikeys.models import ApiKey
+from apikeys.serializers import ApiKeyCreateSerializer, ApiKeyUpdateSerializer
+
+# Service and serializer field names that the admin form calls differently.
+FORM_FIELD = {"tenant_id": "tenant"}
+# Refusals that are not field validation, placed beside the field they concern.
+CODE_FIELD = {"tenant_not_found": ("tenant", "The owner is not a member of this tenant.")}
+# What an emptied JSON or list field means: the model's default, never NULL.
+EMPTY = {"scopes": list, "endpoints": list, "allowed_ips": list, "metadata": dict}
+
+
+class WordListField(forms.CharField):
+    """A list typed as words separated by commas or spaces (scopes, CIDRs)."""
+
+    def prepare_value(self, value):
+        if isinstance(value, list | tuple):
+            return ", ".join(value)
+        return value
+
+    def to_python(self, value):
+        return rules.parse_scopes(super().to_python(value))
+
+    def has_changed(self, initial, data):
+        return rules.parse_scopes(initial) != rules.parse_scopes(data)
+
+
+class OptionalJSONField(forms.JSONField):
+    """Django's JSON field, showing nothing (not ``null``) for an unset value."""
+
+    def prepare_value(self, value):
+        return "" if value is None else super().prepare_value(value)
+
+
+SMALL_TEXTAREA = forms.Textarea(attrs={"rows": 3, "cols": 60})
+WIDGETS = {
+    "description": SMALL_TEXTAREA,
+    "endpoints": SMALL_TEXTAREA,
+    "rate_limit": SMALL_TEXTAREA,
+    "metadata": SMALL_TEXTAREA,
+}
+FIELD_CLASSES = {"rate_limit": OptionalJSONField}
+WORDS = forms.TextInput(attrs={"class": "vTextField"})
+
+
+class _ServiceForm(forms.ModelForm):
+    """A form whose last check is the service's own, so its refusals show beside the fields.
+
+    ``actor`` (the staff user) is set by ``ApiKeyAdmin.get_form`` for each request.
+    """
+
+    actor = None
+    input_serializer = None
+
+    def _validated(self, payload: dict, **kwargs) -> dict | None:
+        serializer = self.input_serializer(data=payload, **kwargs)
+        if serializer.is_valid():
+            return dict(serializer.validated_data)
+        self._add_errors(serializer.errors)
+        return None
+
+    def _check_with_service(self, call) -> None:
+        """Run ``call`` in a savepoint that is always rolled back; keep only its refusal."""
+        try:
+            with transaction.atomic():
+                call()
+                raise _DryRunDone
+        except _DryRunDone:
+            pass
+        except DRFValidationError as exc:
+            self._add_errors(exc.detail)
+        except APIException as exc:
+            field, message = CODE_FIELD.get(exc.get_codes(), (None, str(exc.detail)))
+            self._add_errors({field: [message]})
+
+    def _cleaned_with_defaults(self) -> dict:
+        cleaned = super().clean()
+        for name, empty in EMPTY.items():
+            if name in cleaned and cleaned[name] is None:
+                cleaned[name] = empty()
+        return cleaned
+
+    def _add_errors(self, detail) -> None:
+        if not isinstance(detail, dict):
+            detail = {None: detail}
+        for field, errors in detail.items():
+            field = FORM_FIELD.get(field, field)
+            self.add_error(field if field in self.fields else None, error_messages(errors))
+
+
+class _DryRunDone(Exception):
+    pass
+
+
+def _plain(rate_limit):
+    return dict(rate_limit) if rate_limit else None
+
+
+def error_messages(detail) -> list[str]:
+    """DRF error details, however nested (endpoint grants are), as flat sentences."""
+    if isinstance(detail, dict):
+        return [f"{key}: {m}" for key, value in detail.items() for m in error_messages(value)]
+    if isinstance(detail, list | tuple):
+        return [m for item in detail for m in error_messages(item)]
+    return [str(detail)] if str(detail) else []
+
+
+class ApiKeyAddForm(_ServiceForm):
+    input_serializer = ApiKeyCreateSerializer
+    scopes = WordListField(
+        required=False,
+        widget=WORDS,
+        help_text="Comma or space separated, e.g. <code>agents:read, read:all</code>. "
+        "Leave empty, with no endpoint grants, for the owner's full access.",
+    )
+    allowed_ips = WordListField(
+        required=False,
+        widget=WORDS,
+        label="Allowed IPs",
+        help_text="CIDRs, comma separated; empty = any IP.",
+    )
+
+    class Meta:
+        model = ApiKey
+        fields = [
+            "user",
+            "name",
+            "description",
+            "key_type",
+            "tenant",
+            "scopes",
+            "endpoints",
+            "key_manager",
+            "allowed_ips",
+            "rate_limit",
+            "metadata",
+            "expires_at",
+        ]
+        labels = {"user": "Owner"}
+        widgets = WIDGETS
+        field_classes = FIELD_CLASSES
+
+    def clean(self):
+        cleaned = self._cleaned_with_defaults()
+        if self.errors:
+            return cleaned
+        fields = ApiKeyCreateSerializer().fields
+        validated = self._validated({k: v for k, v in cleaned.items() if k in fields})
+        if validated is None:
+            return cleaned
+        validated["rate_limit"] = _plain(validated.get("rate_limit"))
+        self.service_kwargs = {
+            **validated,
+            "user": cleaned["user"],
+            "tenant": cleaned.get("tenant"),
+            "created_by": self.actor,
+        }
+        cleaned.update(validated)
+        self._check_with_service(lambda: services.api_key_create(**self.service_kwargs))
+        return cleaned
+
+
+class ApiKeyChangeForm(_ServiceForm):
+    input_serializer = ApiKeyUpdateSerializer
+    scopes = WordListField(
+        required=False,
+        widget=WORDS,
+        help_text="Comma or space separated. Scopes and grants can only be narrowed.",
+    )
+    allowed_ips = WordListField(
+        required=False,
+        widget=WORDS,
+        label="Allowed IPs",
+        help_text="CIDRs, comma separated; empty = any IP.",
+    )
+
+    class Meta:
+        model = ApiKey
+        fields = list(services.UPDATABLE_FIELDS)
+        widgets = WIDGETS
+        field_classes = FIELD_CLASSES
+
+    def clean(self):
+        cleaned = self._cleaned_with_defaults()
+        self.changes = {}
+        if self.errors:
+            return cleaned
+        payload = {k: v for k, v in cleaned.items() if k in services.UPDATABLE_FIELDS}
+        validated = self._validated(payload, partial=True)
+        if validated is None:
+            return cleaned
+        validated["rate_limit"] = _plain(validated.get("rate_limit"))
+        # The instance still holds the stored values: the form copies its own in after clean().
+        self.changes = {
+            name: value
+            for name, value in validated.items()
+            if getattr(self.instance, name) != value
+        }
+        cleaned.update(validated)
+        if self.changes:
+            self._check_with_service(
+                lambda: services.api_key_update(
+                    api_key=self.instance, changes=self.changes, actor=self.actor
+                )
+            )
+        return cleaned
+
+
+class RotateForm(forms.Form):
+    grace_period_seconds = forms.IntegerField(
+        min_value=0,
+        max_value=services.MAX_GRACE_PERIOD,
+        initial=0,
+        label="Grace period (seconds)",
+        help_text="How long the old keys keep working; 0 revokes them at once. "
+        f"At most {services.MAX_GRACE_PERIOD} (7 days).",
+    )

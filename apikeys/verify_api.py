@@ -1,0 +1,122 @@
+"""Verification for services not written in Django (SPEC §3): ``keys/verify`` and ``auth/check``.
+
+Both answer with ``authorize``, the decision every Keyward view uses, so a proxy or a backend
+hears exactly what a direct call would have heard. The rules live in ``apikeys.verification``.
+"""
+
+import contextlib
+
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from apikeys.api import ERRORS
+from apikeys.permissions import HasPrincipal, authorize, route_rules
+from apikeys.serializers import KeyVerifyRequestSerializer, KeyVerifyResponseSerializer
+from apikeys.verification import verify_key
+from core.client_ip import client_ip
+from core.errors import BadRequest
+from core.principal import principal_of
+from tenants.resolution import tenant_for_request
+
+
+class KeyVerifyView(APIView):
+    required_scope = "keys:verify"
+
+    @extend_schema(
+        summary="Verify a key for another service: valid or not, and why (counts as a use)",
+        request=KeyVerifyRequestSerializer,
+        responses={200: KeyVerifyResponseSerializer, **ERRORS},
+        tags=["verification"],
+    )
+    def post(self, request):
+        serializer = KeyVerifyRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        verdict = verify_key(
+            verifier=principal_of(request),
+            raw_key=data["key"],
+            method=data["method"],
+            path=data["path"],
+            tenant_id=data.get("tenant_id"),
+            ip=data.get("ip"),
+        )
+        return Response(KeyVerifyResponseSerializer(verdict.as_dict()).data)
+
+
+class AuthCheckView(APIView):
+    """For a reverse proxy's sub-request (nginx ``auth_request``, Traefik ``forwardAuth``).
+
+    The credential comes in the forwarded headers, the original request in
+    ``X-Original-Method`` and ``X-Original-URI``. 200 with ``X-Auth-*`` headers, or the 401,
+    403 or 429 the original request would have had.
+    """
+
+    permission_classes = [HasPrincipal]
+
+    def handle_exception(self, exc):
+        """A proxy knows only allow (2xx), 401 and 403 (and Keyward's nginx example, 429).
+
+        nginx's ``auth_request`` turns any other status into a 500 for the end client, so a
+        tenant the caller may not see (404) or a malformed forwarded header (400) is answered
+        403 here, keeping its code (``tenant_not_found``, ``validation_error``) in the body.
+        Every refusal also names its code in ``X-Auth-Error-Code``, which nginx can forward.
+        """
+        if isinstance(exc, exceptions.APIException) and exc.status_code in (400, 404):
+            codes = exc.get_codes()
+            code = codes if isinstance(codes, str) else "validation_error"
+            exc = exceptions.PermissionDenied(
+                exc.detail if code != "validation_error" else "Invalid forwarded request.",
+                code=code,
+            )
+        response = super().handle_exception(exc)
+        if isinstance(response.data, dict) and response.data.get("code"):
+            response["X-Auth-Error-Code"] = response.data["code"]  # proxies pass headers on
+        return response
+
+    @extend_schema(
+        summary="Sub-request authorization for reverse proxies",
+        parameters=[
+            OpenApiParameter("X-Original-Method", str, OpenApiParameter.HEADER),
+            OpenApiParameter("X-Original-URI", str, OpenApiParameter.HEADER),
+        ],
+        responses={
+            200: OpenApiResponse(description="Allowed; see the X-Auth-* response headers."),
+            **ERRORS,
+        },
+        tags=["verification"],
+    )
+    def get(self, request):
+        return self._check(request)
+
+    @extend_schema(exclude=True)
+    def post(self, request):
+        return self._check(request)
+
+    put = patch = delete = post
+
+    def _check(self, request):
+        principal = principal_of(request)
+        method = (request.META.get("HTTP_X_ORIGINAL_METHOD") or request.method).upper()
+        path = request.META.get("HTTP_X_ORIGINAL_URI") or "/"
+        path = path.split("?", 1)[0]
+        if not path.startswith("/") or len(path) > 2048:
+            raise BadRequest("X-Original-URI must be a path.", code="validation_error")
+        decision = authorize(
+            principal, method=method, path=path, ip=client_ip(request), **route_rules(path)
+        )
+        if not decision.allowed:
+            raise exceptions.PermissionDenied(decision.reason, code=decision.code)
+        tenant_id = principal.tenant_id
+        # No tenant named and none implied: the upstream decides whether it needs one.
+        with contextlib.suppress(BadRequest):
+            tenant_id = tenant_for_request(request).pk
+        response = Response(status=status.HTTP_200_OK)
+        response["X-Auth-User-Id"] = str(principal.user.pk) if principal.user else ""
+        response["X-Auth-Tenant-Id"] = str(tenant_id) if tenant_id else ""
+        response["X-Auth-Key-Prefix"] = principal.key_prefix or ""
+        response["X-Auth-Scopes"] = " ".join(principal.scopes)
+        response["X-Auth-Method"] = principal.auth_method
+        response["X-Auth-Reason"] = decision.reason
+        return response
