@@ -3,7 +3,7 @@ import uuid
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.models import PermissionsMixin
-from django.db import models
+from django.db import models, transaction
 from django.db.models.functions import Lower
 from django.utils import timezone
 
@@ -34,7 +34,14 @@ class UserManager(BaseUserManager):
         extra_fields.setdefault("is_superuser", True)
         if extra_fields["is_staff"] is not True or extra_fields["is_superuser"] is not True:
             raise ValueError("A superuser must have is_staff=True and is_superuser=True.")
-        return self._create_user(email, password, **extra_fields)
+        from tenants.services import tenant_create_personal
+
+        # Like every registered user, a superuser (``createsuperuser``, the bootstrap owner)
+        # gets a personal tenant, so tenant-scoped endpoints work for them from the start.
+        with transaction.atomic(using=self._db):
+            user = self._create_user(email, password, **extra_fields)
+            tenant_create_personal(user=user)
+        return user
 
     def get_by_natural_key(self, username):
         return self.get(email=self.normalize_email(username))

@@ -27,6 +27,15 @@ def test_createsuperuser_noinput_with_email_works(monkeypatch):
     assert user.check_password("a long admin password")
 
 
+def test_createsuperuser_gives_a_personal_tenant_like_registration(monkeypatch):
+    monkeypatch.setenv("DJANGO_SUPERUSER_PASSWORD", "a long admin password")
+
+    call_command("createsuperuser", "--noinput", "--email", "root@example.com", verbosity=0)
+
+    membership = Membership.objects.get(user__email="root@example.com")
+    assert membership.role == Membership.Role.OWNER
+
+
 def test_admin_user_list_shows_email_names_and_flags(admin_client):
     UserFactory(email="ada@example.com")
 

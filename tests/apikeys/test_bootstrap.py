@@ -157,3 +157,12 @@ def test_concurrent_bootstraps_issue_exactly_one_key():
     )
     assert ApiKey.objects.count() == 1
     assert get_user_model().objects.filter(is_superuser=True).count() == 1
+
+
+def test_the_bootstrap_owner_it_creates_has_a_personal_tenant(db):
+    from tenants.models import Membership
+
+    response = APIClient().post(BOOTSTRAP_URL, {"name": "first"}, format="json")
+
+    owner = ApiKey.objects.get(pk=response.json()["id"]).user
+    assert Membership.objects.filter(user=owner, role=Membership.Role.OWNER).count() == 1
