@@ -1,9 +1,10 @@
 """The credential as ``token`` in the request body, for Server-Sent Events clients.
 
 A browser's EventSource cannot send headers, and a ``fetch`` stream is often written by the same
-hands, so the SSE endpoints also take ``{"token": "<api key or access JWT>"}``. The token is
-checked by exactly the functions the header path uses, and yields the same Principal, so the one
-authorization decision and tenant resolution apply unchanged. Only the views that list this
+hands, so the SSE endpoints also take ``{"token": "<api key or access JWT>"}`` (a user's JWT or a
+service client's). The token is checked by exactly the functions the header path uses, and
+yields the same Principal, so the one authorization decision and tenant resolution apply
+unchanged. Only the views that list this
 class accept it; a token in the URL is never accepted (URLs end up in logs).
 """
 
@@ -14,6 +15,8 @@ from rest_framework.authentication import BaseAuthentication, SessionAuthenticat
 
 from accounts.authentication import CookieJWTAuthentication, authenticate_access_token
 from apikeys.authentication import REALM, authenticate_key, looks_like_jwt
+from oauth.authentication import authenticate_client_token
+from oauth.tokens import CLIENT_TOKEN_TYPE, unverified_token_type
 
 TOKEN_FIELD = "token"
 
@@ -26,10 +29,13 @@ class BodyTokenAuthentication(BaseAuthentication):
             return None
         if not isinstance(token, str):
             raise exceptions.AuthenticationFailed(
-                "The token must be a string.", code="invalid_credentials"
+                "The token must be a string.", code="invalid_token"
             )
         token = token.strip()
         if looks_like_jwt(token):
+            # The same dispatch as the header path: a client-credentials token is oauth's.
+            if unverified_token_type(token) == CLIENT_TOKEN_TYPE:
+                return authenticate_client_token(token)
             return authenticate_access_token(token, request=request)
         principal = authenticate_key(token, request=request)
         return principal.user, principal

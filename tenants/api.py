@@ -118,7 +118,7 @@ class TenantListView(TenantsEndpoint):
 
 class TenantDetailView(TenantsEndpoint):
     serializer_class = TenantSerializer
-    input_serializers = {"PATCH": TenantUpdateSerializer}
+    input_serializers = {"PUT": TenantCreateSerializer, "PATCH": TenantUpdateSerializer}
 
     @extend_schema(
         summary="Read a tenant",
@@ -130,15 +130,28 @@ class TenantDetailView(TenantsEndpoint):
         return Response(TenantSerializer(_with_role(self.access())).data)
 
     @extend_schema(
-        summary="Rename a tenant or change its slug (owner or admin)",
+        summary="Rename a tenant or change its slug (owner)",
         parameters=[TENANT_ID],
         request=TenantUpdateSerializer,
         responses={200: TenantSerializer, **ERRORS},
         tags=["tenants"],
     )
     def patch(self, request, tenant_id):
+        return self._update(request, TenantUpdateSerializer)
+
+    @extend_schema(
+        summary="Replace a tenant's name (and slug, if given) (owner)",
+        parameters=[TENANT_ID],
+        request=TenantCreateSerializer,
+        responses={200: TenantSerializer, **ERRORS},
+        tags=["tenants"],
+    )
+    def put(self, request, tenant_id):
+        return self._update(request, TenantCreateSerializer)
+
+    def _update(self, request, serializer_class):
         access = self.access()
-        serializer = TenantUpdateSerializer(data=request.data)
+        serializer = serializer_class(data=request.data)
         serializer.is_valid(raise_exception=True)
         services.tenant_update(
             tenant=access.tenant,
@@ -196,7 +209,7 @@ class MemberListView(TenantsEndpoint):
 
 class MemberDetailView(TenantsEndpoint):
     serializer_class = MemberSerializer
-    input_serializers = {"PATCH": MemberRoleSerializer}
+    input_serializers = {"PUT": MemberRoleSerializer, "PATCH": MemberRoleSerializer}
 
     @extend_schema(
         summary="Read one member",
@@ -229,6 +242,16 @@ class MemberDetailView(TenantsEndpoint):
             request=request,
         )
         return Response(MemberSerializer(membership).data)
+
+    @extend_schema(
+        summary="Change a member's role (the same as PATCH: the role is all there is)",
+        parameters=[TENANT_ID, USER_ID],
+        request=MemberRoleSerializer,
+        responses={200: MemberSerializer, **ERRORS},
+        tags=["tenants"],
+    )
+    def put(self, request, tenant_id, user_id):
+        return self.patch(request, tenant_id, user_id)
 
     @extend_schema(
         summary="Remove a member (or leave the tenant yourself)",

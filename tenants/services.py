@@ -66,8 +66,8 @@ def personal_tenant_name(user) -> str:
 def tenant_update(
     *, tenant: Tenant, actor_role: str | None, name=None, slug=None, request=None
 ) -> Tenant:
-    """Rename a tenant or change its slug: owners and admins."""
-    _require(actor_role in MANAGERS, "Only an owner or admin may change a tenant.")
+    """Rename a tenant or change its slug: owners only (SPEC §4: "update, delete by owner")."""
+    _require(actor_role == Role.OWNER, "Only an owner may change a tenant.")
     changes = {}
     if name is not None and name != tenant.name:
         changes["name"] = name

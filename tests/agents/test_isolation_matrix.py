@@ -1,9 +1,10 @@
 """The tenant isolation matrix, through the public API.
 
-Who calls (user and membership), with what (JWT, session, API key bound or not), naming which
-tenant (no header, own, other, malformed), against every agents endpoint (list, create, read,
-update, delete, run) and an agent of either tenant. Each cell checks the answer *and* the stored
-rows: a denied change leaves everything as it was.
+Who calls (user and membership), with what (JWT, session, API key bound or not, or a key or JWT
+as ``token`` in the body), naming which tenant (no header, own, other, malformed), against every
+agents endpoint (list, create, read, update, delete, run) and an agent of either tenant. Each
+cell checks the answer *and* the stored rows: a denied change leaves everything as it was, and
+an allowed one touches its own row and no other.
 """
 
 import uuid
@@ -39,13 +40,23 @@ CASES = {
     "bob key bound b, no header": ("bob", "key", "b", None, "b"),
     "bob key, header a": ("bob", "key", None, "a", (404, "tenant_not_found")),
     "bob key bound b, owner left b": ("bob", "key-left", "b", None, (404, "tenant_not_found")),
+    # The credential as ``token`` in the body: only the run endpoint reads it (401 elsewhere).
+    "alice body jwt, inferred": ("alice", "body-jwt", None, None, "a"),
+    "alice body jwt, header b": ("alice", "body-jwt", None, "b", (404, "tenant_not_found")),
+    "carol body jwt, no header": ("carol", "body-jwt", None, None, (400, "tenant_id_required")),
+    "carol body jwt, header b": ("carol", "body-jwt", None, "b", "b"),
+    "carol body key bound a, no header": ("carol", "body-key", "a", None, "a"),
+    "carol body key bound a, header b": ("carol", "body-key", "a", "b", (403, "tenant_mismatch")),
+    "bob body key, header a": ("bob", "body-key", None, "a", (404, "tenant_not_found")),
 }
+BODY_ONLY_ENDPOINTS = {"run"}
 CALLS = [("list", None), ("create", None)] + [
     (endpoint, target) for endpoint in ("read", "update", "delete", "run") for target in ("a", "b")
 ]
 
 
 def client_for_case(world, user_name, credential, bound, header):
+    """The client for a case, and the body token it sends (``None``: the credential is a header)."""
     user = getattr(world, user_name)
     header_value = {
         None: None,
@@ -55,43 +66,54 @@ def client_for_case(world, user_name, credential, bound, header):
         "malformed": "not-a-tenant",
     }[header]
     if credential == "jwt":
-        return client_for(jwt_for(user), tenant_header=header_value)
+        return client_for(jwt_for(user), tenant_header=header_value), None
+    if credential == "body-jwt":
+        return client_for(tenant_header=header_value), jwt_for(user)
     if credential == "session":
         client = client_for(tenant_header=header_value)
         client.force_login(user)
-        return client
+        return client, None
     raw_key = make_key(user, tenant=getattr(world, bound) if bound else None)
     if credential == "key-left":
         Membership.objects.filter(user=user, tenant=getattr(world, bound)).delete()
-    return client_for(raw_key, tenant_header=header_value)
+    if credential == "body-key":
+        return client_for(tenant_header=header_value), raw_key
+    return client_for(raw_key, tenant_header=header_value), None
 
 
 def snapshot():
     return sorted(Agent.objects.values_list("id", "tenant_id", "name", "description"))
 
 
-def call(client, endpoint, agent):
+def call(client, endpoint, agent, body_token=None):
     url = f"/api/v1/agents/{agent.pk if agent else None}"
+    token = {"token": body_token} if body_token else {}
     return {
         "list": lambda: client.get("/api/v1/agents"),
-        "create": lambda: client.post("/api/v1/agents", {"name": "new agent"}),
+        "create": lambda: client.post("/api/v1/agents", {"name": "new agent", **token}),
         "read": lambda: client.get(url),
-        "update": lambda: client.patch(url, {"name": "renamed"}),
+        "update": lambda: client.patch(url, {"name": "renamed", **token}),
         "delete": lambda: client.delete(url),
-        "run": lambda: client.post(f"{url}/run", {"input": "hello"}),
+        "run": lambda: client.post(f"{url}/run", {"input": "hello", **token}),
     }[endpoint]()
+
+
+def without(rows, agent_id):
+    return [row for row in rows if row[0] != agent_id]
 
 
 @pytest.mark.parametrize(("endpoint", "target"), CALLS, ids=[f"{e}-{t or ''}" for e, t in CALLS])
 @pytest.mark.parametrize("case", list(CASES))
 def test_isolation(world, case, endpoint, target):
     user_name, credential, bound, header, expected = CASES[case]
-    client = client_for_case(world, user_name, credential, bound, header)
+    client, body_token = client_for_case(world, user_name, credential, bound, header)
     agent = getattr(world, f"agent_{target}") if target else None
     before = snapshot()
 
-    response = call(client, endpoint, agent)
+    response = call(client, endpoint, agent, body_token)
 
+    if body_token and endpoint not in BODY_ONLY_ENDPOINTS:
+        expected = (401, "authentication_required")
     if isinstance(expected, tuple):
         status, code = expected
         assert response.status_code == status, response.content
@@ -110,6 +132,7 @@ def test_isolation(world, case, endpoint, target):
         created = Agent.objects.get(pk=response.json()["id"])
         assert created.tenant_id == acted_in.pk
         assert response.json()["tenant_id"] == str(acted_in.pk)
+        assert without(snapshot(), created.pk) == before
     elif not own_agent:
         # An agent of another tenant is indistinguishable from one that does not exist.
         assert response.status_code == 404, response.content
@@ -118,12 +141,14 @@ def test_isolation(world, case, endpoint, target):
     elif endpoint == "read":
         assert response.status_code == 200
         assert response.json()["id"] == str(agent.pk)
+        assert snapshot() == before
     elif endpoint == "update":
         assert response.status_code == 200
         assert Agent.objects.get(pk=agent.pk).name == "renamed"
+        assert without(snapshot(), agent.pk) == without(before, agent.pk)
     elif endpoint == "delete":
         assert response.status_code == 204
-        assert not Agent.objects.filter(pk=agent.pk).exists()
+        assert snapshot() == without(before, agent.pk)
     elif endpoint == "run":
         assert response.status_code == 200
         events = sse_events(response)

@@ -1,6 +1,7 @@
 """POST /api/v1/agents/{id}/run: the SSE stream, with the credential in a header or the body."""
 
 from datetime import timedelta
+from urllib.parse import urlencode
 
 import pytest
 from rest_framework.test import APIClient
@@ -8,6 +9,7 @@ from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
 from agents.models import Agent
 from tests.agents.sse import sse_events
+from tests.factories import ServiceClientFactory
 from tests.tenants.helpers import client_for, jwt_for, make_key
 
 pytestmark = pytest.mark.django_db
@@ -65,6 +67,29 @@ def test_an_access_jwt_in_the_body_authenticates_the_stream(world):
     assert sse_events(response)[0]["agent_id"] == str(world.agent_a.pk)
 
 
+def test_a_service_client_token_in_the_body_acts_in_the_clients_tenant(world):
+    client = ServiceClientFactory(tenant=world.b, scopes=["agents:write"])
+    issued = APIClient().post(
+        "/oauth2/token",
+        urlencode(
+            {
+                "grant_type": "client_credentials",
+                "client_id": client.client_id,
+                "client_secret": client.raw_secret,
+            }
+        ),
+        content_type="application/x-www-form-urlencoded",
+    )
+    token = issued.json()["access_token"]
+
+    own = body_run(world.agent_b, {"token": token})
+    other = body_run(world.agent_a, {"token": token})
+
+    assert own.status_code == 200, own.content
+    assert sse_events(own)[0]["tenant_id"] == str(world.b.pk)
+    assert_json_error(other, 404, "not_found")
+
+
 def test_a_tenant_bound_key_in_the_body_acts_in_its_tenant(world):
     raw_key = make_key(world.carol, tenant=world.b)
 
@@ -106,8 +131,8 @@ def test_a_body_key_without_a_write_scope_gets_403(world):
     [
         ("kw_not-a-real-key", "invalid_api_key"),
         ("eyJhbGciOiJIUzI1NiJ9.eyJ1c2VyX2lkIjoxfQ.forged", "invalid_token"),
-        (12345, "invalid_credentials"),
-        (["a", "list"], "invalid_credentials"),
+        (12345, "invalid_token"),
+        (["a", "list"], "invalid_token"),
     ],
 )
 def test_a_bad_body_token_gets_401_before_any_stream(world, token, code):

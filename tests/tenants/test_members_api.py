@@ -221,6 +221,14 @@ def test_an_admin_may_step_down_but_not_up(admin, tenant):
     assert role_of(tenant, admin) == MEMBER
 
 
+def test_put_changes_a_members_role_like_patch(owner, member, tenant):
+    response = client_for(jwt_for(owner)).put(member_url(tenant, member), {"role": ADMIN})
+
+    assert response.status_code == 200
+    assert response.json()["role"] == ADMIN
+    assert role_of(tenant, member) == ADMIN
+
+
 def test_changing_the_role_of_a_non_member_gets_404_not_found(owner, outsider, tenant):
     response = client_for(jwt_for(owner)).patch(member_url(tenant, outsider), {"role": ADMIN})
 

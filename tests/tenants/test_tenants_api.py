@@ -204,11 +204,8 @@ def test_the_admin_scope_of_a_non_staff_user_reads_no_foreign_tenant(outsider, t
 # --- update -------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("role", [Role.OWNER, Role.ADMIN])
-def test_owners_and_admins_rename_the_tenant(member_with_role, tenant, role):
-    user = member_with_role(role)
-
-    response = client_for(jwt_for(user)).patch(
+def test_the_owner_renames_the_tenant(owner, tenant):
+    response = client_for(jwt_for(owner)).patch(
         detail(tenant), {"name": "Renamed", "slug": "renamed"}
     )
 
@@ -219,13 +216,17 @@ def test_owners_and_admins_rename_the_tenant(member_with_role, tenant, role):
     assert events("tenant.updated")[0].data["after"] == {"name": "Renamed", "slug": "renamed"}
 
 
-def test_a_member_cannot_change_the_tenant(member, tenant):
-    response = client_for(jwt_for(member)).patch(detail(tenant), {"name": "Mine now"})
+@pytest.mark.parametrize("role", [Role.ADMIN, Role.MEMBER])
+def test_a_non_owner_cannot_change_the_tenant(member_with_role, tenant, role):
+    user = member_with_role(role)
+
+    response = client_for(jwt_for(user)).patch(detail(tenant), {"name": "Mine now", "slug": "mine"})
 
     assert response.status_code == 403
     assert response.json()["code"] == "insufficient_permissions"
     tenant.refresh_from_db()
     assert tenant.name != "Mine now"
+    assert tenant.slug != "mine"
     assert events("tenant.updated") == []
 
 
@@ -329,3 +330,26 @@ def test_a_user_cannot_delete_their_only_tenant(db):
 
     assert response.status_code == 400
     assert Tenant.objects.filter(pk=only.pk).exists()
+
+
+def test_put_replaces_the_tenants_name_and_keeps_its_slug(owner, tenant):
+    slug = tenant.slug
+
+    response = client_for(jwt_for(owner)).put(detail(tenant), {"name": "Replaced"})
+
+    assert response.status_code == 200
+    assert response.json()["name"] == "Replaced"
+    tenant.refresh_from_db()
+    assert (tenant.name, tenant.slug) == ("Replaced", slug)
+
+
+def test_put_without_a_name_gets_400_and_changes_nothing(owner, tenant):
+    name = tenant.name
+
+    response = client_for(jwt_for(owner)).put(detail(tenant), {"slug": "no-name"})
+
+    assert response.status_code == 400
+    assert response.json()["errors"]["name"]
+    tenant.refresh_from_db()
+    assert (tenant.name, tenant.slug) != ("", "no-name")
+    assert tenant.name == name
