@@ -115,10 +115,10 @@ class RegisterView(PublicEndpoint):
         tags=["auth"],
     )
     def post(self, request):
-        """Create a user and their personal tenant. Rate-limited per client IP."""
+        """Create a user and their personal tenant. Rate-limited per client IP and per email."""
         if is_form_post(request):
             return views.register_submit(request._request)
-        register_rate_limit(request)
+        register_rate_limit(request, email=_body_field(request, "email"))
         serializer = RegisterSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data

@@ -47,7 +47,7 @@ class CookieJWTAuthentication(BearerJWTAuthentication):
 
     def authenticate(self, request):
         raw_token = request.COOKIES.get(ACCESS_COOKIE)
-        if not raw_token:
+        if not raw_token or _has_session_login(request):
             return None
         user, principal = authenticate_access_token(raw_token, request=request)
         # Cookies ride along on cross-site requests: enforce CSRF exactly as for sessions.
@@ -71,6 +71,19 @@ class KeywardSessionAuthentication(SessionAuthentication):
             return None
         self.enforce_csrf(request)
         return user, Principal(auth_method=AuthMethod.SESSION, user=user)
+
+
+def _has_session_login(request) -> bool:
+    """True when the request carries a logged-in session.
+
+    A form login sets the session cookie and the ``access_token`` cookie together; the session
+    is then the credential (``auth/verify`` answers ``session``), and the cookie JWT stands in
+    only for a browser whose session has gone.
+    """
+    if settings.SESSION_COOKIE_NAME not in request.COOKIES:
+        return False
+    session = getattr(request._request, "session", None)
+    return session is not None and session.get(SESSION_KEY) is not None
 
 
 def _session_user(request):

@@ -66,7 +66,7 @@ def dashboard(request):
 def register_submit(request):
     """Register from a form post: 303 to the login page, or the page again with its errors."""
     try:
-        register_rate_limit(request)
+        register_rate_limit(request, email=request.POST.get("email"))
     except (RateLimitExceeded, ServiceUnavailable) as exc:
         return error_page(request, exc)
     form = RegisterForm(request.POST)

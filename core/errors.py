@@ -7,9 +7,12 @@ them, and Django's own 404/403/ratelimit exceptions, into that body with the rig
 import logging
 import math
 
+from django.core.exceptions import BadRequest as DjangoBadRequest
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.db import InterfaceError, OperationalError
 from django.http import Http404
+from django.http.multipartparser import MultiPartParserError
 from django_ratelimit.exceptions import Ratelimited
 from rest_framework import exceptions, status
 
@@ -35,6 +38,12 @@ class Conflict(exceptions.APIException):
     status_code = status.HTTP_409_CONFLICT
     default_detail = "Conflict."
     default_code = "conflict"
+
+
+class PayloadTooLarge(exceptions.APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = "The request body is too large."
+    default_code = "request_too_large"
 
 
 class ServiceUnavailable(exceptions.APIException):
@@ -68,6 +77,12 @@ def api_exception_handler(exc, context):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied()
+    elif isinstance(exc, RequestDataTooBig):
+        # Raised while DRF reads the body; left alone, Django answers with its HTML 400 page.
+        exc = PayloadTooLarge()
+    elif isinstance(exc, SuspiciousOperation | DjangoBadRequest | MultiPartParserError):
+        # A form body Django could not read (TooManyFieldsSent, a broken multipart body).
+        exc = BadRequest("The request could not be read.")
     elif isinstance(exc, exceptions.NotAuthenticated | exceptions.AuthenticationFailed):
         exc = _refused_credential(exc, context.get("request"))
     elif isinstance(exc, OperationalError | InterfaceError):

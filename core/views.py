@@ -1,7 +1,8 @@
-"""Site-wide views: liveness, and the JSON/HTML answers for 404, 500 and rate limits."""
+"""Site-wide views: liveness, and the JSON/HTML answers for 400, 404, 500 and rate limits."""
 
 from django.http import JsonResponse
 from django.shortcuts import render
+from django.views import defaults
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
@@ -42,6 +43,13 @@ def rate_limited(request, exception=None):
         response = render(request, "429.html", {"retry_after": retry_after}, status=429)
     response["Retry-After"] = str(retry_after)
     return response
+
+
+def bad_request(request, exception=None):
+    """Django's handler400 (a disallowed Host, an unreadable body outside DRF): JSON under /api/."""
+    if _is_api(request):
+        return JsonResponse(error_body("Bad request.", "bad_request"), status=400)
+    return defaults.bad_request(request, exception)
 
 
 def not_found(request, exception=None):

@@ -269,3 +269,29 @@ def test_rate_limits_hit_counts_every_bucket_even_past_the_first_over(rf, settin
 
     with pytest.raises(RateLimitExceeded):
         rate_limits_hit(rf.post("/"), second)  # the sixth count in `second`
+
+
+def test_register_over_the_per_email_rate_gets_429(api_client, settings):
+    settings.KEYWARD_LOGIN_RATE_PER_EMAIL = "2/m"
+    body = {"email": "Taken@Example.com", "password": "x", "confirm_password": "y"}
+    for _ in range(2):
+        assert api_client.post(REGISTER, body, format="json").status_code == 400
+
+    response = api_client.post(
+        REGISTER, {**body, "email": " taken@example.com"}, format="json", REMOTE_ADDR="10.0.0.2"
+    )
+
+    assert response.status_code == 429
+    assert response.json()["code"] == "rate_limit_error"
+    assert not get_user_model().objects.filter(email="taken@example.com").exists()
+
+
+def test_form_register_over_the_per_email_rate_gets_the_429_page(client, settings):
+    settings.KEYWARD_LOGIN_RATE_PER_EMAIL = "1/m"
+    data = {"email": "taken@example.com", "password": "x", "confirm_password": "y"}
+    post_form(client, REGISTER, data)
+
+    response = post_form(client, REGISTER, data, REMOTE_ADDR="10.0.0.2")
+
+    assert response.status_code == 429
+    assert int(response["Retry-After"]) >= 1

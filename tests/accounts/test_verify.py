@@ -153,3 +153,25 @@ def test_browsable_api_renders_verify_after_a_form_login(client, user):
     assert response.status_code == 200
     assert response["Content-Type"].startswith("text/html")
     assert user.email.encode() in response.content
+
+
+def test_verify_after_a_form_login_names_the_session_not_the_access_cookie(client, user):
+    post_form(client, "/api/v1/auth/login", {"email": user.email, "password": DEFAULT_PASSWORD})
+    assert "access_token" in client.cookies  # both cookies ride along, as in a browser
+
+    response = client.get(URL)
+
+    assert response.status_code == 200
+    body = response.json()
+    assert body["auth_method"] == "session"
+    assert body["user"] == {"id": user.pk, "email": user.email}
+
+
+def test_verify_with_the_access_cookie_after_the_session_ended(client, user):
+    post_form(client, "/api/v1/auth/login", {"email": user.email, "password": DEFAULT_PASSWORD})
+    client.session.flush()  # the session expired server-side; the browser still sends its cookie
+
+    response = client.get(URL)
+
+    assert response.status_code == 200
+    assert response.json()["auth_method"] == "jwt"
