@@ -2,8 +2,10 @@
 
 Parsing is strict and never raises anything but ``OAuthError``: a body that is not
 ``application/x-www-form-urlencoded`` UTF-8, a repeated parameter, two client authentication
-methods at once or a malformed Basic header is ``invalid_request``; no client authentication
-at all is ``invalid_client``. Nothing here touches the database.
+methods at once or a ``client_id`` parameter naming another client than Basic is
+``invalid_request``; no client authentication
+at all, or a Basic header that cannot be read, is ``invalid_client``. Nothing here touches
+the database.
 """
 
 import base64
@@ -12,6 +14,8 @@ from dataclasses import dataclass
 from urllib.parse import parse_qsl, unquote_plus
 
 from django.core.exceptions import RequestDataTooBig
+
+from oauth.selectors import parse_client_id
 
 FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
 GRANT_CLIENT_CREDENTIALS = "client_credentials"
@@ -73,11 +77,14 @@ def token_request_parse(request) -> TokenRequest:
     form_id, form_secret = params.get("client_id"), params.get("client_secret")
     authorization = request.META.get("HTTP_AUTHORIZATION")
     if authorization is not None and authorization.strip():
-        if form_id is not None or form_secret is not None:
+        if form_secret is not None:
             raise invalid_request(
                 "Use one client authentication method: HTTP Basic or the form fields, not both."
             )
         client_id, client_secret = _basic_credentials(authorization)
+        # RFC 6749 §3.2.1 lets a client name itself with client_id beside its authentication.
+        if form_id is not None and not _same_client_id(form_id, client_id):
+            raise invalid_request("The client_id parameter names another client than Basic.")
         auth_method = "client_secret_basic"
     elif form_id is not None:
         client_id, client_secret, auth_method = form_id, form_secret, "client_secret_post"
@@ -98,7 +105,9 @@ def requested_scopes(scope: str | None) -> list[str] | None:
     """The scope tokens asked for, in order and once each; ``None`` when none was asked for."""
     if scope is None:
         return None
-    tokens = list(dict.fromkeys(scope.split(" ")))
+    # RFC 6749 §3.3 separates by spaces; commas are read as separators too (SPEC §3's habit),
+    # which changes no answer that could have succeeded: no allowed scope contains a comma.
+    tokens = list(dict.fromkeys(scope.replace(",", " ").split(" ")))
     tokens = [token for token in tokens if token]
     if not tokens or any(not set(token) <= _SCOPE_TOKEN_CHARS for token in tokens):
         raise OAuthError("invalid_scope", "The scope parameter is malformed.")
@@ -109,6 +118,8 @@ def _form_params(request) -> dict[str, str]:
     """The url-encoded body as a dict; empty values count as omitted (RFC 6749 §3.1)."""
     content_type = request.META.get("CONTENT_TYPE", "")
     media_type, _, parameters = content_type.partition(";")
+    if not media_type.strip() and request.META.get("CONTENT_LENGTH") in (None, "", "0"):
+        return {}  # no body at all: say which parameter is missing, not which media type
     if media_type.strip().lower() != FORM_CONTENT_TYPE:
         raise invalid_request(f"The request body must be {FORM_CONTENT_TYPE}.")
     charset = _charset(parameters)
@@ -131,6 +142,11 @@ def _form_params(request) -> dict[str, str]:
     return {name: value for name, value in params.items() if value != ""}
 
 
+def _same_client_id(first: str, second: str) -> bool:
+    parsed = parse_client_id(first)
+    return first == second or (parsed is not None and parsed == parse_client_id(second))
+
+
 def _charset(parameters: str) -> str | None:
     for parameter in parameters.split(";"):
         name, _, value = parameter.partition("=")
@@ -140,18 +156,22 @@ def _charset(parameters: str) -> str | None:
 
 
 def _basic_credentials(authorization: str) -> tuple[str, str]:
-    """client_id and secret from ``Basic base64(urlencode(id):urlencode(secret))``."""
+    """client_id and secret from ``Basic base64(urlencode(id):urlencode(secret))``.
+
+    Any failure is ``invalid_client`` (401): RFC 6749 §5.2 requires a 401 with a challenge
+    whenever the client tried to authenticate through the ``Authorization`` header.
+    """
     parts = authorization.split()
     if parts[0].lower() != "basic":
         raise invalid_client("Client authentication must use HTTP Basic or the form fields.")
     if len(parts) != 2:
-        raise invalid_request("Malformed Basic Authorization header.")
+        raise invalid_client("Malformed Basic Authorization header.")
     try:
         decoded = base64.b64decode(parts[1].encode("ascii"), validate=True).decode("utf-8")
     except (binascii.Error, UnicodeError, ValueError) as exc:
-        raise invalid_request("Malformed Basic Authorization header.") from exc
+        raise invalid_client("Malformed Basic Authorization header.") from exc
     raw_id, sep, raw_secret = decoded.partition(":")
     if not sep or not raw_id:
-        raise invalid_request("Basic credentials must be client_id:client_secret.")
+        raise invalid_client("Basic credentials must be client_id:client_secret.")
     # RFC 6749 §2.3.1: each part is form-urlencoded before it is joined and base64-encoded.
     return unquote_plus(raw_id), unquote_plus(raw_secret)

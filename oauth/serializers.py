@@ -1,5 +1,7 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+from rest_framework.fields import empty
+from rest_framework.utils import html
 
 from oauth.models import ServiceClient
 from oauth.services import NAME_MAX_LENGTH, scopes_normalise
@@ -8,7 +10,23 @@ from tenants.models import Tenant
 
 @extend_schema_field(serializers.ListField(child=serializers.CharField()))
 class ScopesField(serializers.Field):
-    """A list of scopes, or one space/comma separated string (SPEC §3)."""
+    """A list of scopes, or one space/comma separated string (SPEC §3).
+
+    Also read under the name ``allowed_scopes`` (SPEC §5 calls them "allowed scopes"), and a
+    form may repeat the field once per scope.
+    """
+
+    ALIAS = "allowed_scopes"
+
+    def get_value(self, dictionary):
+        for name in (self.field_name, self.ALIAS):
+            if html.is_html_input(dictionary):
+                values = dictionary.getlist(name)
+                if values:
+                    return values if len(values) > 1 else values[0]
+            elif name in dictionary:
+                return dictionary[name]
+        return empty
 
     def to_internal_value(self, data):
         try:
@@ -21,8 +39,17 @@ class ScopesField(serializers.Field):
 
 
 class ServiceClientSerializer(serializers.ModelSerializer):
+    id = serializers.UUIDField(
+        source="client_id", read_only=True, help_text="The same as client_id."
+    )
     tenant_id = serializers.UUIDField(read_only=True, allow_null=True)
     scopes = serializers.ListField(child=serializers.CharField(), read_only=True)
+    allowed_scopes = serializers.ListField(
+        source="scopes",
+        child=serializers.CharField(),
+        read_only=True,
+        help_text="The same as scopes.",
+    )
     created_by = serializers.PrimaryKeyRelatedField(
         read_only=True, help_text="The creator's user id (null when created by a command)."
     )
@@ -30,10 +57,12 @@ class ServiceClientSerializer(serializers.ModelSerializer):
     class Meta:
         model = ServiceClient
         fields = [
+            "id",
             "client_id",
             "name",
             "tenant_id",
             "scopes",
+            "allowed_scopes",
             "is_active",
             "created_by",
             "created_at",

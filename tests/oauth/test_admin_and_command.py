@@ -105,6 +105,18 @@ def test_admin_list_shows_the_columns(admin_client, service_client):
     assert service_client.secret_hash not in content
 
 
+@pytest.mark.parametrize("query", ["billing", "BILL", "client_id_part"])
+def test_admin_search_finds_a_client_by_name_or_part_of_its_id(admin_client, service_client, query):
+    ServiceClientFactory(name="other")
+    if query == "client_id_part":
+        query = str(service_client.client_id)[:8]
+
+    response = admin_client.get(ADMIN, {"q": query})
+
+    assert response.status_code == 200
+    assert list(response.context["cl"].result_list) == [service_client]
+
+
 def test_admin_rotate_action_shows_the_new_secret_once(admin_client, service_client, api_client):
     old_hash = service_client.secret_hash
 

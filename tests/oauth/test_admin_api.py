@@ -15,10 +15,12 @@ pytestmark = pytest.mark.django_db
 
 URL = "/api/v1/service-clients"
 FIELDS = {
+    "id",
     "client_id",
     "name",
     "tenant_id",
     "scopes",
+    "allowed_scopes",
     "is_active",
     "created_by",
     "created_at",
@@ -179,6 +181,47 @@ def test_create_by_form_post_works_too(admin_api):
 
     assert response.status_code == 201
     assert response.json()["scopes"] == ["a:read", "b:read"]
+
+
+def test_create_by_form_post_with_the_scopes_field_repeated(admin_api):
+    response = admin_api.post(
+        URL,
+        "name=form&scopes=a:read&scopes=b:read",
+        content_type="application/x-www-form-urlencoded",
+    )
+
+    assert response.status_code == 201, response.content
+    assert ServiceClient.objects.get(name="form").scopes == ["a:read", "b:read"]
+
+
+def test_create_accepts_allowed_scopes_as_the_name_of_scopes(admin_api):
+    response = admin_api.post(
+        URL, {"name": "alias", "allowed_scopes": ["agents:read"]}, format="json"
+    )
+
+    assert response.status_code == 201, response.content
+    assert response.json()["allowed_scopes"] == ["agents:read"]
+    assert ServiceClient.objects.get(name="alias").scopes == ["agents:read"]
+
+
+def test_the_id_field_addresses_the_client(admin_api):
+    created = create(admin_api).json()
+
+    response = admin_api.get(f"{URL}/{created['id']}")
+
+    assert created["id"] == created["client_id"]
+    assert response.status_code == 200
+    assert response.json()["id"] == created["client_id"]
+
+
+def test_patch_accepts_allowed_scopes_as_the_name_of_scopes(admin_api, service_client):
+    response = admin_api.patch(
+        f"{URL}/{service_client.client_id}", {"allowed_scopes": "agents:read"}, format="json"
+    )
+
+    assert response.status_code == 200, response.content
+    service_client.refresh_from_db()
+    assert service_client.scopes == ["agents:read"]
 
 
 # --- tenant-bound callers --------------------------------------------------------------------

@@ -11,7 +11,7 @@ from django.core.cache import caches
 
 from audit.models import AuditEvent
 from tests.factories import ServiceClientFactory, TenantFactory
-from tests.oauth.conftest import TOKEN_URL, basic_header, post_token, token_by_basic
+from tests.oauth.conftest import FORM, TOKEN_URL, basic_header, post_token, token_by_basic
 
 pytestmark = pytest.mark.django_db
 
@@ -231,6 +231,33 @@ def test_both_authentication_methods_get_400_invalid_request(api_client, service
     assert_oauth_error(response, 400, "invalid_request")
 
 
+def test_basic_with_the_same_client_id_in_the_form_gets_a_token(api_client, service_client):
+    # RFC 6749 §3.2.1: a client may name itself with client_id beside its authentication.
+    response = post_token(
+        api_client,
+        {**GRANT, "client_id": str(service_client.client_id).upper()},
+        HTTP_AUTHORIZATION=basic_header(service_client.client_id, service_client.raw_secret),
+    )
+
+    assert response.status_code == 200, response.content
+    assert AuditEvent.objects.get(event_type="oauth.token_issued").data["auth_method"] == (
+        "client_secret_basic"
+    )
+
+
+def test_basic_with_another_client_id_in_the_form_gets_400_invalid_request(
+    api_client, service_client
+):
+    response = post_token(
+        api_client,
+        {**GRANT, "client_id": str(uuid.uuid4())},
+        HTTP_AUTHORIZATION=basic_header(service_client.client_id, service_client.raw_secret),
+    )
+
+    assert_oauth_error(response, 400, "invalid_request")
+    assert not AuditEvent.objects.filter(event_type="oauth.token_issued").exists()
+
+
 @pytest.mark.parametrize(
     "body",
     [
@@ -296,10 +323,46 @@ def test_bodies_that_are_not_utf8_form_encoded_get_400_invalid_request(
         "Basic caf\xe9",
     ],
 )
-def test_malformed_basic_headers_get_400_invalid_request(api_client, authorization):
+def test_malformed_basic_headers_get_401_invalid_client(api_client, authorization):
+    # RFC 6749 §5.2: a client that tried the Authorization header gets a 401 and a challenge.
     response = post_token(api_client, GRANT, HTTP_AUTHORIZATION=authorization)
 
+    assert_oauth_error(response, 401, "invalid_client")
+    assert response["WWW-Authenticate"] == 'Basic realm="keyward"'
+    assert AuditEvent.objects.get(event_type="oauth.token_denied").data["error"] == (
+        "invalid_client"
+    )
+
+
+def test_a_post_without_a_body_gets_invalid_request_naming_grant_type(api_client, service_client):
+    response = api_client.generic(
+        "POST",
+        TOKEN_URL,
+        b"",
+        content_type="",
+        HTTP_AUTHORIZATION=basic_header(service_client.client_id, service_client.raw_secret),
+    )
+
     assert_oauth_error(response, 400, "invalid_request")
+    assert "grant_type" in response.json()["error_description"]
+
+
+def test_a_json_body_gets_400_invalid_request(api_client, service_client):
+    response = api_client.post(
+        TOKEN_URL, {**GRANT, **form_credentials(service_client)}, format="json"
+    )
+
+    assert_oauth_error(response, 400, "invalid_request")
+    assert FORM in response.json()["error_description"]
+    assert not AuditEvent.objects.filter(event_type="oauth.token_issued").exists()
+
+
+def test_comma_separated_scopes_are_read_as_separate_scopes(api_client, service_client):
+    response = token_by_basic(api_client, service_client, scope="agents:read,probe:read")
+
+    assert response.status_code == 200, response.content
+    assert response.json()["scope"] == "agents:read probe:read"
+    assert claims(response.json()["access_token"])["scope"] == "agents:read probe:read"
 
 
 @pytest.mark.parametrize("grant_type", ["password", "authorization_code", "refresh_token", "x"])
