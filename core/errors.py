@@ -82,7 +82,13 @@ def api_exception_handler(exc, context):
         exc = PayloadTooLarge()
     elif isinstance(exc, SuspiciousOperation | DjangoBadRequest | MultiPartParserError):
         # A form body Django could not read (TooManyFieldsSent, a broken multipart body).
-        exc = BadRequest("The request could not be read.")
+        exc = exceptions.ValidationError(
+            {"non_field_errors": ["The request body could not be read."]}
+        )
+    elif isinstance(exc, exceptions.ParseError):
+        # Malformed JSON is bad input like any other: SPEC §8's validation_error, with DRF's
+        # message (which says where the JSON broke) as the error.
+        exc = exceptions.ValidationError({"non_field_errors": [str(exc.detail)]})
     elif isinstance(exc, exceptions.NotAuthenticated | exceptions.AuthenticationFailed):
         exc = _refused_credential(exc, context.get("request"))
     elif isinstance(exc, OperationalError | InterfaceError):

@@ -156,7 +156,8 @@ def test_non_object_json_body_gets_400_not_500(api_client, raw):
     response = api_client.post(URL, raw, content_type="application/json")
 
     assert response.status_code == 400
-    assert response.json()["code"] in {"validation_error", "parse_error"}
+    assert response.json()["code"] == "validation_error"
+    assert response.json()["errors"]["non_field_errors"]
 
 
 def test_form_register_with_bad_input_re_renders_the_page_with_messages(client):

@@ -75,7 +75,7 @@ def test_an_oversized_api_form_post_gets_413_json(client, settings):
     assert response.json()["code"] == "request_too_large"
 
 
-def test_too_many_form_fields_under_api_gets_400_bad_request_json(client, settings):
+def test_too_many_form_fields_under_api_gets_400_validation_error_json(client, settings):
     settings.DATA_UPLOAD_MAX_NUMBER_FIELDS = 10
 
     response = client.post(
@@ -85,10 +85,9 @@ def test_too_many_form_fields_under_api_gets_400_bad_request_json(client, settin
     )
 
     assert response.status_code == 400
-    assert response.json()["code"] == "bad_request"
+    assert response.json()["code"] == "validation_error"
 
 
-@pytest.mark.urls("tests.core.urls_with_handler400")
 def test_a_disallowed_host_under_api_gets_json_400(client):
     response = client.get("/api/v1/health", HTTP_HOST="evil.example")
 
@@ -96,7 +95,6 @@ def test_a_disallowed_host_under_api_gets_json_400(client):
     assert response.json() == {"detail": "Bad request.", "code": "bad_request"}
 
 
-@pytest.mark.urls("tests.core.urls_with_handler400")
 def test_a_disallowed_host_on_a_page_gets_djangos_html_400(client):
     response = client.get("/login", HTTP_HOST="evil.example")
 
@@ -104,11 +102,11 @@ def test_a_disallowed_host_on_a_page_gets_djangos_html_400(client):
     assert response["Content-Type"].startswith("text/html")
 
 
-def test_a_multipart_api_form_post_without_a_boundary_gets_400_bad_request_json(client):
+def test_a_multipart_api_form_post_without_a_boundary_gets_400_validation_error_json(client):
     response = client.post("/api/v1/auth/login", "garbage", content_type="multipart/form-data")
 
     assert response.status_code == 400
-    assert response.json()["code"] == "bad_request"
+    assert response.json()["code"] == "validation_error"
 
 
 def test_an_unexpected_error_under_api_is_json_500_without_details(api_client, monkeypatch):
