@@ -1,5 +1,7 @@
 """Reads of the audit log."""
 
+from django.db.models import Q
+
 from audit.models import AuditEvent
 
 
@@ -18,8 +20,8 @@ def audit_event_list(
     if actor:
         queryset = (
             queryset.filter(actor_id=int(actor))
-            if actor.isdigit()
-            else queryset.filter(actor_email__iexact=actor)
+            if actor.isascii() and actor.isdigit()
+            else queryset.filter(Q(actor_email__iexact=actor) | Q(actor_key_prefix=actor))
         )
     exact = {
         "event_type": event_type,
