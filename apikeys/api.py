@@ -239,10 +239,10 @@ class ApiKeyRevokeView(KeyManagementEndpoint):
 
 class ApiKeyActivateView(KeyManagementEndpoint):
     @extend_schema(
-        summary="Re-enable a revoked key (not an expired one)",
+        summary="Re-enable a revoked key (not an expired or a rotated one)",
         parameters=[KEY_ID],
         request=None,
-        responses={200: ApiKeySerializer, **ERRORS},
+        responses={200: ApiKeySerializer, 409: error_response("`already_rotated`"), **ERRORS},
         tags=["api keys"],
     )
     def post(self, request, key_id):

@@ -15,6 +15,7 @@ SCOPE_SHAPE = (
     "read:all, write:all, admin, app:access, keys:verify, or <resource>:read / <resource>:write"
 )
 MAX_METADATA_BYTES = 4096
+MAX_METADATA_DEPTH = 32
 
 
 @extend_schema_field(
@@ -107,9 +108,37 @@ class CidrListField(serializers.ListField):
 def _validate_metadata(value):
     if not isinstance(value, dict):
         raise serializers.ValidationError("Must be a JSON object.")
+    depth, has_null_character = _json_shape(value)
+    if depth > MAX_METADATA_DEPTH:
+        # Checked before json.dumps, which would overflow the stack on deep nesting (a 500).
+        raise serializers.ValidationError(f"At most {MAX_METADATA_DEPTH} levels of nesting.")
+    if has_null_character:
+        # PostgreSQL's jsonb refuses \u0000 (the insert would fail with a 500), as text fields do.
+        raise serializers.ValidationError("Null characters are not allowed.")
     if len(json.dumps(value)) > MAX_METADATA_BYTES:
         raise serializers.ValidationError(f"At most {MAX_METADATA_BYTES} bytes of JSON.")
     return value
+
+
+def _json_shape(value) -> tuple[int, bool]:
+    """The nesting depth of a parsed JSON value, and whether any string holds a NUL.
+
+    Walked with a stack, not recursion: the parser admits nesting deeper than our stack.
+    """
+    deepest, has_null_character = 0, False
+    pending = [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, str):
+            has_null_character = has_null_character or "\x00" in item
+        elif isinstance(item, dict):
+            deepest = max(deepest, depth)
+            pending.extend((key, depth) for key in item)
+            pending.extend((child, depth + 1) for child in item.values())
+        elif isinstance(item, list):
+            deepest = max(deepest, depth)
+            pending.extend((child, depth + 1) for child in item)
+    return deepest, has_null_character
 
 
 class ApiKeySerializer(serializers.ModelSerializer):
@@ -194,11 +223,16 @@ class ApiKeyUpdateSerializer(ApiKeyWriteSerializer):
         self.fields["name"].required = False
 
     def validate(self, attrs):
-        frozen = [name for name in self.FROZEN if name in self.initial_data]
-        if frozen:
-            raise serializers.ValidationError(
-                {name: ["This field cannot be changed; create a new key."] for name in frozen}
-            )
+        errors = {
+            name: ["This field cannot be changed; create a new key."]
+            for name in self.FROZEN
+            if name in self.initial_data
+        }
+        if "is_active" in self.initial_data:
+            # Ignored, it would answer 200 and leave a key the caller meant to revoke working.
+            errors["is_active"] = ["Use POST …/revoke or …/activate to change this."]
+        if errors:
+            raise serializers.ValidationError(errors)
         return attrs
 
 

@@ -118,6 +118,7 @@ def api_key_update(
     before = _summary(api_key)
     was_full_access = api_key.full_access
     old_scopes, old_endpoints = list(api_key.scopes), list(api_key.endpoints)
+    before_expiry = api_key.expires_at
     for field, value in changes.items():
         setattr(api_key, field, value)
 
@@ -132,6 +133,14 @@ def api_key_update(
     if api_key.full_access and not was_full_access:
         raise ValidationError(
             {"scopes": ["Removing every scope and grant would give this key full access."]}
+        )
+    if (
+        "expires_at" in changes
+        and _outlives(api_key.expires_at, before_expiry)
+        and _was_rotated(api_key)
+    ):
+        raise ValidationError(
+            {"expires_at": ["A rotated key cannot outlive its grace period; use its successor."]}
         )
     rules.check_key(api_key, actor=actor or api_key.user, changed=set(changes))
     if creator is not None and creator.auth_method == AuthMethod.API_KEY:
@@ -158,6 +167,9 @@ def api_key_activate(*, api_key: ApiKey, actor=None, request=None) -> ApiKey:
     """Re-enable a revoked key; an expired key stays dead (issue a new one instead)."""
     if api_key.expires_at is not None and api_key.expires_at <= timezone.now():
         raise BadRequest("An expired key cannot be activated.", code="api_key_expired")
+    if _was_rotated(api_key):
+        # Rotation retired it; re-enabling would keep a key meant to stop working alive.
+        raise Conflict("This key was rotated: use its successor.", code="already_rotated")
     return _set_active(api_key, True, "api_key.activated", actor=actor, request=request)
 
 
@@ -187,7 +199,7 @@ def api_key_rotate(
     now = timezone.now()
     if not old.is_active or (old.expires_at is not None and old.expires_at <= now):
         raise BadRequest("Only an active, unexpired key can be rotated.", code="validation_error")
-    if ApiKey.objects.filter(rotated_from=old).exists():
+    if _was_rotated(old):
         raise Conflict("This key has already been rotated.", code="already_rotated")
     successor = ApiKey(
         user=old.user,
@@ -327,6 +339,17 @@ def _set_active(api_key: ApiKey, active: bool, event_type: str, *, actor, reques
         data={"key_prefix": api_key.key_prefix, "name": api_key.name},
     )
     return api_key
+
+
+def _was_rotated(api_key: ApiKey) -> bool:
+    return ApiKey.objects.filter(rotated_from=api_key).exists()
+
+
+def _outlives(expires_at, bound) -> bool:
+    """True when an expiry of ``expires_at`` lasts longer than one of ``bound`` (None: forever)."""
+    if bound is None:
+        return False
+    return expires_at is None or expires_at > bound
 
 
 def _installation_state_ensure() -> None:

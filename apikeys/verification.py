@@ -92,13 +92,18 @@ def verify_key(
 
 
 def _visible(verifier: Principal, api_key) -> bool:
-    """A verifier answers for keys of people it shares a tenant with (staff: for any key)."""
-    if verifier.tenant_id is not None and api_key.tenant_id not in (None, verifier.tenant_id):
-        return False
-    if verifier.user is None:  # a service client: keys of its tenant's members
-        return verifier.tenant_id is not None and (
+    """A verifier answers for keys of people it shares a tenant with (staff: for any key).
+
+    A tenant-bound verifier, staff or not, answers only within its tenant.
+    """
+    if verifier.tenant_id is not None:
+        # A tenant-bound verifier sees only its tenant: keys bound to it, or unbound keys of its
+        # members — not those of someone its owner happens to share another tenant with.
+        return api_key.tenant_id in (None, verifier.tenant_id) and (
             membership_get(user=api_key.user, tenant_id=verifier.tenant_id) is not None
         )
+    if verifier.user is None:  # a service client bound to no tenant answers for nobody
+        return False
     if verifier.is_staff or verifier.user.pk == api_key.user_id:
         return True
     return users_share_a_tenant(verifier.user, api_key.user)

@@ -9,7 +9,14 @@ import pytest
 from django.utils import timezone
 
 from apikeys.models import ApiKey
-from tests.apikeys.conftest import KEYS_URL, key_client, key_url, make_api_key, person_client
+from tests.apikeys.conftest import (
+    INFO_URL,
+    KEYS_URL,
+    key_client,
+    key_url,
+    make_api_key,
+    person_client,
+)
 from tests.factories import MembershipFactory, TenantFactory
 
 pytestmark = pytest.mark.django_db
@@ -250,6 +257,19 @@ def test_patch_cannot_change_frozen_fields(person, user, field, value):
         api_key.key_manager,
         api_key.key_hash,
     )
+
+
+def test_patch_of_is_active_gets_400_and_leaves_the_key_working(person, user):
+    # Silently ignored, a 200 would tell the caller a key they meant to disable was revoked.
+    api_key, raw = make_api_key(user)
+
+    response = patch(person, api_key, is_active=False)
+
+    assert response.status_code == 400
+    assert response.json()["code"] == "validation_error"
+    assert "is_active" in response.json()["errors"]
+    assert ApiKey.objects.get(pk=api_key.pk).is_active is True
+    assert key_client(raw).get(INFO_URL).status_code == 200
 
 
 def test_patch_changes_name_description_metadata_and_limits(person, user):

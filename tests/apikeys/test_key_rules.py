@@ -153,6 +153,29 @@ def test_allowed_ips_are_stored_as_normalised_cidrs(person):
     assert response.json()["allowed_ips"] == ["10.0.0.0/8", "192.0.2.1/32"]
 
 
+# --- metadata ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "metadata",
+    [{"team": "a\x00b"}, {"a\x00b": 1}, {"teams": [{"name": "\x00"}]}],
+    ids=["value", "key", "nested"],
+)
+def test_metadata_with_a_null_character_gets_400_validation_error(person, metadata):
+    # PostgreSQL's jsonb cannot store \u0000: unchecked, the insert failed with a 500.
+    assert_invalid(create(person, metadata=metadata), "metadata")
+    assert not ApiKey.objects.exists()
+
+
+def test_metadata_nested_too_deeply_gets_400_validation_error(person):
+    body = '{"name": "k", "metadata": {"a": ' + "[" * 100 + "]" * 100 + "}}"
+
+    response = person.post(KEYS_URL, body, content_type="application/json")
+
+    assert_invalid(response, "metadata")
+    assert not ApiKey.objects.exists()
+
+
 # --- rate limits ------------------------------------------------------------------------------
 
 

@@ -138,6 +138,40 @@ def test_rotated_key_works_during_the_grace_period_and_not_after(person, user):
         assert key_client(new_raw).get(INFO_URL).status_code == 200
 
 
+def test_a_key_rotated_without_grace_cannot_be_activated_again(person, user):
+    api_key, raw = make_api_key(user)
+    rotate(person, api_key, grace=0)
+
+    response = person.post(key_url(api_key.pk, "activate"))
+
+    assert_code(response, 409, "already_rotated")
+    assert ApiKey.objects.get(pk=api_key.pk).is_active is False
+    assert_code(key_client(raw).get(INFO_URL), 401, "api_key_disabled")
+
+
+def test_a_rotated_keys_expiry_cannot_be_pushed_past_its_grace_period(person, user):
+    api_key, _ = make_api_key(user)
+    rotate(person, api_key, grace=600)
+    grace_end = ApiKey.objects.get(pk=api_key.pk).expires_at
+
+    for expires_at in (None, (grace_end + timedelta(days=1)).isoformat()):
+        response = person.patch(key_url(api_key.pk), {"expires_at": expires_at}, format="json")
+        assert_code(response, 400, "validation_error")
+        assert "expires_at" in response.json()["errors"]
+    assert ApiKey.objects.get(pk=api_key.pk).expires_at == grace_end
+
+
+def test_a_rotated_keys_grace_period_may_be_shortened(person, user):
+    api_key, _ = make_api_key(user)
+    rotate(person, api_key, grace=600)
+    sooner = timezone.now() + timedelta(seconds=60)
+
+    response = person.patch(key_url(api_key.pk), {"expires_at": sooner.isoformat()}, format="json")
+
+    assert response.status_code == 200
+    assert ApiKey.objects.get(pk=api_key.pk).expires_at == sooner
+
+
 def test_grace_period_never_pushes_an_earlier_expiry_back(person, user):
     expiry = timezone.now() + timedelta(minutes=10)
     api_key, _ = make_api_key(user, expires_at=expiry)

@@ -150,6 +150,36 @@ def test_tenant_bound_verifier_reads_other_tenants_keys_as_unknown(user):
     assert verify(key_client(verifier_raw), raw)["code"] == "invalid_api_key"
 
 
+def test_tenant_bound_verifier_reads_keys_of_people_outside_its_tenant_as_unknown(user):
+    # The verifier's owner shares another tenant with the key's owner; the verifier is bound
+    # to one they do not share, so it must not learn about that key.
+    mine, shared = TenantFactory(), TenantFactory()
+    MembershipFactory(user=user, tenant=mine)
+    MembershipFactory(user=user, tenant=shared)
+    colleague = UserFactory()
+    MembershipFactory(user=colleague, tenant=shared)
+    _, verifier_raw = make_api_key(user, scopes=["keys:verify"], tenant=mine)
+    _, raw = make_api_key(colleague)
+
+    verdict = verify(key_client(verifier_raw), raw)
+
+    assert (verdict["valid"], verdict["code"]) == (False, "invalid_api_key")
+    assert verdict["key_id"] is None
+
+
+def test_tenant_bound_verifier_answers_for_its_tenant_members_unbound_keys(user):
+    mine = TenantFactory()
+    MembershipFactory(user=user, tenant=mine)
+    colleague = UserFactory()
+    MembershipFactory(user=colleague, tenant=mine)
+    _, verifier_raw = make_api_key(user, scopes=["keys:verify"], tenant=mine)
+    api_key, raw = make_api_key(colleague)
+
+    verdict = verify(key_client(verifier_raw), raw, path="/api/v1/orders")
+
+    assert verdict["key_id"] == str(api_key.pk)
+
+
 def test_verify_names_tenant_mismatch_for_a_key_bound_elsewhere(verifier, user):
     bound, other = TenantFactory(), TenantFactory()
     MembershipFactory(user=user, tenant=bound)
