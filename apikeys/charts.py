@@ -6,11 +6,31 @@ bar (the browser's tooltip), and labelled axes. The key page also lists the same
 table for anyone who would rather read numbers.
 """
 
+from dataclasses import dataclass
+
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
-WIDTH, HEIGHT = 720, 260
-LEFT, RIGHT, TOP, BOTTOM = 56, 24, 36, 52  # room for the y labels, the title and the x labels
+
+@dataclass(frozen=True)
+class Geometry:
+    """The drawing's size in user units, and the room kept for the title, labels and ticks."""
+
+    width: int
+    height: int
+    left: int
+    right: int
+    top: int
+    bottom: int
+    tick_size: int
+    label_size: int
+    title_size: int
+
+
+# The wide drawing fills a desktop card; the compact one is for a phone, where the wide one
+# would shrink its type below legibility. Both keep every day and the same figures.
+WIDE = Geometry(720, 260, 56, 32, 36, 52, 11, 12, 14)
+COMPACT = Geometry(360, 250, 44, 18, 34, 50, 12, 13, 14)
 
 
 def nice_ceiling(value: int) -> int:
@@ -23,16 +43,31 @@ def nice_ceiling(value: int) -> int:
         ceiling *= 10
 
 
-def usage_chart_svg(daily: list[dict], *, title: str, chart_id: str = "usage-chart") -> SafeString:
+def y_ticks(y_max: int) -> list[int]:
+    """Evenly spaced ticks from 0 to ``y_max`` (a :func:`nice_ceiling` value), 1 to 5 gaps,
+    each gap itself 1, 2 or 5 times a power of ten (0, 5, 10, 15, 20 rather than 0, 4, 8…)."""
+    for intervals in (5, 4, 2, 1):
+        step, remainder = divmod(y_max, intervals)
+        if not remainder and nice_ceiling(step) == step:
+            return [step * n for n in range(intervals + 1)]
+    return [0, y_max]
+
+
+def usage_chart_svg(
+    daily: list[dict], *, title: str, chart_id: str = "usage-chart", compact: bool = False
+) -> SafeString:
     """An SVG bar chart of ``daily`` (``[{date, count}]``, oldest first)."""
+    g = COMPACT if compact else WIDE
     days = len(daily)
     total = sum(day["count"] for day in daily)
     peak = max((day["count"] for day in daily), default=0)
     y_max = nice_ceiling(max(peak, 1))
-    plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
+    # Room for the rotated axis label and the widest tick ("2,000"), at about 0.62 em a digit.
+    left = max(g.left, g.label_size + 16 + round(len(f"{y_max:,}") * g.tick_size * 0.62))
+    plot_w, plot_h = g.width - left - g.right, g.height - g.top - g.bottom
     slot = plot_w / max(days, 1)
     bar_w = max(slot * 0.7, 1)
-    base_y = TOP + plot_h
+    base_y = g.top + plot_h
 
     bars = []
     for n, day in enumerate(daily):
@@ -42,7 +77,7 @@ def usage_chart_svg(daily: list[dict], *, title: str, chart_id: str = "usage-cha
         label = f"{day['date']:%d %b %Y}: {day['count']} request{'s' if day['count'] != 1 else ''}"
         bars.append(
             (
-                f"{LEFT + n * slot + (slot - bar_w) / 2:.1f}",
+                f"{left + n * slot + (slot - bar_w) / 2:.1f}",
                 f"{base_y - height:.1f}",
                 f"{bar_w:.1f}",
                 f"{height:.1f}",
@@ -58,19 +93,21 @@ def usage_chart_svg(daily: list[dict], *, title: str, chart_id: str = "usage-cha
         bars,
     )
 
-    ticks = sorted({0, y_max // 2, y_max}) if y_max > 1 else [0, 1]
-    y_ticks = format_html_join(
+    ticks = y_ticks(y_max)
+    y_tick_markup = format_html_join(
         "\n",
         '<line class="grid" x1="{}" x2="{}" y1="{}" y2="{}"></line>'
-        '<text class="tick" x="{}" y="{}" text-anchor="end" dominant-baseline="middle">{}</text>',
+        '<text class="tick" x="{}" y="{}" text-anchor="end" dominant-baseline="middle"'
+        ' font-size="{}">{}</text>',
         (
             (
-                LEFT,
-                WIDTH - RIGHT,
+                left,
+                g.width - g.right,
                 f"{base_y - plot_h * t / y_max:.1f}",
                 f"{base_y - plot_h * t / y_max:.1f}",
-                LEFT - 6,
+                left - 6,
                 f"{base_y - plot_h * t / y_max:.1f}",
+                g.tick_size,
                 f"{t:,}",
             )
             for t in ticks
@@ -80,9 +117,14 @@ def usage_chart_svg(daily: list[dict], *, title: str, chart_id: str = "usage-cha
     labelled = set(range(days - 1, -1, -7))
     x_ticks = format_html_join(
         "\n",
-        '<text class="tick" x="{}" y="{}" text-anchor="middle">{}</text>',
+        '<text class="tick" x="{}" y="{}" text-anchor="middle" font-size="{}">{}</text>',
         (
-            (f"{LEFT + n * slot + slot / 2:.1f}", base_y + 16, f"{daily[n]['date']:%d %b}")
+            (
+                f"{left + n * slot + slot / 2:.1f}",
+                base_y + 6 + g.tick_size,
+                g.tick_size,
+                f"{daily[n]['date']:%d %b}",
+            )
             for n in sorted(labelled)
         ),
     )
@@ -99,29 +141,33 @@ def usage_chart_svg(daily: list[dict], *, title: str, chart_id: str = "usage-cha
         'xmlns="http://www.w3.org/2000/svg">'
         '<title id="{id}-title">{title}</title>'
         '<desc id="{id}-desc">{desc}</desc>'
-        '<text class="chart-title" x="{cx}" y="20" text-anchor="middle">{title}</text>'
+        '<text class="chart-title" x="{cx}" y="20" text-anchor="middle" font-size="{title_size}">'
+        "{title}</text>"
         "{y_ticks}"
         '<line class="axis" x1="{left}" x2="{left}" y1="{top}" y2="{base}"></line>'
         '<line class="axis" x1="{left}" x2="{right}" y1="{base}" y2="{base}"></line>'
         "{bars}"
         "{x_ticks}"
-        '<text class="axis-label" x="{cx}" y="{xl}" text-anchor="middle">Day (UTC)</text>'
-        '<text class="axis-label" transform="rotate(-90)" x="{yl_x}" y="14" '
-        'text-anchor="middle">Requests</text>'
+        '<text class="axis-label" x="{cx}" y="{xl}" text-anchor="middle" font-size="{label_size}">'
+        "Day (UTC)</text>"
+        '<text class="axis-label" transform="rotate(-90)" x="{yl_x}" y="{label_size}" '
+        'text-anchor="middle" font-size="{label_size}">Requests</text>'
         "</svg>",
         id=chart_id,
-        w=WIDTH,
-        h=HEIGHT,
+        w=g.width,
+        h=g.height,
         title=title,
         desc=description,
-        cx=f"{LEFT + plot_w / 2:.1f}",
-        y_ticks=y_ticks,
-        left=LEFT,
-        right=WIDTH - RIGHT,
-        top=TOP,
+        cx=f"{left + plot_w / 2:.1f}",
+        y_ticks=y_tick_markup,
+        title_size=g.title_size,
+        label_size=g.label_size,
+        left=left,
+        right=g.width - g.right,
+        top=g.top,
         base=base_y,
         bars=bar_markup,
         x_ticks=x_ticks,
-        xl=HEIGHT - 10,
-        yl_x=f"{-(TOP + plot_h / 2):.1f}",
+        xl=g.height - 10,
+        yl_x=f"{-(g.top + plot_h / 2):.1f}",
     )

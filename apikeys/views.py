@@ -9,7 +9,7 @@ the session, not in the database, not in a redirect.
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import render
 from django.utils import timezone
@@ -50,14 +50,22 @@ def see_other(url: str) -> HttpResponseRedirect:
     return response
 
 
-def key_status(api_key: ApiKey, now=None) -> str:
-    """``active``, ``revoked`` or ``expired``: what a caller presenting the key would meet."""
+def key_status(api_key: ApiKey, now=None, *, rotated: bool = False) -> str:
+    """``active``, ``revoked``, ``expired`` or ``rotated``: what a caller would meet.
+
+    ``rotated`` is a key that has a successor and no longer works: it is neither to be
+    activated again (its successor replaced it) nor rotated a second time.
+    """
     now = now or timezone.now()
-    if not api_key.is_active:
-        return "revoked"
-    if api_key.expires_at is not None and api_key.expires_at <= now:
-        return "expired"
+    if not api_key.is_active or (api_key.expires_at is not None and api_key.expires_at <= now):
+        if rotated:
+            return "rotated"
+        return "revoked" if not api_key.is_active else "expired"
     return "active"
+
+
+def _with_rotated(queryset):
+    return queryset.annotate(rotated=Exists(ApiKey.objects.filter(rotated_from=OuterRef("pk"))))
 
 
 def _own_key(request, key_id) -> ApiKey:
@@ -97,12 +105,12 @@ def settings_redirect(request):
 @require_GET
 @login_required
 def key_list(request):
-    keys = list(api_key_list(user=request.user).select_related("tenant"))
-    usage_flush_quietly(key_ids=[key.pk for key in keys])
-    keys = list(api_key_list(user=request.user).select_related("tenant"))
+    keys = list(api_key_list(user=request.user).values_list("pk", flat=True))
+    usage_flush_quietly(key_ids=keys)
+    keys = list(_with_rotated(api_key_list(user=request.user).select_related("tenant")))
     now = timezone.now()
     for key in keys:
-        key.status = key_status(key, now)
+        key.status = key_status(key, now, rotated=key.rotated)
     return render(request, "apikeys/list.html", {"keys": keys})
 
 
@@ -154,16 +162,20 @@ def key_detail(request, key_id):
         | Q(event_type="api_key.rotated", data__successor_id=str(api_key.pk))
     )[:AUDIT_TRAIL_LENGTH]
     successor = ApiKey.objects.filter(rotated_from=api_key).only("id", "key_prefix").first()
+    chart_title = f"Requests per day, last {USAGE_DAYS} days"
     return render(
         request,
         "apikeys/detail.html",
         {
             "api_key": api_key,
-            "status": key_status(api_key),
+            "status": key_status(api_key, rotated=successor is not None),
             "daily": daily,
             "usage_total": sum(day["count"] for day in daily),
-            "chart": usage_chart_svg(
-                daily, title=f"Requests per day, last {USAGE_DAYS} days", chart_id="usage-chart"
+            "chart": usage_chart_svg(daily, title=chart_title, chart_id="usage-chart"),
+            # A phone gets a narrower drawing with larger type, rather than a sideways scroll
+            # that would hide today's bar off screen.
+            "chart_compact": usage_chart_svg(
+                daily, title=chart_title, chart_id="usage-chart-compact", compact=True
             ),
             "audit_trail": audit_trail,
             "successor": successor,
@@ -268,6 +280,7 @@ def key_rotate(request, key_id):
         return _confirm(
             request, api_key, "rotate", form=form, error=exc.detail, status=_error_status(exc)
         )
+    api_key.refresh_from_db()  # the service shortened the old key's life on its own copy
     return _reveal(request, successor, raw_key, rotated_from=api_key)
 
 

@@ -35,7 +35,9 @@ class MembershipInline(admin.TabularInline):
 @admin.register(Tenant)
 class TenantAdmin(admin.ModelAdmin):
     list_display = ("name", "slug", "id", "member_count", "created_at")
-    search_fields = ("name", "slug")
+    list_filter = ("created_at",)
+    # Operators look a tenant up by a member's email as often as by its name.
+    search_fields = ("name", "slug", "memberships__user__email")
     prepopulated_fields = {"slug": ("name",)}
     readonly_fields = ("id", "created_at")
     inlines = [MembershipInline]

@@ -143,7 +143,7 @@ def tenant_members(request, tenant_id):
                 form.add_error(None, str(exc.detail))
                 status = 403
             else:
-                messages.success(request, f"{added.user.email} is now a {added.role}.")
+                messages.success(request, f"{added.user.email} is now {_role_phrase(added.role)}.")
                 return see_other(f"/tenants/{tenant.pk}/members")
         status = status if status == 403 else 400
     return render(
@@ -184,7 +184,9 @@ def member_role(request, tenant_id, user_id):
     except exceptions.APIException as exc:
         messages.error(request, _message(exc))
     else:
-        messages.success(request, f"{target.user.email} is now a {form.cleaned_data['role']}.")
+        messages.success(
+            request, f"{target.user.email} is now {_role_phrase(form.cleaned_data['role'])}."
+        )
     return see_other(back)
 
 
@@ -214,6 +216,12 @@ def member_remove(request, tenant_id, user_id):
         return see_other("/tenants")
     messages.success(request, f"{target.user.email} is no longer a member.")
     return see_other(f"/tenants/{membership.tenant_id}/members")
+
+
+def _role_phrase(role: str) -> str:
+    """``"an owner"``, ``"an admin"``, ``"a member"``: the role with its article."""
+    label = Membership.Role(role).label.lower()
+    return f"{'an' if label[0] in 'aeiou' else 'a'} {label}"
 
 
 def _message(exc: exceptions.APIException) -> str:

@@ -35,7 +35,7 @@ def browser():
         browser = playwright.chromium.launch(
             executable_path=CHROMIUM,
             headless=True,
-            args=["--no-sandbox", "--disable-background-networking"],
+            args=["--no-sandbox", "--disable-background-networking", "--disable-gpu"],
         )
         yield browser
         browser.close()

@@ -74,6 +74,11 @@ def test_register_create_key_use_it_see_usage_then_revoke(page, live_server, scr
     screenshot(page.locator("#usage-chart"), "usage-chart")
     screenshot(page, "key-page-desktop", full_page=True)
     page.set_viewport_size(PHONE)
+    # On a phone the compact chart is drawn instead, with today's bar on screen, not scrolled off.
+    assert not page.locator("#usage-chart").is_visible()
+    phone_bar = page.locator(f'#usage-chart-compact rect.bar[data-date="{today}"]').bounding_box()
+    assert 0 < phone_bar["x"] + phone_bar["width"] <= PHONE["width"]
+    screenshot(page.locator("#usage-chart-compact"), "usage-chart-phone")
     screenshot(page, "key-page-phone", full_page=True)
     page.set_viewport_size(DESKTOP)
 
@@ -111,6 +116,10 @@ def test_create_form_shows_errors_beside_fields_on_a_phone(page, screenshot):
     assert page.locator("#id_name_error").inner_text() == "This field is required."
     assert "Line 1" in page.locator("#id_endpoints_error").inner_text()
     assert page.locator("#id_name").get_attribute("aria-invalid") == "true"
+    # The summary at the top takes the focus and links to each field.
+    assert page.evaluate("document.activeElement.id") == "error-summary"
+    page.locator("#error-summary").get_by_role("link", name="Endpoint grants").click()
+    assert page.evaluate("document.activeElement.id") == "id_endpoints"
     screenshot(page, "create-form-errors-phone", full_page=True)
 
 
