@@ -20,14 +20,21 @@ accesslog = "-"
 forwarded_allow_ips = os.environ.get("GUNICORN_FORWARDED_ALLOW_IPS", "127.0.0.1")
 wsgi_app = "config.wsgi:application"
 
-_metrics_dir = os.environ.setdefault(
-    "PROMETHEUS_MULTIPROC_DIR", os.path.join(tempfile.gettempdir(), "keyward-prometheus")
-)
+# A directory of this server's own (named after the master, which reads this file): two
+# servers on one machine — two nodes, or an old and a new release side by side — must neither
+# add up each other's samples nor wipe each other's files when one of them starts.
+_own_metrics_dir = os.path.join(tempfile.gettempdir(), f"keyward-prometheus-{os.getpid()}")
+_metrics_dir = os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", _own_metrics_dir)
 
 
 def on_starting(server):
     shutil.rmtree(_metrics_dir, ignore_errors=True)
     os.makedirs(_metrics_dir, exist_ok=True)
+
+
+def on_exit(server):
+    if _metrics_dir == _own_metrics_dir:
+        shutil.rmtree(_metrics_dir, ignore_errors=True)
 
 
 def child_exit(server, worker):

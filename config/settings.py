@@ -240,6 +240,10 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "ENUM_NAME_OVERRIDES": {"ReachabilityEnum": ["ok", "unavailable"]},
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "ops.schema.postprocess_error_responses",
+    ],
 }
 
 # --- Tokens (SimpleJWT) -----------------------------------------------------------------

@@ -4,7 +4,7 @@ from django.core.cache import cache
 from django.db import connection
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -24,18 +24,22 @@ class OperatorView(APIView):
     permission_classes = [LocalMetricsBypass | IsAuthenticatedAndAllowed]
 
 
+STATUS_BODY = inline_serializer(
+    "Status",
+    {
+        "status": serializers.ChoiceField(choices=["ok", "degraded"]),
+        "version": serializers.CharField(),
+        "database": serializers.ChoiceField(choices=["ok", "unavailable"]),
+        "cache": serializers.ChoiceField(choices=["ok", "unavailable"]),
+    },
+)
+
+
 class StatusView(OperatorView):
     @extend_schema(
         responses={
-            200: inline_serializer(
-                "Status",
-                {
-                    "status": serializers.ChoiceField(choices=["ok", "degraded"]),
-                    "version": serializers.CharField(),
-                    "database": serializers.ChoiceField(choices=["ok", "unavailable"]),
-                    "cache": serializers.ChoiceField(choices=["ok", "unavailable"]),
-                },
-            )
+            200: STATUS_BODY,
+            503: OpenApiResponse(STATUS_BODY, description="The database or the cache is down."),
         },
         description="Database and cache reachability. 503 when either is unreachable.",
     )

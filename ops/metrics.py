@@ -15,6 +15,12 @@ from prometheus_client import (
     multiprocess,
 )
 
+_multiproc_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+if _multiproc_dir:
+    # prometheus-client opens its sample files there as soon as a metric is defined; a
+    # directory named in the environment but not created yet must not stop the process.
+    os.makedirs(_multiproc_dir, exist_ok=True)
+
 REQUESTS = Counter(
     "keyward_http_requests_total",
     "HTTP requests by route, method and status.",
@@ -28,13 +34,15 @@ LATENCY = Histogram(
 )
 AUTH_OUTCOMES = Counter(
     "keyward_auth_outcomes_total",
-    "Authentication outcomes by method (api_key, jwt, session, client_credentials, none) and code.",
+    "Authentication outcomes by method (api_key, jwt, session, client_credentials, password, "
+    "refresh_token, none) and code (valid, or the SPEC error code).",
     ["method", "code"],
 )
 RATE_LIMIT_HITS = Counter(
     "keyward_rate_limit_hits_total",
-    "Requests refused with 429, by the kind of bucket that refused them.",
-    ["bucket"],
+    "Requests refused with 429, by route and the kind of bucket that refused them "
+    "(api_key, user, service_client, ip, endpoint).",
+    ["route", "bucket"],
 )
 
 

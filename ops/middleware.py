@@ -1,6 +1,31 @@
+import json
 import time
 
+from django.conf import settings
+
+from apikeys.authentication import looks_like_jwt
+from core.principal import AuthMethod
+from metering.throttles import READING_ATTRIBUTE
 from ops.metrics import AUTH_OUTCOMES, LATENCY, RATE_LIMIT_HITS, REQUESTS
+
+UNMATCHED = "<unmatched>"
+NO_CREDENTIAL = "none"
+
+# Endpoints that exchange a credential in the body for a token or a session: their outcome is
+# the answer itself, whatever the request headers carry.
+EXCHANGE_METHODS = {
+    "api/v1/auth/login": "password",
+    "api/v1/auth/refresh": "refresh_token",
+    "oauth2/token": AuthMethod.CLIENT_CREDENTIALS,
+}
+
+# Which bucket refused a request counted by ``metering``: the principal's, or the client IP's.
+BUCKET_OF_METHOD = {
+    AuthMethod.API_KEY: "api_key",
+    AuthMethod.JWT: "user",
+    AuthMethod.SESSION: "user",
+    AuthMethod.CLIENT_CREDENTIALS: "service_client",
+}
 
 
 class MetricsMiddleware:
@@ -17,28 +42,80 @@ class MetricsMiddleware:
         started = time.perf_counter()
         response = self.get_response(request)
         match = getattr(request, "resolver_match", None)
-        route = match.route if match is not None else "<unmatched>"
+        route = match.route if match is not None else UNMATCHED
         REQUESTS.labels(route, request.method, str(response.status_code)).inc()
         LATENCY.labels(route).observe(time.perf_counter() - started)
-        self._count_auth(request, response)
+        outcome = auth_outcome(request, response, route)
+        if outcome is not None:
+            AUTH_OUTCOMES.labels(*outcome).inc()
+        if response.status_code == 429:
+            RATE_LIMIT_HITS.labels(route, rate_limit_bucket(request)).inc()
         return response
 
-    @staticmethod
-    def _count_auth(request, response):
-        code = _error_code(response)
-        principal = getattr(request, "auth", None)
-        method = getattr(principal, "auth_method", None)
-        if response.status_code == 401:
-            AUTH_OUTCOMES.labels(method or "none", code or "authentication_failed").inc()
-        elif method is not None:
-            AUTH_OUTCOMES.labels(method, "valid").inc()
-        if response.status_code == 429:
-            RATE_LIMIT_HITS.labels(getattr(request, "keyward_rate_bucket", "other")).inc()
+
+def auth_outcome(request, response, route: str) -> tuple[str, str] | None:
+    """``(method, code)`` for a request that authenticated or tried to; ``None`` otherwise."""
+    status = response.status_code
+    code = _error_code(response) if status >= 400 else None
+    if route in EXCHANGE_METHODS and request.method == "POST":
+        if status < 400:
+            return EXCHANGE_METHODS[route], "valid"
+        return EXCHANGE_METHODS[route], code or "refused"
+    principal = getattr(request, "auth", None)
+    method = getattr(principal, "auth_method", None)
+    if method is not None:
+        # A known caller refused by the authorization decision (scope, grant, IP, tenant).
+        return method, code if status in (401, 403) and code else "valid"
+    if status == 401:
+        return _presented_method(request), code or "authentication_failed"
+    return None
+
+
+def rate_limit_bucket(request) -> str:
+    """The kind of bucket behind a 429: a principal's, an IP's, or an endpoint's own limit."""
+    reading = getattr(request, READING_ATTRIBUTE, None)
+    if reading is None or reading.admitted:
+        return "endpoint"  # django-ratelimit's per-endpoint limits: login, register, bootstrap…
+    method = getattr(getattr(request, "auth", None), "auth_method", None)
+    return BUCKET_OF_METHOD.get(method, "ip")
+
+
+def _presented_method(request) -> str:
+    """Which scheme a refused request tried, read from its headers in the classes' order."""
+    meta = request.META
+    if "HTTP_X_API_KEY" in meta:
+        return AuthMethod.API_KEY
+    authorization = meta.get("HTTP_AUTHORIZATION", "").split()
+    if authorization:
+        is_bearer = authorization[0].lower() == "bearer"
+        if is_bearer and len(authorization) == 2 and looks_like_jwt(authorization[1]):
+            return AuthMethod.JWT
+        return AuthMethod.API_KEY
+    if request.COOKIES.get("access_token"):
+        return AuthMethod.JWT
+    if request.COOKIES.get(settings.SESSION_COOKIE_NAME):
+        return AuthMethod.SESSION
+    return NO_CREDENTIAL
 
 
 def _error_code(response) -> str | None:
     data = getattr(response, "data", None)
+    if data is None:
+        data = _json_body(response)
     if isinstance(data, dict):
-        code = data.get("code")
+        # SPEC §8 bodies carry ``code``; RFC 6749 bodies (``/oauth2/token``) carry ``error``.
+        code = data.get("code", data.get("error"))
         return str(code) if code is not None else None
     return None
+
+
+def _json_body(response):
+    """The body of a plain ``JsonResponse`` (django-ratelimit's 429, Django's 404 under /api/)."""
+    if not response.get("Content-Type", "").startswith("application/json"):
+        return None
+    if getattr(response, "streaming", False):
+        return None
+    try:
+        return json.loads(response.content)
+    except ValueError:
+        return None

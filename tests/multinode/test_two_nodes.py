@@ -19,7 +19,7 @@ from django.db import connection
 
 from apikeys.models import ApiKey
 from apikeys.services import api_key_create
-from tests.factories import UserFactory
+from tests.factories import StaffUserFactory, UserFactory
 from tests.multinode.client import burst, fetch
 from tests.multinode.conftest import key_with_room
 
@@ -127,6 +127,30 @@ def test_a_key_revoked_on_one_node_is_refused_at_once_on_the_other(two_nodes):
     after = burst([(node_b.port, "GET", VERIFY, {"X-API-Key": raw})] * 16, processes=1)
     assert {r.status for r in after} == {401}
     assert {r.json()["code"] for r in after} == {"api_key_disabled"}
+
+
+def _health_count(node, raw_admin_key) -> float:
+    metrics = fetch(node.port, "GET", "/api/v1/metrics", {"X-API-Key": raw_admin_key})
+    assert metrics.status == 200, metrics.body
+    assert metrics.headers["content-type"].startswith("text/plain; version=")
+    line = 'keyward_http_requests_total{method="GET",route="api/v1/health",status="200"} '
+    for row in metrics.body.decode().splitlines():
+        if row.startswith(line):
+            return float(row[len(line) :])
+    return 0.0
+
+
+def test_metrics_add_up_both_workers_of_a_node_and_only_that_node(two_nodes):
+    node_a, node_b = two_nodes
+    _, admin = api_key_create(user=StaffUserFactory(), name="scraper", key_type="admin")
+    before_a, before_b = _health_count(node_a, admin), _health_count(node_b, admin)
+
+    # Concurrent calls on fresh connections: both of node A's workers answer some of them.
+    answers = burst(spread([node_a], 40, "GET", "/api/v1/health", {}), processes=1)
+
+    assert {r.status for r in answers} == {200}
+    assert _health_count(node_a, admin) == before_a + 40
+    assert _health_count(node_b, admin) == before_b
 
 
 def test_the_nodes_answer_without_500s_after_postgresql_drops_their_connections(two_nodes):
