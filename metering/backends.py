@@ -1,19 +1,22 @@
 """Where counters, usage buffers and key generations live: Redis, or this process's memory.
 
 Redis is the production store, shared by every process and node: one Lua call per request.
-Without Redis (the embedded default, one process) the same operations run in memory; a
-separate process, such as ``manage.py flushusage``, then sees nothing of the server's buffer,
-which is why the server also flushes on read (see ``metering.usage``).
+Without Redis (the embedded default, one process) the same operations run in this process's
+memory, under one lock; a separate process, such as ``manage.py flushusage``, then sees nothing
+of the server's buffer, which is why the server also flushes on read (see ``metering.usage``).
+Any other configured cache (``CACHE_URL``) keeps counters and generations in that cache.
 """
 
 import secrets
 import threading
+import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cache as memoize
 
-from django.core.cache import cache, caches
+from django.core.cache import caches
+from django.core.cache.backends.locmem import LocMemCache
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 from django_redis import get_redis_connection
@@ -75,17 +78,21 @@ class RedisBackend:
         self._client = get_redis_connection("default")
         self._count = self._client.register_script(_COUNT_SCRIPT)
         self._take = self._client.register_script(_TAKE_SCRIPT)
+        # Resolved once: going through the ``cache`` proxy costs a lookup per key per request.
+        self._make_key = caches["default"].make_key
+        self._dirty_set = self._make_key(DIRTY_SET)
 
     def count(self, counters, *, usage_key_id, generation_of, ip, now, expected_generation=None):
         """Count one request; ``(None, generation)`` when ``expected_generation`` is stale."""
-        keys = [cache.make_key(c.key) for c in counters]
+        make_key = self._make_key
+        keys = [make_key(c.key) for c in counters]
         argv = [len(counters)]
         for counter in counters:
             argv += [counter.limit, counter.ttl]
         keys += [
-            _usage_key(usage_key_id or "-"),
-            cache.make_key(DIRTY_SET),
-            _generation_key(generation_of or "-"),
+            make_key(f"usage:{usage_key_id or '-'}"),
+            self._dirty_set,
+            make_key(f"gen:{generation_of or '-'}"),
         ]
         argv += [
             usage_key_id or "",
@@ -102,20 +109,24 @@ class RedisBackend:
             return None, (generation or None)
         return [int(c) for c in result[:-1]], (generation or None)
 
+    def peek(self, counters) -> list[int]:
+        values = self._client.mget([self._make_key(c.key) for c in counters]) if counters else []
+        return [int(v or 0) for v in values]
+
     def usage_dirty_ids(self) -> list[str]:
-        return [m.decode() for m in self._client.smembers(cache.make_key(DIRTY_SET))]
+        return [m.decode() for m in self._client.smembers(self._dirty_set)]
 
     def usage_take(self, key_id: str) -> Pending:
-        raw = self._take(keys=[_usage_key(key_id), cache.make_key(DIRTY_SET)], args=[key_id])
+        raw = self._take(keys=[self._usage_key(key_id), self._dirty_set], args=[key_id])
         values = {raw[i].decode(): raw[i + 1].decode() for i in range(0, len(raw), 2)}
         return _pending_from_fields(values)
 
     def usage_peek(self, key_id: str) -> Pending:
-        raw = self._client.hgetall(_usage_key(key_id))
+        raw = self._client.hgetall(self._usage_key(key_id))
         return _pending_from_fields({k.decode(): v.decode() for k, v in raw.items()})
 
     def usage_restore(self, key_id: str, pending: Pending) -> None:
-        key = _usage_key(key_id)
+        key = self._usage_key(key_id)
         with self._client.pipeline(transaction=True) as pipe:
             pipe.hincrby(key, "n", pending.count)
             for day, n in pending.days.items():
@@ -123,28 +134,36 @@ class RedisBackend:
             if pending.last_at is not None:
                 pipe.hsetnx(key, "at", pending.last_at)
                 pipe.hsetnx(key, "ip", pending.last_ip or "")
-            pipe.sadd(cache.make_key(DIRTY_SET), key_id)
+            pipe.sadd(self._dirty_set, key_id)
             pipe.execute()
 
     def generation_bump(self, key_id: str) -> None:
-        self._client.set(_generation_key(key_id), secrets.token_hex(8))
+        self._client.set(self._generation_key(key_id), secrets.token_hex(8))
 
     def generation_ensure(self, key_id: str) -> str:
         """The key's generation, created if the cache has none (e.g. after a restart)."""
-        key = _generation_key(key_id)
+        key = self._generation_key(key_id)
         self._client.set(key, secrets.token_hex(8), nx=True)
         value = self._client.get(key)
         return value.decode() if value is not None else ""
 
+    def _usage_key(self, key_id: str) -> str:
+        return self._make_key(f"usage:{key_id}")
 
-class LocalBackend:
-    """One process: counters in the local cache (so get_usage sees them), usage in a dict."""
+    def _generation_key(self, key_id: str) -> str:
+        return self._make_key(f"gen:{key_id}")
+
+
+class CacheBackend:
+    """One process's usage buffer; counters and generations in the configured Django cache."""
 
     def __init__(self):
         self._lock = threading.Lock()
         self._usage: dict[str, Pending] = defaultdict(Pending)
+        self._cache = caches["default"]
 
     def count(self, counters, *, usage_key_id, generation_of, ip, now, expected_generation=None):
+        cache = self._cache
         generation = cache.get(f"gen:{generation_of}") if generation_of else None
         if expected_generation and generation != expected_generation:
             return None, generation
@@ -158,15 +177,20 @@ class LocalBackend:
                 except ValueError:  # expired between add and incr
                     cache.add(counter.key, 1, counter.ttl)
                     counts.append(1)
-        admitted = all(n <= c.limit for n, c in zip(counts, counters, strict=True))
-        if admitted and usage_key_id:
-            with self._lock:
-                pending = self._usage[usage_key_id]
-                pending.count += 1
-                day = day_of(now)
-                pending.days[day] = pending.days.get(day, 0) + 1
-                pending.last_at, pending.last_ip = int(now), ip
+        if usage_key_id and all(n <= c.limit for n, c in zip(counts, counters, strict=True)):
+            self._buffer_use(usage_key_id, ip=ip, now=now)
         return counts, generation
+
+    def peek(self, counters) -> list[int]:
+        return [int(self._cache.get(c.key) or 0) for c in counters]
+
+    def _buffer_use(self, key_id: str, *, ip, now) -> None:
+        with self._lock:
+            pending = self._usage[key_id]
+            pending.count += 1
+            day = day_of(now)
+            pending.days[day] = pending.days.get(day, 0) + 1
+            pending.last_at, pending.last_ip = int(now), ip
 
     def usage_dirty_ids(self) -> list[str]:
         with self._lock:
@@ -195,11 +219,63 @@ class LocalBackend:
                 current.last_at, current.last_ip = pending.last_at, pending.last_ip
 
     def generation_bump(self, key_id: str) -> None:
-        cache.set(f"gen:{key_id}", secrets.token_hex(8), None)
+        self._cache.set(f"gen:{key_id}", secrets.token_hex(8), None)
 
     def generation_ensure(self, key_id: str) -> str:
-        cache.add(f"gen:{key_id}", secrets.token_hex(8), None)
-        return cache.get(f"gen:{key_id}") or ""
+        self._cache.add(f"gen:{key_id}", secrets.token_hex(8), None)
+        return self._cache.get(f"gen:{key_id}") or ""
+
+
+class MemoryBackend(CacheBackend):
+    """The embedded default: counters and generations in plain dicts, under the one lock.
+
+    The in-process cache would hold them just as privately, but at the price of a key check,
+    a pickle and a lock per operation — more than the rest of a warm request's authentication.
+    """
+
+    PRUNE_AT = 10_000  # counters; expired ones are dropped when the table grows past this
+
+    def __init__(self):
+        super().__init__()
+        self._counters: dict[str, tuple[int, float]] = {}  # key -> (count, expires at)
+        self._generations: dict[str, str] = {}
+        self._prune_at = self.PRUNE_AT
+
+    def count(self, counters, *, usage_key_id, generation_of, ip, now, expected_generation=None):
+        with self._lock:
+            generation = self._generations.get(generation_of) if generation_of else None
+            if expected_generation and generation != expected_generation:
+                return None, generation
+            counts = []
+            for counter in counters:
+                count, expires_at = self._counters.get(counter.key, (0, 0.0))
+                if expires_at <= now:
+                    count, expires_at = 0, now + counter.ttl
+                self._counters[counter.key] = (count + 1, expires_at)
+                counts.append(count + 1)
+            if len(self._counters) > self._prune_at:
+                self._prune(now)
+        if usage_key_id and all(n <= c.limit for n, c in zip(counts, counters, strict=True)):
+            self._buffer_use(usage_key_id, ip=ip, now=now)
+        return counts, generation
+
+    def peek(self, counters) -> list[int]:
+        now = time.time()
+        with self._lock:
+            entries = [self._counters.get(c.key, (0, 0.0)) for c in counters]
+        return [count if expires_at > now else 0 for count, expires_at in entries]
+
+    def generation_bump(self, key_id: str) -> None:
+        with self._lock:
+            self._generations[key_id] = secrets.token_hex(8)
+
+    def generation_ensure(self, key_id: str) -> str:
+        with self._lock:
+            return self._generations.setdefault(key_id, secrets.token_hex(8))
+
+    def _prune(self, now: float) -> None:
+        self._counters = {k: v for k, v in self._counters.items() if v[1] > now}
+        self._prune_at = max(self.PRUNE_AT, 2 * len(self._counters))
 
 
 DIRTY_SET = "usage:dirty"
@@ -208,23 +284,18 @@ DIRTY_SET = "usage:dirty"
 @memoize
 def active():
     """The backend for the configured default cache (memoized; reset when settings change)."""
-    if isinstance(caches["default"], RedisCache):  # ``cache`` is a proxy: ask the real one
+    default = caches["default"]  # ``cache`` is a proxy: ask the real one
+    if isinstance(default, RedisCache):
         return RedisBackend()
-    return LocalBackend()
+    if isinstance(default, LocMemCache):
+        return MemoryBackend()
+    return CacheBackend()
 
 
 @receiver(setting_changed)
 def _reset(*, setting, **kwargs):
     if setting == "CACHES":
         active.cache_clear()
-
-
-def _usage_key(key_id: str) -> str:
-    return cache.make_key(f"usage:{key_id}")
-
-
-def _generation_key(key_id: str) -> str:
-    return cache.make_key(f"gen:{key_id}")
 
 
 def day_of(now: float) -> str:

@@ -1,17 +1,19 @@
 """Count a request against its rate limits and record its usage, in one trip to the cache.
 
 Windows and counter names are django-ratelimit's (``_get_window`` and ``_make_cache_key``): a
-fixed window per bucket with a per-bucket jitter, counted in the default cache, so
+fixed window per bucket with a per-bucket jitter, so on a shared cache
 ``django_ratelimit.core.get_usage`` reads exactly the counters this module writes. What this
 module adds is the trip: on Redis one Lua call increments every window, and — only when the
 request is admitted — the key's usage buffer, and reads the key's generation number (see
-``apikeys.cache``). django-ratelimit's own ``get_usage`` would spend two round trips per window.
+``metering.verified``). django-ratelimit's own ``get_usage`` would spend two round trips per
+window. On the embedded default the counters live in this process's memory
+(``backends.MemoryBackend``), which is all a single process needs.
 """
 
 import time
 from dataclasses import dataclass
+from functools import lru_cache
 
-from django.core.cache import cache
 from django_ratelimit.core import _get_window, _make_cache_key
 
 from core.cache import CACHE_ERRORS
@@ -28,6 +30,17 @@ class Window:
     @property
     def rate(self) -> str:
         return f"{self.limit}/{self.period}s"
+
+
+@lru_cache(maxsize=8192)
+def _counter_key(bucket: str, window: Window, end: int) -> str:
+    """django-ratelimit's counter name; an MD5 per window per request is worth memoizing."""
+    return _make_cache_key(GROUP, end, window.rate, bucket, None)
+
+
+@lru_cache(maxsize=1024)
+def _policy(windows: tuple[Window, ...]) -> str:
+    return ", ".join(f"{w.limit};w={w.period}" for w in windows)
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,18 +92,7 @@ def take(
     it; the reading is then ``stale`` and the caller reloads the key and takes again.
     """
     now = time.time() if now is None else now
-    windows = [w for w in meter.windows if w.limit is not None]
-    counters = []
-    for window in windows:
-        end = _get_window(meter.bucket, window.period)
-        counters.append(
-            backends.Counter(
-                key=_make_cache_key(GROUP, end, window.rate, meter.bucket, None),
-                limit=window.limit,
-                ttl=window.period + 1,
-                ends_at=end,
-            )
-        )
+    windows, counters = _counters(meter)
     try:
         counts, generation = backends.active().count(
             counters,
@@ -110,18 +112,28 @@ def take(
 def peek(meter: Meter, *, now: float | None = None) -> Reading:
     """The current state of ``meter``'s windows without counting a request."""
     now = time.time() if now is None else now
+    windows, counters = _counters(meter)
+    try:
+        counts = backends.active().peek(counters)
+    except CACHE_ERRORS as exc:
+        raise MeterUnavailable(str(exc)) from exc
+    return _reading(windows, counters, counts, None, now)
+
+
+def _counters(meter: Meter) -> tuple[list[Window], list[backends.Counter]]:
     windows = [w for w in meter.windows if w.limit is not None]
-    counters, counts = [], []
+    counters = []
     for window in windows:
         end = _get_window(meter.bucket, window.period)
-        key = _make_cache_key(GROUP, end, window.rate, meter.bucket, None)
-        counters.append(backends.Counter(key=key, limit=window.limit, ttl=0, ends_at=end))
-        try:
-            counts.append(int(cache.get(key) or 0))
-        except CACHE_ERRORS as exc:
-            raise MeterUnavailable(str(exc)) from exc
-    reading = _reading(windows, counters, counts, None, now)
-    return reading
+        counters.append(
+            backends.Counter(
+                key=_counter_key(meter.bucket, window, end),
+                limit=window.limit,
+                ttl=window.period + 1,
+                ends_at=end,
+            )
+        )
+    return windows, counters
 
 
 def _reading(windows, counters, counts, generation, now) -> Reading:
@@ -144,7 +156,7 @@ def _reading(windows, counters, counts, generation, now) -> Reading:
             if count > w.limit
         ]
         retry_after = max(exhausted)
-    policy = ", ".join(f"{w.limit};w={w.period}" for w in windows)
+    policy = _policy(tuple(windows))
     return Reading(
         admitted=admitted,
         limit=window.limit,

@@ -74,7 +74,8 @@ def test_headers_carry_x_ratelimit_and_the_ietf_pair():
     assert headers["RateLimit"].startswith("limit=5, remaining=4, reset=")
 
 
-def test_django_ratelimit_reads_the_same_counters(rf):
+@pytest.mark.redis
+def test_on_the_shared_cache_django_ratelimit_reads_the_same_counters(rf):
     for _ in range(3):
         take(MINUTE_5)
 
