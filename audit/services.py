@@ -42,8 +42,23 @@ def audit_record(
         target_type=target_type,
         target_id=str(target_id),
         tenant_id=tenant_id,
-        data=data or {},
+        data=_storable(data or {}),
     )
+
+
+def _storable(value):
+    """``value`` without NUL characters, which PostgreSQL's jsonb refuses.
+
+    Audit data often quotes what a client sent (a refused scope, a form field's name), and a
+    client may send anything; dropping NUL keeps the event instead of failing the request.
+    """
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, dict):
+        return {_storable(k): _storable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_storable(item) for item in value]
+    return value
 
 
 def audit_prune(*, before) -> int:

@@ -218,6 +218,15 @@ def test_a_denied_request_is_audited_with_the_client_id_and_never_the_secret(
     assert "guess" not in str(event.data)
 
 
+def test_a_denied_request_quoting_nul_characters_is_still_a_4xx_and_audited(api_client):
+    # PostgreSQL's jsonb refuses NUL, and the audit row quotes what the client sent.
+    response = post_token(api_client, "%00=a&%00=b&grant_type=client_credentials")
+
+    assert 400 <= response.status_code < 500
+    event = AuditEvent.objects.get(event_type="oauth.token_denied")
+    assert "\x00" not in str(event.data)
+
+
 # --- invalid_request, unsupported_grant_type: malformed requests are 4xx, never 500 ------------
 
 
