@@ -121,3 +121,19 @@ def test_an_unexpected_error_under_api_is_json_500_without_details(api_client, m
 
     assert response.status_code == 500
     assert response.json() == {"detail": "Internal server error.", "code": "server_error"}
+
+
+def test_json_nested_past_the_recursion_limit_gets_400_validation_error(api_client):
+    body = "[" * 100_000 + "]" * 100_000
+
+    response = api_client.post("/api/v1/auth/register", body, content_type="application/json")
+
+    assert response.status_code == 400
+    assert response.json()["code"] == "validation_error"
+
+
+def test_favicon_ico_redirects_to_the_sites_icon(client):
+    response = client.get("/favicon.ico")
+
+    assert response.status_code == 301
+    assert response["Location"] == "/static/favicon.svg"
