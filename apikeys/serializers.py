@@ -84,6 +84,13 @@ class RateLimitSerializer(serializers.Serializer):
         for field in self.fields.values():
             field.required = False
 
+    def to_internal_value(self, data):
+        if isinstance(data, dict) and (unknown := sorted(map(str, set(data) - set(self.fields)))):
+            raise serializers.ValidationError(
+                f"Unknown window {', '.join(unknown)}: the windows are per_minute and per_hour."
+            )
+        return super().to_internal_value(data)
+
     def to_representation(self, instance):
         """Only the windows the key sets: an absent one follows the type's default, whereas
         ``null`` means "no limit", so filling it in would misstate the key's limits."""

@@ -187,6 +187,12 @@ def test_user_cannot_lift_a_defaulted_window(person):
     assert_invalid(create(person, rate_limit={"per_hour": None}), "rate_limit")
 
 
+@pytest.mark.parametrize("rate_limit", [{"per_day": 5}, {"per_minute": 5, "burst": 1}])
+def test_a_rate_limit_window_that_does_not_exist_gets_400(person, rate_limit):
+    assert_invalid(create(person, rate_limit=rate_limit), "rate_limit")
+    assert not ApiKey.objects.exists()
+
+
 def test_user_may_lower_a_rate_limit_and_it_is_enforced(person):
     raw = create(person, rate_limit={"per_minute": 2}).json()["key"]
     client = key_client(raw)
