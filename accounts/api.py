@@ -100,6 +100,9 @@ class PublicEndpoint(APIView):
 
 
 class RegisterView(PublicEndpoint):
+    # Limited per IP and per email by its own rates (SPEC §2), not by the anonymous bucket.
+    throttle_classes = []
+
     @extend_schema(
         summary="Create an account",
         request=_request_body(RegisterSerializer),
@@ -136,6 +139,9 @@ class RegisterView(PublicEndpoint):
 
 
 class LoginView(PublicEndpoint):
+    # Limited per IP and per email by its own rates (SPEC §2), not by the anonymous bucket.
+    throttle_classes = []
+
     @extend_schema(
         summary="Log in with email and password",
         request=_request_body(LoginSerializer),

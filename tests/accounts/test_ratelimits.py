@@ -171,6 +171,17 @@ def test_register_over_the_per_ip_rate_gets_429(api_client, settings):
     assert 1 <= response.json()["retry_after"] <= 3600
 
 
+def test_an_ip_out_of_anonymous_requests_may_still_log_in_and_register(api_client, user, settings):
+    # SPEC §2: the anonymous bucket is for "any other unauthenticated request".
+    settings.KEYWARD_ANON_RATE_PER_IP = "2/m"
+    for _ in range(3):
+        api_client.get("/api/v1/auth/verify", HTTP_X_API_KEY="kw_not-a-real-key")
+    assert api_client.get("/api/v1/auth/verify").status_code == 429
+
+    assert attempt(api_client, email=user.email, password=DEFAULT_PASSWORD).status_code == 200
+    assert register(api_client, 1).status_code == 201
+
+
 def test_form_login_over_the_limit_gets_the_429_page(client, settings):
     settings.KEYWARD_LOGIN_RATE_PER_EMAIL = "1/m"
     data = {"email": "someone@example.com", "password": "wrong password"}
