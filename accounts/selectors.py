@@ -44,4 +44,6 @@ def credential_describe(*, principal: Principal, request) -> dict:
     }
     if principal.key_prefix:
         body["key_prefix"] = principal.key_prefix
+    if principal.service_client is not None:  # a client has no user: say which client it is
+        body["client_id"] = str(principal.service_client.client_id)
     return body

@@ -79,6 +79,7 @@ class VerifyResponseSerializer(serializers.Serializer):
     scopes = serializers.ListField(child=serializers.CharField())
     expires_at = serializers.DateTimeField(allow_null=True)
     key_prefix = serializers.CharField(required=False, help_text="Only for API keys.")
+    client_id = serializers.UUIDField(required=False, help_text="Only for service clients.")
 
 
 class AuthErrorSerializer(serializers.Serializer):

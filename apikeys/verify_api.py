@@ -45,6 +45,20 @@ class KeyVerifyView(APIView):
         return Response(KeyVerifyResponseSerializer(verdict.as_dict()).data)
 
 
+AUTH_CHECK_SCHEMA = {
+    "summary": "Sub-request authorization for reverse proxies",
+    "parameters": [
+        OpenApiParameter("X-Original-Method", str, OpenApiParameter.HEADER),
+        OpenApiParameter("X-Original-URI", str, OpenApiParameter.HEADER),
+    ],
+    "responses": {
+        200: OpenApiResponse(description="Allowed; see the X-Auth-* response headers."),
+        **ERRORS,
+    },
+    "tags": ["verification"],
+}
+
+
 class AuthCheckView(APIView):
     """For a reverse proxy's sub-request (nginx ``auth_request``, Traefik ``forwardAuth``).
 
@@ -75,22 +89,13 @@ class AuthCheckView(APIView):
             response["X-Auth-Error-Code"] = response.data["code"]  # proxies pass headers on
         return response
 
-    @extend_schema(
-        summary="Sub-request authorization for reverse proxies",
-        parameters=[
-            OpenApiParameter("X-Original-Method", str, OpenApiParameter.HEADER),
-            OpenApiParameter("X-Original-URI", str, OpenApiParameter.HEADER),
-        ],
-        responses={
-            200: OpenApiResponse(description="Allowed; see the X-Auth-* response headers."),
-            **ERRORS,
-        },
-        tags=["verification"],
-    )
+    @extend_schema(**AUTH_CHECK_SCHEMA)
     def get(self, request):
         return self._check(request)
 
-    @extend_schema(exclude=True)
+    # Proxies that forward the original method (Traefik, Envoy) call with it; the verdict is
+    # the same, decided by X-Original-Method when given.
+    @extend_schema(**AUTH_CHECK_SCHEMA, request=None)
     def post(self, request):
         return self._check(request)
 
@@ -116,6 +121,8 @@ class AuthCheckView(APIView):
         response["X-Auth-User-Id"] = str(principal.user.pk) if principal.user else ""
         response["X-Auth-Tenant-Id"] = str(tenant_id) if tenant_id else ""
         response["X-Auth-Key-Prefix"] = principal.key_prefix or ""
+        client = principal.service_client
+        response["X-Auth-Client-Id"] = str(client.client_id) if client is not None else ""
         response["X-Auth-Scopes"] = " ".join(principal.scopes)
         response["X-Auth-Method"] = principal.auth_method
         response["X-Auth-Reason"] = decision.reason

@@ -291,6 +291,21 @@ def test_verify_describes_a_client_token():
     assert body["tenant_id"] == str(tenant.pk)
     assert body["scopes"] == ["agents:read"]
     assert body["expires_at"]
+    assert body["client_id"] == str(client.client_id)
+
+
+def test_auth_check_names_the_client_of_a_client_token():
+    tenant = TenantFactory()
+    client = ServiceClientFactory(scopes=["agents:read"], tenant=tenant)
+
+    response = bearer(access_token_for(client)).get(
+        "/api/v1/auth/check", HTTP_X_ORIGINAL_METHOD="GET", HTTP_X_ORIGINAL_URI="/api/v1/agents"
+    )
+
+    assert response.status_code == 200
+    assert response["X-Auth-Client-Id"] == str(client.client_id)
+    assert response["X-Auth-User-Id"] == ""
+    assert response["X-Auth-Tenant-Id"] == str(tenant.pk)
 
 
 def test_service_client_user_is_authenticated_and_nobody(service_client):
