@@ -272,8 +272,17 @@ KEYWARD_KEY_PREFIX = env.str("KEYWARD_KEY_PREFIX", default="kw")
 # set it explicitly in production so SECRET_KEY can rotate without invalidating every key.
 KEYWARD_KEY_PEPPER = env.str("KEYWARD_KEY_PEPPER", default="")
 KEYWARD_KEY_PEPPER_FALLBACKS = env.list("KEYWARD_KEY_PEPPER_FALLBACKS", default=[])
-KEYWARD_KEY_TYPE_RATE_LIMITS = json.loads(env.str("KEYWARD_KEY_TYPE_RATE_LIMITS", default="{}"))
-KEYWARD_USER_RATE_LIMITS = json.loads(env.str("KEYWARD_USER_RATE_LIMITS", default="{}"))
+
+
+def _json_setting(name: str):
+    try:
+        return json.loads(env.str(name, default="{}"))
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name} is not valid JSON: {exc}") from exc
+
+
+KEYWARD_KEY_TYPE_RATE_LIMITS = _json_setting("KEYWARD_KEY_TYPE_RATE_LIMITS")
+KEYWARD_USER_RATE_LIMITS = _json_setting("KEYWARD_USER_RATE_LIMITS")
 KEYWARD_LOGIN_RATE_PER_EMAIL = env.str("KEYWARD_LOGIN_RATE_PER_EMAIL", default="10/m")
 KEYWARD_LOGIN_RATE_PER_IP = env.str("KEYWARD_LOGIN_RATE_PER_IP", default="60/m")
 KEYWARD_REGISTER_RATE_PER_IP = env.str("KEYWARD_REGISTER_RATE_PER_IP", default="20/h")
@@ -289,6 +298,9 @@ KEYWARD_EXPIRED_KEY_RETENTION_DAYS = env.int("KEYWARD_EXPIRED_KEY_RETENTION_DAYS
 KEYWARD_BOOTSTRAP_RATE_PER_IP = env.str("KEYWARD_BOOTSTRAP_RATE_PER_IP", default="10/m")
 KEYWARD_KEY_CREATE_RATE_PER_USER = env.str("KEYWARD_KEY_CREATE_RATE_PER_USER", default="60/m")
 KEYWARD_LOCAL_METRICS_ENABLED = env.bool("KEYWARD_LOCAL_METRICS_ENABLED", default=False)
+# Without Redis the usage buffer lives in the server process: it moves into the database every
+# this many seconds (after a response, never in one), on every read, and when the process exits.
+KEYWARD_USAGE_FLUSH_SECONDS = env.int("KEYWARD_USAGE_FLUSH_SECONDS", default=10)
 
 # django-ratelimit: count in the default cache, take the client IP from our one function,
 # and answer 429 (not its default 403) from plain Django views.

@@ -74,6 +74,8 @@ return fields
 
 
 class RedisBackend:
+    buffers_in_process = False  # the usage buffer is Redis, flushed by ``flushusage``
+
     def __init__(self):
         self._client = get_redis_connection("default")
         self._count = self._client.register_script(_COUNT_SCRIPT)
@@ -156,6 +158,8 @@ class RedisBackend:
 
 class CacheBackend:
     """One process's usage buffer; counters and generations in the configured Django cache."""
+
+    buffers_in_process = True  # so the server flushes it itself (``metering.usage``)
 
     def __init__(self):
         self._lock = threading.Lock()

@@ -2,6 +2,8 @@
 
 ``usage_flush`` runs from ``manage.py flushusage`` (cron, every minute in production) and on
 every read of a key's figures, so the API, the admin and the pages show exact counts at once.
+Where the buffer lives in the server process (no Redis), the server also flushes it itself:
+after a response once ``KEYWARD_USAGE_FLUSH_SECONDS`` have passed, and when the process exits.
 Each key's buffer is taken atomically (read and cleared in one Lua call) and added to the
 database in one transaction; if the transaction fails the buffer is put back. What a crash can
 lose is therefore bounded by one flush of the keys being flushed at that instant, and a Redis
@@ -12,6 +14,7 @@ import logging
 import time
 from datetime import UTC, date, datetime
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F
 
@@ -52,6 +55,42 @@ def usage_flush_quietly(*, key_ids) -> None:
         usage_flush(key_ids=[k for k in map(str, key_ids) if k in dirty])
     except CACHE_ERRORS:
         logger.warning("usage flush skipped: cache unavailable")
+
+
+_next_flush_at = 0.0  # monotonic seconds; this process's buffer is flushed when it is due
+
+
+def _now() -> float:
+    return time.monotonic()  # a hook for tests
+
+
+def usage_flush_when_due(**kwargs) -> None:
+    """``request_finished``: move an in-process buffer into the database every few seconds.
+
+    Runs after the response has gone, one flush per interval, so no request waits on it and a
+    crash of the server loses at most an interval of usage. With Redis, ``flushusage`` does it.
+    """
+    global _next_flush_at
+    interval = settings.KEYWARD_USAGE_FLUSH_SECONDS
+    if not interval or not backends.active().buffers_in_process:
+        return
+    now = _now()
+    if now < _next_flush_at:
+        return
+    first = _next_flush_at == 0.0
+    _next_flush_at = now + interval
+    if first:
+        return  # the interval starts with the first request
+    usage_flush_safely()
+
+
+def usage_flush_safely() -> None:
+    """Flush an in-process buffer without raising: at exit and between requests."""
+    try:
+        if backends.active().buffers_in_process:
+            usage_flush()
+    except Exception:
+        logger.exception("usage flush failed; the buffer is kept for the next one")
 
 
 @transaction.atomic
