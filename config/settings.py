@@ -10,6 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import environ
+from corsheaders.defaults import default_headers as cors_default_headers
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -38,6 +39,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework_simplejwt.token_blacklist",
     "django_ratelimit",
+    "corsheaders",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "core",
@@ -54,6 +56,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "ops.middleware.MetricsMiddleware",
     "metering.throttles.RateLimitHeadersMiddleware",
+    "corsheaders.middleware.CorsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -289,6 +292,21 @@ KEYWARD_REGISTER_RATE_PER_IP = env.str("KEYWARD_REGISTER_RATE_PER_IP", default="
 KEYWARD_ANON_RATE_PER_IP = env.str("KEYWARD_ANON_RATE_PER_IP", default="300/m")
 KEYWARD_TRUSTED_PROXIES = env.int("KEYWARD_TRUSTED_PROXIES", default=0)
 KEYWARD_TENANT_HEADER = env.str("KEYWARD_TENANT_HEADER", default="X-Tenant-Id")
+
+# --- Browsers on other origins (CORS, django-cors-headers) -----------------------------------
+# Only the API answers cross-origin, only to the origins listed (none by default), and without
+# cookies: a single-page app on another origin sends its key or JWT in a header.
+CORS_ALLOWED_ORIGINS = env.list("KEYWARD_CORS_ALLOWED_ORIGINS", default=[])
+CORS_URLS_REGEX = r"^/(api|oauth2)/"
+CORS_ALLOW_HEADERS = (*cors_default_headers, "x-api-key", KEYWARD_TENANT_HEADER.lower())
+CORS_EXPOSE_HEADERS = (
+    "X-RateLimit-Limit",
+    "X-RateLimit-Remaining",
+    "X-RateLimit-Reset",
+    "RateLimit-Policy",
+    "RateLimit",
+    "Retry-After",
+)
 KEYWARD_BOOTSTRAP_ENABLED = env.bool("KEYWARD_BOOTSTRAP_ENABLED", default=True)
 KEYWARD_CLIENT_TOKEN_LIFETIME = env.int("KEYWARD_CLIENT_TOKEN_LIFETIME", default=3600)
 KEYWARD_OAUTH_TOKEN_RATE_PER_CLIENT = env.str("KEYWARD_OAUTH_TOKEN_RATE_PER_CLIENT", default="60/m")
