@@ -1,4 +1,9 @@
-"""Tenants in the admin, members inline. Every change is written to the audit log."""
+"""Tenants in the admin, members inline; changes go through ``tenants.services`` like the API's.
+
+An operator acts as an owner of every tenant. The formset checks what the services would
+refuse (no owner left, a member stranded without a tenant, an inactive user), so the operator
+sees a form error rather than a failed save.
+"""
 
 from django.contrib import admin
 from django.core.exceptions import ValidationError
@@ -6,22 +11,31 @@ from django.db.models import Count
 from django.forms.models import BaseInlineFormSet
 
 from audit.services import audit_record
+from tenants import services
 from tenants.models import Membership, Tenant
+from tenants.selectors import member_stranded_without
+
+Role = Membership.Role
 
 
 class MembershipFormSet(BaseInlineFormSet):
     def clean(self):
-        """A tenant keeps at least one owner, in the admin as through the API."""
+        """The API's membership rules, checked on the whole inline before anything is saved."""
         super().clean()
-        owners = [
-            form
-            for form in self.forms
-            if form.cleaned_data
-            and not form.cleaned_data.get("DELETE")
-            and form.cleaned_data.get("role") == Membership.Role.OWNER
-        ]
-        if not owners:
+        kept = [f for f in self.forms if f.cleaned_data and not f.cleaned_data.get("DELETE")]
+        if not any(f.cleaned_data.get("role") == Role.OWNER for f in kept):
             raise ValidationError("A tenant needs at least one owner.")
+        for form in kept:
+            user = form.cleaned_data.get("user")
+            if form.instance.pk is None and user is not None and not user.is_active:
+                raise ValidationError(f"{user.email} is not an active user.")
+        for form in self.deleted_forms:
+            membership = form.instance
+            if membership.pk is None:
+                continue
+            others = Membership.objects.filter(user_id=membership.user_id).exclude(pk=membership.pk)
+            if not others.exists():
+                raise ValidationError(services.ONLY_TENANT.format(email=membership.user.email))
 
 
 class MembershipInline(admin.TabularInline):
@@ -50,64 +64,66 @@ class TenantAdmin(admin.ModelAdmin):
         return obj.member_count
 
     def save_model(self, request, obj, form, change):
-        super().save_model(request, obj, form, change)
-        if change and not form.changed_data:
+        if change:
+            stored = Tenant.objects.get(pk=obj.pk)
+            services.tenant_update(
+                tenant=stored, actor_role=Role.OWNER, name=obj.name, slug=obj.slug, request=request
+            )
             return
+        # A new tenant's owner arrives with the inline, saved next (``save_formset``); the
+        # creation is recorded here, the owner's membership there.
+        super().save_model(request, obj, form, change)
         audit_record(
-            event_type="tenant.updated" if change else "tenant.created",
+            event_type="tenant.created",
             request=request,
             target=obj,
             tenant_id=obj.pk,
-            data={"fields": sorted(form.changed_data), "via": "admin"},
+            data={"name": obj.name, "slug": obj.slug, "via": "admin"},
         )
 
     def save_formset(self, request, form, formset, change):
+        """Members through the services, in an order that never leaves the tenant ownerless."""
         tenant = form.instance
-        # Deleting clears an instance's pk, so note who leaves before saving.
-        leaving = [f.instance for f in formset.deleted_forms if f.instance.pk is not None]
-        leaving = [(m.pk, m.user_id, m.role) for m in leaving]
-        formset.save()
+        formset.save(commit=False)
         for membership in formset.new_objects:
-            _audit_member(request, "member.added", tenant, membership.pk, membership)
-        for membership, fields in formset.changed_objects:
-            if "role" in fields:
-                _audit_member(request, "member.role_changed", tenant, membership.pk, membership)
-        for pk, user_id, role in leaving:
-            audit_record(
-                event_type="member.removed",
+            services.member_add(
+                tenant=tenant,
+                actor_role=Role.OWNER,
+                email=membership.user.email,
+                role=membership.role,
                 request=request,
-                target_type=Membership._meta.label_lower,
-                target_id=str(pk),
-                tenant_id=tenant.pk,
-                data={"user_id": user_id, "role": role, "via": "admin"},
+            )
+        role_changes = [m for m, fields in formset.changed_objects if "role" in fields]
+        role_changes.sort(key=lambda m: m.role != Role.OWNER)  # promotions before demotions
+        for membership in role_changes:
+            services.member_role_change(
+                tenant=tenant,
+                actor_role=Role.OWNER,
+                user_id=membership.user_id,
+                role=membership.role,
+                request=request,
+            )
+        for membership in formset.deleted_objects:
+            services.member_remove(
+                tenant=tenant,
+                actor=None,
+                actor_role=Role.OWNER,
+                user_id=membership.user_id,
+                request=request,
             )
 
+    def get_deleted_objects(self, objs, request):
+        """Refuse, on the confirmation page, to delete a tenant that is a member's only one."""
+        deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
+        for tenant in objs:
+            stranded = member_stranded_without(tenant=tenant)
+            if stranded is not None:
+                protected.append(f"{stranded.user.email}, whose only tenant is {tenant.name}")
+        return deleted, counts, perms_needed, protected
+
     def delete_model(self, request, obj):
-        _audit_tenant_deleted(request, obj)
-        super().delete_model(request, obj)
+        services.tenant_delete(tenant=obj, actor_role=Role.OWNER, request=request)
 
     def delete_queryset(self, request, queryset):
         for tenant in queryset:
-            _audit_tenant_deleted(request, tenant)
-        super().delete_queryset(request, queryset)
-
-
-def _audit_member(request, event_type, tenant, pk, membership):
-    audit_record(
-        event_type=event_type,
-        request=request,
-        target_type=Membership._meta.label_lower,
-        target_id=str(pk),
-        tenant_id=tenant.pk,
-        data={"user_id": membership.user_id, "role": membership.role, "via": "admin"},
-    )
-
-
-def _audit_tenant_deleted(request, tenant):
-    audit_record(
-        event_type="tenant.deleted",
-        request=request,
-        target=tenant,
-        tenant_id=tenant.pk,
-        data={"name": tenant.name, "slug": tenant.slug, "via": "admin"},
-    )
+            services.tenant_delete(tenant=tenant, actor_role=Role.OWNER, request=request)

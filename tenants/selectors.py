@@ -1,6 +1,6 @@
 """Reads of tenants and memberships."""
 
-from django.db.models import CharField, OuterRef, QuerySet, Subquery, Value
+from django.db.models import CharField, Count, OuterRef, QuerySet, Subquery, Value
 
 from tenants.models import Membership, Tenant
 
@@ -46,6 +46,17 @@ def tenant_list_visible(*, user, bound_tenant_id=None, all_tenants: bool = False
             Membership.objects.filter(tenant=OuterRef("pk"), user=user).values("role")[:1]
         )
     return tenants.annotate(role=role)
+
+
+def member_stranded_without(*, tenant) -> Membership | None:
+    """A member for whom ``tenant`` is the only tenant (deleting it would leave them none)."""
+    return (
+        Membership.objects.filter(tenant=tenant)
+        .annotate(tenant_count=Count("user__memberships"))
+        .filter(tenant_count=1)
+        .select_related("user")
+        .first()
+    )
 
 
 def member_list(*, tenant) -> QuerySet:

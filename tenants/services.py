@@ -8,14 +8,13 @@ row locked, so two concurrent changes can never leave it without an owner.
 
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
-from django.db.models import Count
 from django.utils.text import slugify
 from rest_framework import exceptions
 from rest_framework.exceptions import ValidationError
 
 from audit.services import audit_record
 from tenants.models import Membership, Tenant
-from tenants.selectors import member_get
+from tenants.selectors import member_get, member_stranded_without
 
 Role = Membership.Role
 MANAGERS = frozenset({Role.OWNER, Role.ADMIN})
@@ -103,13 +102,7 @@ def tenant_delete(*, tenant: Tenant, actor_role: str | None, request=None) -> No
     """
     _require(actor_role == Role.OWNER, "Only an owner may delete a tenant.")
     tenant = _locked(tenant)
-    stranded = (
-        Membership.objects.filter(tenant=tenant)
-        .annotate(tenant_count=Count("user__memberships"))
-        .filter(tenant_count=1)
-        .select_related("user")
-        .first()
-    )
+    stranded = member_stranded_without(tenant=tenant)
     if stranded is not None:
         raise ValidationError({"non_field_errors": [ONLY_TENANT.format(email=stranded.user.email)]})
     audit_record(

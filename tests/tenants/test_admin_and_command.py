@@ -136,3 +136,126 @@ def test_the_agent_admin_lists_agents(admin_client):
 
     assert response.status_code == 200
     assert b"Listed agent" in response.content
+
+
+def change_tenant(admin_client, tenant, memberships, **fields):
+    """POST the tenant's admin change form with ``memberships``: (membership|None, user, role,
+    delete) rows, existing rows first."""
+    data = {
+        "name": fields.get("name", tenant.name),
+        "slug": fields.get("slug", tenant.slug),
+        "memberships-TOTAL_FORMS": str(len(memberships)),
+        "memberships-INITIAL_FORMS": str(sum(1 for m, *_ in memberships if m is not None)),
+    }
+    for n, (membership, user, role, delete) in enumerate(memberships):
+        if membership is not None:
+            data[f"memberships-{n}-id"] = str(membership.pk)
+            data[f"memberships-{n}-tenant"] = str(tenant.pk)
+        data[f"memberships-{n}-user"] = str(user.pk)
+        data[f"memberships-{n}-role"] = role
+        if delete:
+            data[f"memberships-{n}-DELETE"] = "on"
+    return admin_client.post(f"/admin/tenants/tenant/{tenant.pk}/change/", data)
+
+
+def test_renaming_a_tenant_in_the_admin_goes_through_the_service(admin_client):
+    owner = MembershipFactory(role=Membership.Role.OWNER)
+    tenant = owner.tenant
+
+    response = change_tenant(
+        admin_client, tenant, [(owner, owner.user, "owner", False)], name="Renamed"
+    )
+
+    assert response.status_code == 302
+    tenant.refresh_from_db()
+    assert tenant.name == "Renamed"
+    event = AuditEvent.objects.get(event_type="tenant.updated", tenant_id=tenant.pk)
+    assert event.data["after"] == {"name": "Renamed"}
+
+
+def test_handing_over_ownership_in_one_admin_save_keeps_an_owner(admin_client):
+    owner = MembershipFactory(role=Membership.Role.OWNER)
+    tenant = owner.tenant
+    member = MembershipFactory(tenant=tenant, role=Membership.Role.MEMBER)
+
+    response = change_tenant(
+        admin_client,
+        tenant,
+        [(owner, owner.user, "member", False), (member, member.user, "owner", False)],
+    )
+
+    assert response.status_code == 302
+    roles = dict(Membership.objects.filter(tenant=tenant).values_list("user_id", "role"))
+    assert roles == {owner.user_id: "member", member.user_id: "owner"}
+    assert AuditEvent.objects.filter(event_type="member.role_changed").count() == 2
+
+
+def test_the_admin_refuses_to_remove_a_member_from_their_only_tenant(admin_client):
+    owner = MembershipFactory(role=Membership.Role.OWNER)
+    tenant = owner.tenant
+    loner = MembershipFactory(tenant=tenant, role=Membership.Role.MEMBER)
+
+    response = change_tenant(
+        admin_client,
+        tenant,
+        [(owner, owner.user, "owner", False), (loner, loner.user, "member", True)],
+    )
+
+    assert response.status_code == 200  # the form again, with the error
+    assert b"belongs to no other tenant" in response.content
+    assert Membership.objects.filter(pk=loner.pk).exists()
+
+
+def test_the_admin_removes_a_member_who_keeps_another_tenant(admin_client):
+    owner = MembershipFactory(role=Membership.Role.OWNER)
+    tenant = owner.tenant
+    leaving = MembershipFactory(tenant=tenant, role=Membership.Role.MEMBER)
+    MembershipFactory(user=leaving.user)
+
+    response = change_tenant(
+        admin_client,
+        tenant,
+        [(owner, owner.user, "owner", False), (leaving, leaving.user, "member", True)],
+    )
+
+    assert response.status_code == 302
+    assert not Membership.objects.filter(pk=leaving.pk).exists()
+    assert AuditEvent.objects.filter(event_type="member.removed", tenant_id=tenant.pk).exists()
+
+
+def test_the_admin_refuses_to_add_an_inactive_user(admin_client):
+    owner = MembershipFactory(role=Membership.Role.OWNER)
+    inactive = UserFactory(is_active=False)
+
+    response = change_tenant(
+        admin_client,
+        owner.tenant,
+        [(owner, owner.user, "owner", False), (None, inactive, "member", False)],
+    )
+
+    assert response.status_code == 200
+    assert b"is not an active user" in response.content
+    assert not Membership.objects.filter(user=inactive).exists()
+
+
+def test_the_admin_will_not_delete_a_tenant_that_is_a_members_only_one(admin_client):
+    owner = MembershipFactory(role=Membership.Role.OWNER)
+    url = f"/admin/tenants/tenant/{owner.tenant.pk}/delete/"
+
+    response = admin_client.post(url, {"post": "yes"})
+
+    assert response.status_code == 200  # the confirmation page, naming what protects it
+    assert owner.user.email.encode() in response.content
+    assert Tenant.objects.filter(pk=owner.tenant.pk).exists()
+
+
+def test_the_admin_deletes_a_tenant_through_the_service(admin_client):
+    owner = MembershipFactory(role=Membership.Role.OWNER)
+    MembershipFactory(user=owner.user)  # the owner keeps another tenant
+    tenant = owner.tenant
+
+    response = admin_client.post(f"/admin/tenants/tenant/{tenant.pk}/delete/", {"post": "yes"})
+
+    assert response.status_code == 302
+    assert not Tenant.objects.filter(pk=tenant.pk).exists()
+    assert AuditEvent.objects.filter(event_type="tenant.deleted", tenant_id=tenant.pk).exists()
