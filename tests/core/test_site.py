@@ -137,3 +137,18 @@ def test_favicon_ico_redirects_to_the_sites_icon(client):
 
     assert response.status_code == 301
     assert response["Location"] == "/static/favicon.svg"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        '{"email": "\\ud800", "password": "x"}',
+        '{"email": "a@example.com", "password": "x", "\\udfff": 1}',
+        '{"email": "a@example.com", "password": ["\\ud800"]}',
+    ],
+)
+def test_a_json_string_with_a_lone_surrogate_gets_400_validation_error(api_client, body):
+    response = api_client.post("/api/v1/auth/login", body, content_type="application/json")
+
+    assert response.status_code == 400
+    assert response.json()["code"] == "validation_error"
