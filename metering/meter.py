@@ -10,6 +10,7 @@ window. On the embedded default the counters live in this process's memory
 (``backends.MemoryBackend``), which is all a single process needs.
 """
 
+import math
 import time
 from dataclasses import dataclass
 from functools import lru_cache
@@ -136,6 +137,16 @@ def _counters(meter: Meter) -> tuple[list[Window], list[backends.Counter]]:
     return windows, counters
 
 
+def _seconds_until_next_window(counter: backends.Counter, now: float) -> int:
+    """Whole seconds a refused client waits before the next window admits it.
+
+    django-ratelimit's window named ``ends_at`` still counts requests made during that second,
+    so the next window opens at ``ends_at + 1``; rounding up means a client that waits exactly
+    ``Retry-After`` seconds is admitted, never refused once more.
+    """
+    return max(1, math.ceil(counter.ends_at + 1 - now))
+
+
 def _reading(windows, counters, counts, generation, now) -> Reading:
     if not windows:
         return Reading(True, 0, 0, 0, 0, "", generation)
@@ -147,11 +158,11 @@ def _reading(windows, counters, counts, generation, now) -> Reading:
     ]
     _, index = min(remaining_by_window)
     window, counter = windows[index], counters[index]
-    reset = max(1, int(counter.ends_at - now))
+    reset = _seconds_until_next_window(counter, now)
     retry_after = 0
     if not admitted:
         exhausted = [
-            max(1, int(c.ends_at - now))
+            _seconds_until_next_window(c, now)
             for c, count, w in zip(counters, counts, windows, strict=True)
             if count > w.limit
         ]

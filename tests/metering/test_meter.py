@@ -43,6 +43,20 @@ def test_the_request_past_the_limit_is_refused_with_retry_after():
     assert 1 <= reading.retry_after <= 60
 
 
+@pytest.mark.parametrize("start", ["2026-05-01T10:00:30.05Z", "2026-05-01T10:00:30.95Z"])
+def test_a_client_that_waits_retry_after_is_admitted_and_not_a_second_sooner(start):
+    with time_machine.travel(start, tick=False) as clock:
+        for _ in range(5):
+            take(MINUTE_5)
+        refused = take(MINUTE_5)
+        assert refused.reset == refused.retry_after
+
+        clock.shift(refused.retry_after - 1)
+        assert not take(MINUTE_5).admitted
+        clock.shift(1)
+        assert take(MINUTE_5).admitted
+
+
 def test_a_new_window_admits_again():
     with time_machine.travel("2026-05-01T10:00:00Z", tick=False) as traveller:
         for _ in range(6):
