@@ -18,7 +18,7 @@ from rest_framework.views import APIView
 from accounts.ratelimits import Limit, rate_limits_hit
 from apikeys import services
 from apikeys.models import ApiKey
-from apikeys.permissions import HasPrincipal
+from apikeys.permissions import HasPrincipal, WithinEndpointGrants
 from apikeys.selectors import api_key_get, api_key_list, daily_usage
 from apikeys.serializers import (
     ApiKeyCreatedSerializer,
@@ -309,9 +309,13 @@ class ApiKeyUsageView(KeyManagementEndpoint):
 
 
 class ApiKeyInfoView(APIView):
-    """The calling key's own object: what a program learns about the key it holds."""
+    """The calling key's own object: what a program learns about the key it holds.
 
-    permission_classes = [HasPrincipal]
+    Any key may read itself, whatever its scopes; a key with endpoint grants only when they
+    cover this path.
+    """
+
+    permission_classes = [HasPrincipal & WithinEndpointGrants]
 
     @extend_schema(
         summary="The calling API key's own object",

@@ -210,6 +210,21 @@ def route_rules(path: str) -> dict:
     return {"resource": resource, "app_access": True}
 
 
+class WithinEndpointGrants(BasePermission):
+    """A key with endpoint grants calls only the requests they match (SPEC §3), even here."""
+
+    def has_permission(self, request, view):
+        principal = principal_of(request)
+        if principal is None or not principal.endpoints:
+            return True
+        if endpoint_granted(principal.endpoints, request.method, request.path):
+            return True
+        raise exceptions.PermissionDenied(
+            f"No endpoint grant of this key matches {request.method} {request.path}.",
+            code="insufficient_permissions",
+        )
+
+
 class IsAuthenticatedAndAllowed(BasePermission):
     """The caller is authenticated and ``authorize`` allows this request.
 

@@ -311,6 +311,17 @@ def test_endpoint_grant_is_enforced_on_keyward_endpoints(user):
     assert client.get("/api/v1/tenants").status_code == 403
 
 
+def test_a_key_with_grants_reads_its_own_info_only_when_a_grant_covers_it(user):
+    _, outside = make_api_key(user, endpoints=[{"path": "/api/v1/agents", "methods": ["GET"]}])
+    _, inside = make_api_key(user, endpoints=[{"path": "/api/v1/api-keys/info", "methods": ["GET"]}])
+
+    refused = key_client(outside).get(INFO_URL)
+
+    assert refused.status_code == 403
+    assert refused.json()["code"] == "insufficient_permissions"
+    assert key_client(inside).get(INFO_URL).status_code == 200
+
+
 def test_scopes_and_grants_both_apply(user):
     _, raw = make_api_key(
         user,
