@@ -19,6 +19,9 @@ accesslog = "-"
 # Only the proxy in front may set X-Forwarded-*; client IPs follow KEYWARD_TRUSTED_PROXIES.
 forwarded_allow_ips = os.environ.get("GUNICORN_FORWARDED_ALLOW_IPS", "127.0.0.1")
 wsgi_app = "config.wsgi:application"
+# gunicorn answers a header line past 8,190 bytes itself, with an HTML 431; a credential that
+# long must reach Keyward and get its JSON 401 instead.
+limit_request_field_size = int(os.environ.get("GUNICORN_LIMIT_REQUEST_FIELD_SIZE", "65536"))
 
 # A directory of this server's own (named after the master, which reads this file): two
 # servers on one machine — two nodes, or an old and a new release side by side — must neither

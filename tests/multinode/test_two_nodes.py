@@ -43,6 +43,16 @@ def spread(nodes, n, method, path, headers):
     return [(nodes[i % len(nodes)].port, method, path, headers) for i in range(n)]
 
 
+def test_a_credential_header_past_gunicorns_default_limit_gets_the_json_401(two_nodes):
+    status, headers, body = two_nodes[0].request(
+        "GET", VERIFY, {"Authorization": "Bearer " + "k" * 9000}
+    )
+
+    assert status == 401
+    assert headers["Content-Type"] == "application/json"
+    assert b'"code":"invalid_api_key"' in body.replace(b" ", b"")
+
+
 def test_a_development_key_gets_exactly_60_of_90_concurrent_requests_across_two_nodes(two_nodes):
     _, raw = key_with_room(UserFactory())
 
