@@ -313,7 +313,7 @@ def test_endpoint_grant_is_enforced_on_keyward_endpoints(user):
 
 def test_a_key_with_grants_reads_its_own_info_only_when_a_grant_covers_it(user):
     _, outside = make_api_key(user, endpoints=[{"path": "/api/v1/agents", "methods": ["GET"]}])
-    _, inside = make_api_key(user, endpoints=[{"path": "/api/v1/api-keys/info", "methods": ["GET"]}])
+    _, inside = make_api_key(user, endpoints=[{"path": INFO_URL, "methods": ["GET"]}])
 
     refused = key_client(outside).get(INFO_URL)
 
