@@ -7,6 +7,8 @@ of the server's buffer, which is why the server also flushes on read (see ``mete
 Any other configured cache (``CACHE_URL``) keeps counters and generations in that cache.
 """
 
+import logging
+import os
 import secrets
 import threading
 import time
@@ -14,13 +16,17 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cache as memoize
+from pathlib import Path
 
+from django.conf import settings
 from django.core.cache import caches
 from django.core.cache.backends.locmem import LocMemCache
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 from django_redis import get_redis_connection
 from django_redis.cache import RedisCache
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,6 +241,12 @@ class MemoryBackend(CacheBackend):
 
     The in-process cache would hold them just as privately, but at the price of a key check,
     a pickle and a lock per operation — more than the rest of a warm request's authentication.
+
+    Generations are this process's, but a change can come from another one — ``revokeapikey``
+    or the shell beside the server. Every bump therefore also appends a byte to a file beside
+    the database (``changes_path``), and reading a generation first looks at that file's size
+    and time (one ``stat``): when another process has written to it, every generation here
+    moves to a new epoch, so each cached record is read again from the database once.
     """
 
     PRUNE_AT = 10_000  # counters; expired ones are dropped when the table grows past this
@@ -244,10 +256,13 @@ class MemoryBackend(CacheBackend):
         self._counters: dict[str, tuple[int, float]] = {}  # key -> (count, expires at)
         self._generations: dict[str, str] = {}
         self._prune_at = self.PRUNE_AT
+        self._changes = changes_path()
+        self._changes_seen = _stamp(self._changes)
+        self._epoch = 0
 
     def count(self, counters, *, usage_key_id, generation_of, ip, now, expected_generation=None):
         with self._lock:
-            generation = self._generations.get(generation_of) if generation_of else None
+            generation = self._generation(generation_of) if generation_of else None
             if expected_generation and generation != expected_generation:
                 return None, generation
             counts = []
@@ -272,14 +287,64 @@ class MemoryBackend(CacheBackend):
     def generation_bump(self, key_id: str) -> None:
         with self._lock:
             self._generations[key_id] = secrets.token_hex(8)
+        _announce(self._changes)
 
     def generation_ensure(self, key_id: str) -> str:
         with self._lock:
-            return self._generations.setdefault(key_id, secrets.token_hex(8))
+            self._generations.setdefault(key_id, secrets.token_hex(8))
+            return self._generation(key_id)
+
+    def _generation(self, key_id: str) -> str | None:
+        """The key's generation, in the epoch of the last change any process announced."""
+        stamp = _stamp(self._changes)
+        if stamp != self._changes_seen:
+            # Another process changed something (or this one did: that costs one reread per
+            # cached record). Which record is unknown, so every generation moves on.
+            self._changes_seen = stamp
+            self._epoch += 1
+        token = self._generations.get(key_id)
+        return f"{token}.{self._epoch}" if token is not None else None
 
     def _prune(self, now: float) -> None:
         self._counters = {k: v for k, v in self._counters.items() if v[1] > now}
         self._prune_at = max(self.PRUNE_AT, 2 * len(self._counters))
+
+
+CHANGES_MAX_BYTES = 1 << 20
+
+
+def changes_path() -> Path:
+    """The file every process of an embedded installation appends to when a record changes.
+
+    Beside the SQLite database when there is one on disk, so that exactly the processes that
+    share the data share the file; else in the project's ``var/``.
+    """
+    database = settings.DATABASES["default"]
+    name = str(database.get("NAME") or "")
+    on_disk = name and ":memory:" not in name and not name.startswith("file:")
+    if database["ENGINE"].endswith("sqlite3") and on_disk:
+        return Path(f"{name}.changes")
+    return Path(settings.VAR_DIR) / "keyward.changes"
+
+
+def _stamp(path: Path) -> tuple[int, int]:
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return (-1, -1)
+    # The size grows by one on every change, so two changes in one tick of the clock that
+    # stamps the time still read as different.
+    return (stat.st_size, stat.st_mtime_ns)
+
+
+def _announce(path: Path) -> None:
+    try:
+        if _stamp(path)[0] >= CHANGES_MAX_BYTES:
+            os.truncate(path, 0)
+        with open(path, "ab") as changes:  # appends are atomic between processes
+            changes.write(b".")
+    except OSError as exc:
+        logger.warning("could not tell other processes of a change (%s): %s", path, exc)
 
 
 DIRTY_SET = "usage:dirty"
