@@ -31,6 +31,7 @@ ERRORS = {
 
 class AgentsEndpoint(GenericAPIView):
     scope_resource = "agents"
+    tenant_scoped = True  # acts in tenant_for_request: auth/check and keys/verify say so too
     serializer_class = AgentSerializer
     # The browsable API builds its forms from these (``request.method`` is the form's method).
     input_serializers: dict = {

@@ -180,20 +180,26 @@ def decision_for_request(request, view=None) -> Decision:
     )
 
 
+def route_view(path: str):
+    """The DRF view class of Keyward's route at ``path``; ``None`` for any other path."""
+    from django.urls import Resolver404, resolve
+
+    try:
+        match = resolve(path)
+    except Resolver404:
+        return None
+    view = getattr(match.func, "view_class", None)
+    return view if view is not None and hasattr(view, "permission_classes") else None
+
+
 def route_rules(path: str) -> dict:
     """The ``authorize`` arguments for ``path``: a Keyward route's own, else derived.
 
     ``/api/v1/orders/5`` on another service has the resource ``orders`` (the first segment
     after an optional ``/api`` and version), so ``orders:read``/``orders:write`` apply to it.
     """
-    from django.urls import Resolver404, resolve
-
-    try:
-        match = resolve(path)
-    except Resolver404:
-        match = None
-    view = getattr(match.func, "view_class", None) if match is not None else None
-    if view is not None and hasattr(view, "permission_classes"):
+    view = route_view(path)
+    if view is not None:
         return {
             "resource": getattr(view, "scope_resource", None),
             "admin_only": getattr(view, "admin_only", False),

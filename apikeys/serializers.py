@@ -296,7 +296,13 @@ class BootstrapResponseSerializer(serializers.Serializer):
 class KeyVerifyRequestSerializer(serializers.Serializer):
     key = serializers.CharField(max_length=512, trim_whitespace=True)
     method = serializers.ChoiceField(choices=HTTP_METHODS[:-1], required=False, default="GET")
-    path = serializers.RegexField(r"^/[^\s#]*$", max_length=2048, required=False, default="/")
+    path = serializers.RegexField(
+        r"^/[^\s#]*$",
+        max_length=2048,
+        required=False,
+        default=None,
+        help_text="The request to judge; without it, only the key itself (and ip) is judged.",
+    )
     tenant_id = serializers.UUIDField(required=False, allow_null=True)
     ip = serializers.IPAddressField(
         required=False, allow_null=True, help_text="The end client's IP, to apply allowed_ips."

@@ -8,15 +8,17 @@ every Keyward view uses, so the answer and its reason are the ones a direct call
 from dataclasses import dataclass, field
 
 from django.utils import timezone
+from rest_framework import exceptions
 
 from apikeys import crypto
 from apikeys.authentication import principal_for_key
-from apikeys.permissions import authorize, route_rules
+from apikeys.permissions import Decision, authorize, ip_allowed, route_rules, route_view
 from apikeys.selectors import api_key_get_for_authentication
 from core.principal import Principal
 from metering import policy, throttles
 from metering.meter import MeterUnavailable, take
 from metering.usage import usage_record_direct
+from tenants.resolution import tenant_for_principal
 from tenants.selectors import membership_get, users_share_a_tenant
 
 
@@ -49,9 +51,12 @@ UNKNOWN = "No key matches, or it belongs to no tenant you share."
 
 
 def verify_key(
-    *, verifier: Principal, raw_key: str, method: str, path: str, tenant_id=None, ip=None
+    *, verifier: Principal, raw_key: str, method: str, path: str | None, tenant_id=None, ip=None
 ) -> Verdict:
-    """Judge ``raw_key`` for ``method path`` as if it had called it; count it as a use."""
+    """Judge ``raw_key`` for ``method path`` as if it had called it; count it as a use.
+
+    Without a ``path`` the key alone is judged: valid, active, unexpired, the IP and tenant.
+    """
     if not crypto.is_well_formed(raw_key):
         return Verdict(False, "invalid_api_key", "Not a well-formed key (checksum mismatch).")
     api_key = api_key_get_for_authentication(raw_key)
@@ -69,11 +74,14 @@ def verify_key(
         else None
     )
     principal = principal_for_key(api_key)
-    decision = authorize(principal, method=method, path=path, ip=ip, **route_rules(path))
+    if path is None:
+        decision = _key_alone(principal, ip)
+    else:
+        decision = authorize(principal, method=method, path=path, ip=ip, **route_rules(path))
     if not decision.allowed:
         return Verdict(False, decision.code, decision.reason, api_key, api_key.tenant_id, ratelimit)
 
-    tenant_verdict = _tenant_rule(api_key, tenant_id)
+    tenant_verdict = _tenant_rule(principal, api_key, tenant_id, path)
     if tenant_verdict is not None:
         code, reason = tenant_verdict
         return Verdict(False, code, reason, api_key, api_key.tenant_id, ratelimit)
@@ -89,6 +97,13 @@ def verify_key(
     return Verdict(
         True, "valid", decision.reason, api_key, api_key.tenant_id or tenant_id, ratelimit
     )
+
+
+def _key_alone(principal: Principal, ip) -> Decision:
+    """No request to judge: the key is good if the client IP (when given) may use it."""
+    if principal.allowed_ips and ip is not None and not ip_allowed(ip, principal.allowed_ips):
+        return Decision.deny("ip_not_allowed", f"Client IP {ip} is not in the key's allowed_ips.")
+    return Decision.allow("The key is valid; no method and path were given to judge.")
 
 
 def _visible(verifier: Principal, api_key) -> bool:
@@ -109,7 +124,14 @@ def _visible(verifier: Principal, api_key) -> bool:
     return users_share_a_tenant(verifier.user, api_key.user)
 
 
-def _tenant_rule(api_key, tenant_id) -> tuple[str, str] | None:
+def _tenant_rule(principal, api_key, tenant_id, path) -> tuple[str, str] | None:
+    if getattr(route_view(path), "tenant_scoped", False):
+        # A Keyward route that acts in a tenant: the rules a direct call would meet.
+        try:
+            tenant_for_principal(principal, named=str(tenant_id) if tenant_id else None)
+        except exceptions.APIException as exc:
+            return exc.get_codes(), str(exc.detail)
+        return None
     if tenant_id is None:
         return None
     if api_key.tenant_id is not None:

@@ -4,15 +4,13 @@ Both answer with ``authorize``, the decision every Keyward view uses, so a proxy
 hears exactly what a direct call would have heard. The rules live in ``apikeys.verification``.
 """
 
-import contextlib
-
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apikeys.api import ERRORS
-from apikeys.permissions import HasPrincipal, authorize, route_rules
+from apikeys.permissions import HasPrincipal, authorize, route_rules, route_view
 from apikeys.serializers import KeyVerifyRequestSerializer, KeyVerifyResponseSerializer
 from apikeys.verification import verify_key
 from core.client_ip import client_ip
@@ -114,9 +112,13 @@ class AuthCheckView(APIView):
         if not decision.allowed:
             raise exceptions.PermissionDenied(decision.reason, code=decision.code)
         tenant_id = principal.tenant_id
-        # No tenant named and none implied: the upstream decides whether it needs one.
-        with contextlib.suppress(BadRequest):
+        try:
             tenant_id = tenant_for_request(request).pk
+        except BadRequest:
+            # No tenant named and none implied: a tenant-scoped Keyward route refuses, as a
+            # direct call would; for any other upstream, the upstream decides.
+            if getattr(route_view(path), "tenant_scoped", False):
+                raise
         response = Response(status=status.HTTP_200_OK)
         response["X-Auth-User-Id"] = str(principal.user.pk) if principal.user else ""
         response["X-Auth-Tenant-Id"] = str(tenant_id) if tenant_id else ""

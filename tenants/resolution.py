@@ -47,24 +47,27 @@ def tenant_for_request(request) -> Tenant:
     cached = getattr(request, _CACHE_ATTRIBUTE, None)
     if cached is not None:
         return cached
-    principal = _principal(request)
-    bound_id = _parse_uuid(principal.tenant_id)
-    named = tenant_header_value(request)
+    tenant = tenant_for_principal(_principal(request), named=tenant_header_value(request))
+    setattr(request, _CACHE_ATTRIBUTE, tenant)
+    return tenant
 
+
+def tenant_for_principal(principal: Principal, *, named: str | None) -> Tenant:
+    """The rules of ``tenant_for_request`` for a credential and the tenant id it names.
+
+    Also what ``keys/verify`` applies when it judges a key for a tenant-scoped Keyward route.
+    """
+    bound_id = _parse_uuid(principal.tenant_id)
     if bound_id is not None:
         if named is not None and _parse_uuid(named) != bound_id:
             raise exceptions.PermissionDenied(TENANT_MISMATCH, code="tenant_mismatch")
-        tenant = _tenant_of_member(principal, bound_id)
-    elif named is not None:
+        return _tenant_of_member(principal, bound_id)
+    if named is not None:
         tenant_id = _parse_uuid(named)
         if tenant_id is None:
             raise tenant_not_found()
-        tenant = _tenant_of_member(principal, tenant_id)
-    else:
-        tenant = _sole_tenant(principal)
-
-    setattr(request, _CACHE_ATTRIBUTE, tenant)
-    return tenant
+        return _tenant_of_member(principal, tenant_id)
+    return _sole_tenant(principal)
 
 
 def tenant_access(request, tenant_id) -> TenantAccess:

@@ -191,6 +191,42 @@ def test_verify_names_tenant_mismatch_for_a_key_bound_elsewhere(verifier, user):
     assert (verdict["valid"], verdict["code"]) == (False, "tenant_mismatch")
 
 
+def test_verify_without_a_path_judges_the_key_alone(verifier, user):
+    _, raw = make_api_key(user, scopes=["agents:read"])
+
+    verdict = verify(verifier, raw)
+
+    assert (verdict["valid"], verdict["code"]) == (True, "valid")
+
+
+def test_verify_without_a_path_still_applies_the_tenant_rule(verifier, user):
+    bound = TenantFactory()
+    MembershipFactory(user=user, tenant=bound)
+    _, raw = make_api_key(user, scopes=["agents:read"], tenant=bound)
+
+    verdict = verify(verifier, raw, tenant_id=str(TenantFactory().pk))
+
+    assert (verdict["valid"], verdict["code"]) == (False, "tenant_mismatch")
+
+
+def test_verify_for_a_tenant_scoped_route_needs_a_tenant_from_an_owner_in_several(verifier, user):
+    MembershipFactory(user=user)  # a second tenant
+    _, raw = make_api_key(user, scopes=["agents:read"])
+
+    verdict = verify(verifier, raw, method="GET", path="/api/v1/agents")
+
+    assert (verdict["valid"], verdict["code"]) == (False, "tenant_id_required")
+    assert "X-Tenant-Id" in verdict["reason"]
+
+
+def test_verify_for_a_tenant_scoped_route_infers_an_owners_only_tenant(verifier, user):
+    _, raw = make_api_key(user, scopes=["agents:read"])
+
+    verdict = verify(verifier, raw, method="GET", path="/api/v1/agents")
+
+    assert (verdict["valid"], verdict["code"]) == (True, "valid")
+
+
 def test_verify_names_tenant_not_found_for_a_tenant_the_owner_is_not_in(verifier, user):
     _, raw = make_api_key(user)
 
@@ -386,6 +422,27 @@ def test_auth_check_naming_a_tenant_the_caller_is_not_in_gets_403_tenant_not_fou
 
     assert response.status_code == 403
     assert response.json()["code"] == "tenant_not_found"
+
+
+def test_auth_check_for_a_tenant_scoped_route_with_no_tenant_named_gets_403_required(user):
+    MembershipFactory(user=user)  # a second tenant: none is implied
+    _, raw = make_api_key(user)
+
+    response = check(key_client(raw), uri="/api/v1/agents")
+
+    assert response.status_code == 403
+    assert response.json()["code"] == "tenant_id_required"
+    assert response["X-Auth-Error-Code"] == "tenant_id_required"
+
+
+def test_auth_check_for_another_service_leaves_the_tenant_to_it(user):
+    MembershipFactory(user=user)
+    _, raw = make_api_key(user)
+
+    response = check(key_client(raw), uri="/orders/5")
+
+    assert response.status_code == 200
+    assert response["X-Auth-Tenant-Id"] == ""
 
 
 def test_auth_check_names_the_refusal_code_in_a_header_for_the_proxy(user):
