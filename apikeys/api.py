@@ -352,6 +352,8 @@ class BootstrapView(APIView):
     def post(self, request):
         serializer = BootstrapSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
+        if not services.bootstrap_available():
+            raise services.bootstrap_disabled()  # spent: nothing to limit, 403 for everyone
         rate_limits_hit(request, BOOTSTRAP_PER_IP)
         api_key, raw_key = services.api_key_bootstrap(
             name=serializer.validated_data["name"],

@@ -128,6 +128,16 @@ def test_bootstrap_ignores_credentials(db):
     assert_disabled(key_client(raw).post(BOOTSTRAP_URL, {"name": "x"}, format="json"))
 
 
+def test_a_spent_bootstrap_answers_403_however_often_it_is_called(db, settings):
+    settings.KEYWARD_BOOTSTRAP_RATE_PER_IP = "2/m"
+    client = APIClient()
+    assert client.post(BOOTSTRAP_URL, {"name": "first"}, format="json").status_code == 201
+
+    answers = [client.post(BOOTSTRAP_URL, {"name": "again"}, format="json") for _ in range(4)]
+
+    assert [(a.status_code, a.json()["code"]) for a in answers] == [(403, "bootstrap_disabled")] * 4
+
+
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_bootstraps_issue_exactly_one_key():
@@ -138,7 +148,7 @@ def test_concurrent_bootstraps_issue_exactly_one_key():
 
     def call(n):
         try:
-            client = APIClient(REMOTE_ADDR=f"10.0.0.{n + 1}")  # each under its own IP limit
+            client = APIClient()  # one deploy script, one client IP
             barrier.wait(timeout=10)
             response = client.post(BOOTSTRAP_URL, {"name": f"race {n}"}, format="json")
             with lock:
