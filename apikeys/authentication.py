@@ -8,7 +8,6 @@ authentication class. A key header wins over any cookie, because this class runs
 import base64
 import binascii
 
-from django.utils import timezone
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication
 
@@ -83,30 +82,29 @@ def authenticate_key(raw_key: str, *, request=None) -> Principal:
     key_hash = crypto.hash_key(raw_key)
     api_key = verified.serve(
         policy.cache_key_of_key(key_hash),
-        load=lambda: _verified_key(raw_key),
+        load=lambda: _verified_key(raw_key, key_hash),
         meter_of=policy.meter_for_key,
         request=request,
         on_unavailable=lambda api_key, ip: usage_record_direct(api_key.pk, ip=ip),
     )
-    _check_expiry(api_key)
+    if api_key.is_expired():  # a cached key expires while it is cached
+        raise _failed("api_key_expired", "This API key has expired.")
     return principal_for_key(api_key)
 
 
-def _verified_key(raw_key: str):
-    """The key from the database, if it may authenticate at all (expiry is checked by caller)."""
-    api_key = api_key_get_for_authentication(raw_key)
-    if api_key is None or not api_key.user.is_active:
+def _verified_key(raw_key: str, key_hash: str):
+    """The key from the database, if it may authenticate at all.
+
+    A key found under a retired pepper is counted under its stored hash's generation, which
+    never matches the presented hash's: it is served, but read from the database each time.
+    """
+    api_key = api_key_get_for_authentication(raw_key, key_hash=key_hash)
+    if api_key is None:
         raise _failed("invalid_api_key", "Invalid API key.")
-    if not api_key.is_active:
-        raise _failed("api_key_disabled", "This API key has been revoked.")
-    # A key found under a retired pepper is counted under its stored hash's generation, which
-    # never matches the presented hash's: it is served, but read from the database each time.
+    refusal = api_key.refusal()
+    if refusal is not None:
+        raise _failed(*refusal)
     return api_key
-
-
-def _check_expiry(api_key) -> None:
-    if api_key.expires_at is not None and api_key.expires_at <= timezone.now():
-        raise _failed("api_key_expired", "This API key has expired.")
 
 
 def principal_for_key(api_key) -> Principal:

@@ -3,6 +3,7 @@ import uuid
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 from apikeys.crypto import HASH_LENGTH, KEY_PREFIX_LENGTH
 
@@ -60,7 +61,7 @@ class ApiKey(models.Model):
     rotated_from = models.OneToOneField(
         "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="rotated_to"
     )
-    # Usage, flushed from the shared cache; read through apikeys.usage to see exact figures.
+    # Usage, flushed from the shared cache; metering.usage merges the buffer on every read.
     last_used_at = models.DateTimeField(null=True, blank=True)
     last_used_ip = models.GenericIPAddressField(null=True, blank=True)
     request_count = models.BigIntegerField(default=0)
@@ -83,6 +84,22 @@ class ApiKey(models.Model):
     def full_access(self) -> bool:
         """A key with neither scopes nor endpoint grants acts with its owner's full rights."""
         return not self.scopes and not self.endpoints
+
+    def is_expired(self, now=None) -> bool:
+        return self.expires_at is not None and self.expires_at <= (now or timezone.now())
+
+    def refusal(self) -> tuple[str, str] | None:
+        """Why this key may not authenticate at all — ``(code, detail)`` — or ``None``.
+
+        The one statement of the rule for requests, ``keys/verify`` and ``auth/check``.
+        """
+        if not self.user.is_active:
+            return "invalid_api_key", "Invalid API key."
+        if not self.is_active:
+            return "api_key_disabled", "This API key has been revoked."
+        if self.is_expired():
+            return "api_key_expired", "This API key has expired."
+        return None
 
 
 class ApiKeyDailyUsage(models.Model):

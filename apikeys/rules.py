@@ -7,7 +7,6 @@ pages, commands). They raise DRF's ``ValidationError`` (a field is wrong) or ``P
 
 import ipaddress
 
-from django.utils import timezone
 from rest_framework import exceptions
 from rest_framework.exceptions import ValidationError
 
@@ -63,11 +62,7 @@ def check_key(api_key: ApiKey, *, actor, changed: set | None = None) -> None:
         errors["scopes"] = ["Only an admin key may hold the admin scope."]
     if api_key.key_type == KeyType.RESTRICTED and api_key.full_access:
         errors["scopes"] = ["A restricted key needs explicit scopes or endpoint grants."]
-    if (
-        touched("expires_at")
-        and api_key.expires_at is not None
-        and api_key.expires_at <= timezone.now()
-    ):
+    if touched("expires_at") and api_key.is_expired():
         errors["expires_at"] = ["Must be in the future."]
     if (
         touched("rate_limit")

@@ -8,10 +8,13 @@ from apikeys import crypto
 from apikeys.models import ApiKey, ApiKeyDailyUsage
 
 
-def api_key_get_for_authentication(raw_key: str) -> ApiKey | None:
-    """One indexed probe on the keyed hash; retired peppers are tried only after a miss."""
+def api_key_get_for_authentication(raw_key: str, *, key_hash: str | None = None) -> ApiKey | None:
+    """One indexed probe on the keyed hash; retired peppers are tried only after a miss.
+
+    ``key_hash`` is the raw key's hash under the current pepper, when the caller has it.
+    """
     queryset = ApiKey.objects.select_related("user")
-    api_key = queryset.filter(key_hash=crypto.hash_key(raw_key)).first()
+    api_key = queryset.filter(key_hash=key_hash or crypto.hash_key(raw_key)).first()
     if api_key is None:
         for legacy_hash in crypto.fallback_hashes(raw_key):
             api_key = queryset.filter(key_hash=legacy_hash).first()

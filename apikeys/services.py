@@ -165,7 +165,7 @@ def api_key_revoke(*, api_key: ApiKey, actor=None, request=None) -> ApiKey:
 
 def api_key_activate(*, api_key: ApiKey, actor=None, request=None) -> ApiKey:
     """Re-enable a revoked key; an expired key stays dead (issue a new one instead)."""
-    if api_key.expires_at is not None and api_key.expires_at <= timezone.now():
+    if api_key.is_expired():
         raise BadRequest("An expired key cannot be activated.", code="api_key_expired")
     if _was_rotated(api_key):
         # Rotation retired it; re-enabling would keep a key meant to stop working alive.
@@ -197,7 +197,7 @@ def api_key_rotate(
     if creator is not None and creator.auth_method == AuthMethod.API_KEY:
         rules.check_within(old, creator)
     now = timezone.now()
-    if not old.is_active or (old.expires_at is not None and old.expires_at <= now):
+    if not old.is_active or old.is_expired(now):
         raise BadRequest("Only an active, unexpired key can be rotated.", code="validation_error")
     if _was_rotated(old):
         raise Conflict("This key has already been rotated.", code="already_rotated")

@@ -7,7 +7,6 @@ every Keyward view uses, so the answer and its reason are the ones a direct call
 
 from dataclasses import dataclass, field
 
-from django.utils import timezone
 from rest_framework import exceptions
 
 from apikeys import crypto
@@ -60,12 +59,14 @@ def verify_key(
     if not crypto.is_well_formed(raw_key):
         return Verdict(False, "invalid_api_key", "Not a well-formed key (checksum mismatch).")
     api_key = api_key_get_for_authentication(raw_key)
-    if api_key is None or not api_key.user.is_active or not _visible(verifier, api_key):
+    if api_key is None or not _visible(verifier, api_key):
         return Verdict(False, "invalid_api_key", UNKNOWN)
-    if not api_key.is_active:
-        return Verdict(False, "api_key_disabled", "The key has been revoked.", api_key)
-    if api_key.expires_at is not None and api_key.expires_at <= timezone.now():
-        return Verdict(False, "api_key_expired", "The key has expired.", api_key)
+    refusal = api_key.refusal()
+    if refusal is not None:
+        code, detail = refusal
+        if code == "invalid_api_key":  # an inactive owner's key: exactly as an unknown one
+            return Verdict(False, code, UNKNOWN)
+        return Verdict(False, code, detail, api_key)
 
     reading = _count_use(api_key, ip)
     ratelimit = (

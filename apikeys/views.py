@@ -57,7 +57,7 @@ def key_status(api_key: ApiKey, now=None, *, rotated: bool = False) -> str:
     activated again (its successor replaced it) nor rotated a second time.
     """
     now = now or timezone.now()
-    if not api_key.is_active or (api_key.expires_at is not None and api_key.expires_at <= now):
+    if not api_key.is_active or api_key.is_expired(now):
         if rotated:
             return "rotated"
         return "revoked" if not api_key.is_active else "expired"

@@ -86,7 +86,7 @@ def _row(api_key) -> tuple[str, ...]:
 
 
 def _status(api_key) -> str:
-    if api_key.expires_at is not None and api_key.expires_at <= timezone.now():
+    if api_key.is_expired():
         return "expired"
     return "yes" if api_key.is_active else "revoked"
 
