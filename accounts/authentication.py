@@ -17,6 +17,7 @@ from rest_framework_simplejwt.exceptions import ExpiredTokenError, TokenError
 from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.tokens import AccessToken
 
+from accounts.tokens import invalid_token, token_expired
 from core.principal import AuthMethod, Principal
 from metering import verified
 from metering.policy import cache_key_of_user, meter_for_user
@@ -36,7 +37,7 @@ class BearerJWTAuthentication(JWTAuthentication):
         try:
             raw_token = self.get_raw_token(header)
         except exceptions.AuthenticationFailed as exc:
-            raise _invalid_token() from exc
+            raise invalid_token() from exc
         if raw_token is None:
             return None
         return authenticate_access_token(raw_token.decode("latin-1"), request=request)
@@ -121,9 +122,9 @@ def authenticate_access_token(raw_token: str, *, request=None):
     try:
         token = AccessToken(raw_token)
     except ExpiredTokenError as exc:
-        raise exceptions.AuthenticationFailed("Token has expired.", code="token_expired") from exc
+        raise token_expired() from exc
     except TokenError as exc:
-        raise _invalid_token() from exc
+        raise invalid_token() from exc
     user = _user_for(token, request)
     return user, Principal(
         auth_method=AuthMethod.JWT,
@@ -153,7 +154,7 @@ def access_cookie_delete(response) -> None:
 def _user_for(token, request):
     user_id = token.get(api_settings.USER_ID_CLAIM)
     if user_id is None:
-        raise _invalid_token()
+        raise invalid_token()
     return verified.serve(
         cache_key_of_user(user_id),
         load=lambda: _active_user(user_id),
@@ -167,11 +168,7 @@ def _active_user(user_id):
     try:
         user = user_model.objects.get(pk=user_id)
     except (user_model.DoesNotExist, ValueError, TypeError, OverflowError) as exc:
-        raise _invalid_token() from exc
+        raise invalid_token() from exc
     if not user.is_active:
-        raise _invalid_token()
+        raise invalid_token()
     return user
-
-
-def _invalid_token() -> exceptions.AuthenticationFailed:
-    return exceptions.AuthenticationFailed("Invalid token.", code="invalid_token")

@@ -26,9 +26,9 @@ from accounts.services import (
     user_login_session,
     user_register,
 )
-from core.errors import RateLimitExceeded, ServiceUnavailable
+from core.errors import BEARER_CHALLENGE, RateLimitExceeded, ServiceUnavailable
 
-WWW_AUTHENTICATE = 'Bearer realm="keyward"'
+WWW_AUTHENTICATE = BEARER_CHALLENGE
 
 
 @require_http_methods(["GET", "HEAD", "POST"])

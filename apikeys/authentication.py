@@ -13,11 +13,12 @@ from rest_framework.authentication import BaseAuthentication
 
 from apikeys import crypto
 from apikeys.selectors import api_key_get_for_authentication
+from core.errors import BEARER_CHALLENGE
 from core.principal import AuthMethod, Principal
 from metering import policy, verified
 from metering.usage import usage_record_direct
 
-REALM = 'Bearer realm="keyward"'
+REALM = BEARER_CHALLENGE
 
 
 class ApiKeyAuthentication(BaseAuthentication):

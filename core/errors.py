@@ -19,6 +19,9 @@ from rest_framework import exceptions, status
 logger = logging.getLogger(__name__)
 
 # DRF's generic codes, renamed to the contract's.
+# The challenge of every 401 for a Bearer credential (a key, a JWT, a client token).
+BEARER_CHALLENGE = 'Bearer realm="keyward"'
+
 _CODE_ALIASES = {
     "not_authenticated": "authentication_required",
     "authentication_failed": "invalid_credentials",

@@ -9,15 +9,14 @@ client's scopes narrows the tokens it already holds.
 
 from datetime import UTC, datetime
 
-from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication
 from rest_framework_simplejwt.exceptions import ExpiredTokenError, TokenError
 
+from accounts.tokens import invalid_token, token_expired
+from core.errors import BEARER_CHALLENGE
 from core.principal import AuthMethod, Principal
 from oauth.selectors import service_client_get_for_authentication
 from oauth.tokens import CLIENT_TOKEN_TYPE, ClientAccessToken, unverified_token_type
-
-REALM = 'Bearer realm="keyward"'
 
 
 class ServiceClientUser:
@@ -76,7 +75,7 @@ class ClientCredentialsAuthentication(BaseAuthentication):
         return authenticate_client_token(raw_token)
 
     def authenticate_header(self, request):
-        return REALM
+        return BEARER_CHALLENGE
 
 
 def authenticate_client_token(raw_token: str) -> tuple[ServiceClientUser, Principal]:
@@ -84,21 +83,21 @@ def authenticate_client_token(raw_token: str) -> tuple[ServiceClientUser, Princi
     try:
         token = ClientAccessToken(raw_token)
     except ExpiredTokenError as exc:
-        raise exceptions.AuthenticationFailed("Token has expired.", code="token_expired") from exc
+        raise token_expired() from exc
     except TokenError as exc:
-        raise _invalid_token() from exc
+        raise invalid_token() from exc
     client = service_client_get_for_authentication(client_id=token.get("client_id"))
     if client is None:
-        raise _invalid_token()
+        raise invalid_token()
     bound = str(client.tenant_id) if client.tenant_id else None
     if token.get("tenant_id") != bound:
-        raise _invalid_token()
+        raise invalid_token()
     scope = token.get("scope")
     granted = scope.split(" ") if isinstance(scope, str) else []
     scopes = tuple(s for s in dict.fromkeys(granted) if s and s in client.scopes)
     if not scopes:
         # Without a scope ``authorize`` could not tell this token apart from a grants-only key.
-        raise _invalid_token("This token grants no scope its client still holds.")
+        raise invalid_token("This token grants no scope its client still holds.")
     user = ServiceClientUser(client)
     # ``user`` stays None in the principal: a service client has no memberships, and tenant
     # resolution and ``auth/verify`` recognise a client by that (see docs/oauth.md).
@@ -119,7 +118,3 @@ def _bearer_value(request) -> str | None:
     if len(parts) != 2 or parts[0].lower() != "bearer":
         return None
     return parts[1]
-
-
-def _invalid_token(detail: str = "Invalid token.") -> exceptions.AuthenticationFailed:
-    return exceptions.AuthenticationFailed(detail, code="invalid_token")
