@@ -25,17 +25,16 @@ APP_ACCESS = "app:access"
 @dataclass(frozen=True, slots=True)
 class Decision:
     allowed: bool
-    code: str
-    reason: str
-    status: int = 200
+    code: str  # "valid", or the SPEC §8 code of the refusal
+    reason: str  # which scope, grant, type or IP rule decided, in words
 
     @classmethod
     def allow(cls, reason: str) -> "Decision":
-        return cls(True, "valid", reason, 200)
+        return cls(True, "valid", reason)
 
     @classmethod
-    def deny(cls, code: str, reason: str, status: int = 403) -> "Decision":
-        return cls(False, code, reason, status)
+    def deny(cls, code: str, reason: str) -> "Decision":
+        return cls(False, code, reason)
 
 
 def authorize(
@@ -62,8 +61,8 @@ def authorize(
     method = method.upper()
     is_key = principal.auth_method == AuthMethod.API_KEY
 
-    if principal.allowed_ips and ip is not None and not ip_allowed(ip, principal.allowed_ips):
-        return Decision.deny("ip_not_allowed", f"Client IP {ip} is not in the key's allowed_ips.")
+    if (refused := ip_refusal(principal, ip)) is not None:
+        return refused
 
     if key_management and is_key and not principal.key_manager:
         return Decision.deny(
@@ -152,6 +151,13 @@ def endpoint_granted(grants, method: str, path: str) -> bool:
     return False
 
 
+def ip_refusal(principal: Principal, ip: str | None) -> Decision | None:
+    """The key's IP allowlist, the first rule of every decision; ``None`` when it passes."""
+    if principal.allowed_ips and ip is not None and not ip_allowed(ip, principal.allowed_ips):
+        return Decision.deny("ip_not_allowed", f"Client IP {ip} is not in the key's allowed_ips.")
+    return None
+
+
 def ip_allowed(ip: str, cidrs) -> bool:
     try:
         address = ipaddress.ip_address(ip)
@@ -172,12 +178,19 @@ def decision_for_request(request, view=None) -> Decision:
         method=request.method,
         path=request.path,
         ip=client_ip(request),
-        resource=getattr(view, "scope_resource", None),
-        admin_only=getattr(view, "admin_only", False),
-        app_access=getattr(view, "app_access", False),
-        key_management=getattr(view, "key_management", False),
-        required_scope=getattr(view, "required_scope", None),
+        **view_rules(view),
     )
+
+
+def view_rules(view) -> dict:
+    """The ``authorize`` arguments a view declares (``scope_resource``, ``admin_only``, …)."""
+    return {
+        "resource": getattr(view, "scope_resource", None),
+        "admin_only": getattr(view, "admin_only", False),
+        "app_access": getattr(view, "app_access", False),
+        "key_management": getattr(view, "key_management", False),
+        "required_scope": getattr(view, "required_scope", None),
+    }
 
 
 def route_view(path: str):
@@ -200,13 +213,7 @@ def route_rules(path: str) -> dict:
     """
     view = route_view(path)
     if view is not None:
-        return {
-            "resource": getattr(view, "scope_resource", None),
-            "admin_only": getattr(view, "admin_only", False),
-            "app_access": getattr(view, "app_access", False),
-            "key_management": getattr(view, "key_management", False),
-            "required_scope": getattr(view, "required_scope", None),
-        }
+        return view_rules(view)
     segments = [s for s in path.split("?", 1)[0].split("/") if s]
     if segments[:1] == ["api"]:
         segments = segments[1:]
@@ -258,9 +265,6 @@ class HasPrincipal(BasePermission):
         principal = principal_of(request)
         if principal is None:
             return False
-        ip = client_ip(request)
-        if principal.allowed_ips and not ip_allowed(ip, principal.allowed_ips):
-            raise exceptions.PermissionDenied(
-                f"Client IP {ip} is not in the key's allowed_ips.", code="ip_not_allowed"
-            )
+        if (refused := ip_refusal(principal, client_ip(request))) is not None:
+            raise exceptions.PermissionDenied(refused.reason, code=refused.code)
         return True

@@ -11,7 +11,7 @@ from rest_framework import exceptions
 
 from apikeys import crypto
 from apikeys.authentication import principal_for_key
-from apikeys.permissions import Decision, authorize, ip_allowed, route_rules, route_view
+from apikeys.permissions import Decision, authorize, ip_refusal, route_rules, route_view
 from apikeys.selectors import api_key_get_for_authentication
 from core.principal import Principal
 from metering import policy, throttles
@@ -102,9 +102,9 @@ def verify_key(
 
 def _key_alone(principal: Principal, ip) -> Decision:
     """No request to judge: the key is good if the client IP (when given) may use it."""
-    if principal.allowed_ips and ip is not None and not ip_allowed(ip, principal.allowed_ips):
-        return Decision.deny("ip_not_allowed", f"Client IP {ip} is not in the key's allowed_ips.")
-    return Decision.allow("The key is valid; no method and path were given to judge.")
+    return ip_refusal(principal, ip) or Decision.allow(
+        "The key is valid; no method and path were given to judge."
+    )
 
 
 def _visible(verifier: Principal, api_key) -> bool:

@@ -129,10 +129,6 @@ class RedisBackend:
         values = {raw[i].decode(): raw[i + 1].decode() for i in range(0, len(raw), 2)}
         return _pending_from_fields(values)
 
-    def usage_peek(self, key_id: str) -> Pending:
-        raw = self._client.hgetall(self._usage_key(key_id))
-        return _pending_from_fields({k.decode(): v.decode() for k, v in raw.items()})
-
     def usage_restore(self, key_id: str, pending: Pending) -> None:
         key = self._usage_key(key_id)
         with self._client.pipeline(transaction=True) as pipe:
@@ -209,15 +205,6 @@ class CacheBackend:
     def usage_take(self, key_id: str) -> Pending:
         with self._lock:
             return self._usage.pop(key_id, None) or Pending()
-
-    def usage_peek(self, key_id: str) -> Pending:
-        with self._lock:
-            pending = self._usage.get(key_id)
-            return (
-                Pending(pending.count, dict(pending.days), pending.last_at, pending.last_ip)
-                if pending
-                else Pending()
-            )
 
     def usage_restore(self, key_id: str, pending: Pending) -> None:
         with self._lock:
