@@ -13,11 +13,13 @@ from apikeys import crypto
 from apikeys.authentication import principal_for_key
 from apikeys.permissions import Decision, authorize, ip_refusal, route_rules, route_view
 from apikeys.selectors import api_key_get_for_authentication
+from core.client_ip import client_ip
+from core.errors import BadRequest
 from core.principal import Principal
 from metering import policy, throttles
 from metering.meter import MeterUnavailable, take
 from metering.usage import usage_record_direct
-from tenants.resolution import tenant_for_principal
+from tenants.resolution import tenant_for_principal, tenant_for_request
 from tenants.selectors import membership_get, users_share_a_tenant
 
 
@@ -98,6 +100,30 @@ def verify_key(
     return Verdict(
         True, "valid", decision.reason, api_key, api_key.tenant_id or tenant_id, ratelimit
     )
+
+
+def check_forwarded(request, *, principal: Principal, method: str, path: str):
+    """``auth/check``: may the forwarded credential make the original request?
+
+    Returns the decision and the tenant the request acts in (``None`` when none is named or
+    implied and the route leaves that to its upstream); raises the refusal a direct call would
+    get (the view answers it in a form a reverse proxy passes on).
+    """
+    if not path.startswith("/") or len(path) > 2048:
+        raise BadRequest("X-Original-URI must be a path.", code="validation_error")
+    decision = authorize(
+        principal, method=method, path=path, ip=client_ip(request), **route_rules(path)
+    )
+    if not decision.allowed:
+        raise exceptions.PermissionDenied(decision.reason, code=decision.code)
+    try:
+        return decision, tenant_for_request(request).pk
+    except BadRequest:
+        # No tenant named and none implied: a tenant-scoped Keyward route refuses, as a direct
+        # call would; for any other upstream, the upstream decides.
+        if getattr(route_view(path), "tenant_scoped", False):
+            raise
+        return decision, principal.tenant_id
 
 
 def _key_alone(principal: Principal, ip) -> Decision:

@@ -10,13 +10,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apikeys.api import ERRORS
-from apikeys.permissions import HasPrincipal, authorize, route_rules, route_view
+from apikeys.permissions import HasPrincipal
 from apikeys.serializers import KeyVerifyRequestSerializer, KeyVerifyResponseSerializer
-from apikeys.verification import verify_key
-from core.client_ip import client_ip
-from core.errors import BadRequest
+from apikeys.verification import check_forwarded, verify_key
 from core.principal import principal_of
-from tenants.resolution import tenant_for_request
 
 
 class KeyVerifyView(APIView):
@@ -102,23 +99,10 @@ class AuthCheckView(APIView):
     def _check(self, request):
         principal = principal_of(request)
         method = (request.META.get("HTTP_X_ORIGINAL_METHOD") or request.method).upper()
-        path = request.META.get("HTTP_X_ORIGINAL_URI") or "/"
-        path = path.split("?", 1)[0]
-        if not path.startswith("/") or len(path) > 2048:
-            raise BadRequest("X-Original-URI must be a path.", code="validation_error")
-        decision = authorize(
-            principal, method=method, path=path, ip=client_ip(request), **route_rules(path)
+        path = (request.META.get("HTTP_X_ORIGINAL_URI") or "/").split("?", 1)[0]
+        decision, tenant_id = check_forwarded(
+            request, principal=principal, method=method, path=path
         )
-        if not decision.allowed:
-            raise exceptions.PermissionDenied(decision.reason, code=decision.code)
-        tenant_id = principal.tenant_id
-        try:
-            tenant_id = tenant_for_request(request).pk
-        except BadRequest:
-            # No tenant named and none implied: a tenant-scoped Keyward route refuses, as a
-            # direct call would; for any other upstream, the upstream decides.
-            if getattr(route_view(path), "tenant_scoped", False):
-                raise
         response = Response(status=status.HTTP_200_OK)
         response["X-Auth-User-Id"] = str(principal.user.pk) if principal.user else ""
         response["X-Auth-Tenant-Id"] = str(tenant_id) if tenant_id else ""
