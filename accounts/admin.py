@@ -11,6 +11,7 @@ from django.contrib.auth.forms import (
 from django.contrib.auth.hashers import UNUSABLE_PASSWORD_PREFIX, identify_hasher
 
 from accounts.models import RefreshTokenFamily, User
+from audit.services import audit_record
 from tenants.services import tenant_create_personal
 
 
@@ -93,9 +94,19 @@ class UserAdmin(DjangoUserAdmin):
 
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)
-        if not change:
-            # SPEC §4: every user belongs to at least one tenant, as registration ensures.
-            tenant_create_personal(user=obj)
+        if change:
+            if form.changed_data:
+                fields = sorted(set(form.changed_data) - {"password"})
+                audit_record(
+                    event_type="user.updated",
+                    request=request,
+                    target=obj,
+                    data={"fields": fields, "via": "admin"},
+                )
+            return
+        # SPEC §4: every user belongs to at least one tenant, as registration ensures.
+        tenant_create_personal(user=obj)
+        audit_record(event_type="user.created", request=request, target=obj, data={"via": "admin"})
 
 
 @admin.register(RefreshTokenFamily)

@@ -2,6 +2,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 
+from audit.models import AuditEvent
 from tenants.models import Membership
 from tests.factories import UserFactory
 
@@ -86,6 +87,29 @@ def test_admin_add_creates_a_user_with_a_personal_tenant(admin_client):
     user = get_user_model().objects.get(email="new@example.com")
     assert user.check_password("a long user password")
     assert Membership.objects.filter(user=user, role=Membership.Role.OWNER).count() == 1
+    event = AuditEvent.objects.get(event_type="user.created", target_id=str(user.pk))
+    assert event.actor_email == "root@example.com"
+    assert "a long user password" not in str(event.data)
+
+
+def test_an_admin_change_of_a_user_is_audited_without_the_password(admin_client):
+    user = UserFactory(email="ada@example.com", first_name="Ada")
+
+    response = admin_client.post(
+        f"/admin/accounts/user/{user.pk}/change/",
+        {
+            "email": "ada@example.com",
+            "first_name": "Augusta",
+            "last_name": user.last_name,
+            "is_active": "on",
+            "date_joined_0": "2026-01-01",
+            "date_joined_1": "00:00:00",
+        },
+    )
+
+    assert response.status_code == 302, response.content[:2000]
+    event = AuditEvent.objects.get(event_type="user.updated", target_id=str(user.pk))
+    assert event.data == {"fields": ["first_name"], "via": "admin"}
 
 
 def test_admin_add_refuses_an_email_that_differs_only_in_case(admin_client):
