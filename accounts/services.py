@@ -216,3 +216,9 @@ def _family_for_update(token: FamilyRefreshToken) -> RefreshTokenFamily:
     if family is None:  # the user was deleted, and their families with them
         raise invalid_token()
     return family
+
+
+def refresh_tokens_prune(*, before) -> int:
+    """Delete refresh tokens (and their blacklist rows) that expired before ``before``."""
+    _, deleted = OutstandingToken.objects.filter(expires_at__lt=before).delete()
+    return deleted.get(OutstandingToken._meta.label, 0)

@@ -402,3 +402,9 @@ def _summary(api_key: ApiKey) -> dict:
         "description": api_key.description,
         "metadata": api_key.metadata,
     }
+
+
+def api_key_prune_expired(*, before) -> int:
+    """Delete keys that expired before ``before`` (with their usage rows); return how many."""
+    _, deleted = ApiKey.objects.filter(expires_at__lt=before).delete()
+    return deleted.get(ApiKey._meta.label, 0)

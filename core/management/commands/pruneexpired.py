@@ -3,9 +3,9 @@ from datetime import timedelta
 from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.utils import timezone
-from rest_framework_simplejwt.token_blacklist.models import OutstandingToken
 
-from apikeys.models import ApiKey
+from accounts.services import refresh_tokens_prune
+from apikeys.services import api_key_prune_expired
 from audit.services import audit_prune, audit_record
 
 
@@ -32,15 +32,13 @@ class Command(BaseCommand):
 
     def handle(self, *args, audit_days, expired_key_days, **options):
         now = timezone.now()
-        keys, _ = ApiKey.objects.filter(
-            expires_at__lt=now - timedelta(days=expired_key_days)
-        ).delete()
-        tokens, _ = OutstandingToken.objects.filter(expires_at__lt=now).delete()
+        keys = api_key_prune_expired(before=now - timedelta(days=expired_key_days))
+        tokens = refresh_tokens_prune(before=now)
         events = audit_prune(before=now - timedelta(days=audit_days))
         audit_record(
             event_type="maintenance.pruned",
-            data={"audit_events": events, "api_keys_rows": keys, "token_rows": tokens},
+            data={"audit_events": events, "api_keys": keys, "refresh_tokens": tokens},
         )
         self.stdout.write(
-            f"pruned: {events} audit events, {keys} expired key rows, {tokens} token rows"
+            f"pruned: {events} audit events, {keys} expired API keys, {tokens} refresh tokens"
         )
