@@ -9,7 +9,6 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.http import HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods
@@ -27,6 +26,7 @@ from accounts.services import (
     user_register,
 )
 from core.errors import BEARER_CHALLENGE, RateLimitExceeded, ServiceUnavailable
+from core.views import see_other
 
 WWW_AUTHENTICATE = BEARER_CHALLENGE
 
@@ -84,7 +84,7 @@ def register_submit(request):
             form.add_error(None, exc)
         else:
             messages.success(request, "Your account is ready. Log in to continue.")
-            return _see_other(settings.LOGIN_URL)
+            return see_other(settings.LOGIN_URL)
     return render(request, "accounts/register.html", {"form": form}, status=400)
 
 
@@ -111,14 +111,14 @@ def login_submit(request):
         response["WWW-Authenticate"] = WWW_AUTHENTICATE
         return response
     access_token = user_login_session(request=request, user=user)
-    response = _see_other(_next_url(request))
+    response = see_other(_next_url(request))
     access_cookie_set(response, access_token)
     return response
 
 
 def logged_out_redirect(request):
     messages.info(request, "You have been logged out.")
-    return _see_other(settings.LOGOUT_REDIRECT_URL)
+    return see_other(settings.LOGOUT_REDIRECT_URL)
 
 
 def error_page(request, exc: Exception):
@@ -142,10 +142,3 @@ def _next_url(request) -> str:
     ):
         return candidate
     return settings.LOGIN_REDIRECT_URL
-
-
-def _see_other(url: str) -> HttpResponseRedirect:
-    """A 303: after a POST the browser must GET the next page, never re-post."""
-    response = HttpResponseRedirect(url)
-    response.status_code = 303
-    return response

@@ -17,9 +17,10 @@ from rest_framework.views import APIView
 
 from accounts.ratelimits import Limit, rate_limits_hit
 from apikeys import services
+from apikeys.limits import key_create_limit
 from apikeys.models import ApiKey
 from apikeys.permissions import HasPrincipal, WithinEndpointGrants
-from apikeys.selectors import api_key_get, api_key_list, daily_usage
+from apikeys.selectors import api_key_fresh, api_key_get, api_key_list, daily_usage
 from apikeys.serializers import (
     ApiKeyCreatedSerializer,
     ApiKeyCreateSerializer,
@@ -46,14 +47,6 @@ ERRORS = {
     429: error_response("`rate_limit_error`"),
 }
 BOOTSTRAP_PER_IP = Limit(group="apikeys.bootstrap.ip", rate_setting="KEYWARD_BOOTSTRAP_RATE_PER_IP")
-
-
-def _key_create_limit(principal: Principal) -> Limit:
-    return Limit(
-        group="apikeys.create.user",
-        rate_setting="KEYWARD_KEY_CREATE_RATE_PER_USER",
-        key=lambda group, request: str(principal.user.pk),
-    )
 
 
 class KeyManagementEndpoint(GenericAPIView):
@@ -93,13 +86,6 @@ class KeyManagementEndpoint(GenericAPIView):
         if api_key is None:
             raise exceptions.NotFound("API key not found.", code="not_found")
         return api_key
-
-
-def _fresh(api_key: ApiKey) -> ApiKey:
-    """The key with its buffered usage merged in, so the figures are exact."""
-    usage_flush_quietly(key_ids=[api_key.pk])
-    api_key.refresh_from_db()
-    return api_key
 
 
 class ApiKeyListView(KeyManagementEndpoint):
@@ -144,7 +130,7 @@ class ApiKeyListView(KeyManagementEndpoint):
         principal = self.caller()
         serializer = ApiKeyCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        rate_limits_hit(request, _key_create_limit(principal))  # fails closed without a cache
+        rate_limits_hit(request, key_create_limit(principal.user))  # fails closed without a cache
         data = dict(serializer.validated_data)
         tenant_id = data.pop("tenant_id", None)
         tenant = None
@@ -176,7 +162,7 @@ class ApiKeyDetailView(KeyManagementEndpoint):
         tags=["api keys"],
     )
     def get(self, request, key_id):
-        return Response(ApiKeySerializer(_fresh(self.get_object())).data)
+        return Response(ApiKeySerializer(api_key_fresh(self.get_object())).data)
 
     @extend_schema(
         summary="Change a key: name, description, narrower scopes and grants, expiry, IPs, limits",
@@ -197,7 +183,7 @@ class ApiKeyDetailView(KeyManagementEndpoint):
             creator=principal,
             request=request,
         )
-        return Response(ApiKeySerializer(_fresh(api_key)).data)
+        return Response(ApiKeySerializer(api_key_fresh(api_key)).data)
 
     @extend_schema(
         summary="Delete a key for good",
@@ -292,7 +278,7 @@ class ApiKeyUsageView(KeyManagementEndpoint):
         query = UsageQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         days = query.validated_data["days"]
-        api_key = _fresh(self.get_object())
+        api_key = api_key_fresh(self.get_object())
         return Response(
             UsageSerializer(
                 {
@@ -329,7 +315,7 @@ class ApiKeyInfoView(APIView):
                 "Only an API key has key info; this request is not authenticated by one.",
                 code="insufficient_permissions",
             )
-        return Response(ApiKeySerializer(_fresh(principal.api_key)).data)
+        return Response(ApiKeySerializer(api_key_fresh(principal.api_key)).data)
 
 
 class BootstrapView(APIView):

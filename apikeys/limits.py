@@ -7,6 +7,7 @@ limit in that window.
 
 from django.conf import settings
 
+from accounts.ratelimits import Limit
 from apikeys.models import KeyType
 
 DEFAULT_TYPE_RATE_LIMITS = {
@@ -16,6 +17,15 @@ DEFAULT_TYPE_RATE_LIMITS = {
     KeyType.ADMIN: {"per_minute": 600, "per_hour": None},
 }
 WINDOWS = ("per_minute", "per_hour")
+
+
+def key_create_limit(user) -> Limit:
+    """Key creations per user: the API and the pages count in this one bucket."""
+    return Limit(
+        group="apikeys.create.user",
+        rate_setting="KEYWARD_KEY_CREATE_RATE_PER_USER",
+        key=lambda group, request: str(user.pk),
+    )
 
 
 def type_rate_limit(key_type: str) -> dict:

@@ -8,6 +8,15 @@ from apikeys import crypto
 from apikeys.models import ApiKey, ApiKeyDailyUsage
 
 
+def api_key_fresh(api_key: ApiKey) -> ApiKey:
+    """The key re-read with its buffered usage merged in, so its figures are exact."""
+    from metering.usage import usage_flush_quietly  # metering reads keys: import at call time
+
+    usage_flush_quietly(key_ids=[api_key.pk])
+    api_key.refresh_from_db()
+    return api_key
+
+
 def api_key_get_for_authentication(raw_key: str, *, key_hash: str | None = None) -> ApiKey | None:
     """One indexed probe on the keyed hash; retired peppers are tried only after a miss.
 

@@ -10,44 +10,30 @@ the session, not in the database, not in a redirect.
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db.models import Exists, OuterRef, Q
-from django.http import Http404, HttpResponseRedirect
+from django.http import Http404
 from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 from rest_framework import exceptions
 
-from accounts.ratelimits import Limit, rate_limits_hit
+from accounts.ratelimits import rate_limits_hit
 from accounts.views import error_page
 from apikeys import services
 from apikeys.charts import usage_chart_svg
 from apikeys.forms import ApiKeyCreateForm, RotateForm
+from apikeys.limits import key_create_limit
 from apikeys.models import ApiKey
-from apikeys.selectors import api_key_get, api_key_list, daily_usage
+from apikeys.selectors import api_key_fresh, api_key_get, api_key_list, daily_usage
 from audit.models import AuditEvent
 from core.errors import RateLimitExceeded, ServiceUnavailable
+from core.views import see_other
 from metering.usage import usage_flush_quietly
 from tenants.selectors import tenants_for_user
 from tenants.views import current_tenant
 
 USAGE_DAYS = 30
 AUDIT_TRAIL_LENGTH = 50
-
-
-def _create_limit(user) -> Limit:
-    # The API's bucket: creating keys from the page and from the API counts together.
-    return Limit(
-        group="apikeys.create.user",
-        rate_setting="KEYWARD_KEY_CREATE_RATE_PER_USER",
-        key=lambda group, request: str(user.pk),
-    )
-
-
-def see_other(url: str) -> HttpResponseRedirect:
-    """A 303: after a POST the browser must GET the next page, never re-post."""
-    response = HttpResponseRedirect(url)
-    response.status_code = 303
-    return response
 
 
 def key_status(api_key: ApiKey, now=None, *, rotated: bool = False) -> str:
@@ -72,13 +58,6 @@ def _own_key(request, key_id) -> ApiKey:
     api_key = api_key_get(key_id=key_id, user=request.user)
     if api_key is None:
         raise Http404("No such key.")
-    return api_key
-
-
-def _fresh(api_key: ApiKey) -> ApiKey:
-    """The key with buffered usage merged in, so the page shows exact figures."""
-    usage_flush_quietly(key_ids=[api_key.pk])
-    api_key.refresh_from_db()
     return api_key
 
 
@@ -130,7 +109,7 @@ def key_create(request):
     form = ApiKeyCreateForm(request.POST, **form_kwargs)
     if form.is_valid():
         try:
-            rate_limits_hit(request, _create_limit(request.user))
+            rate_limits_hit(request, key_create_limit(request.user))
         except (RateLimitExceeded, ServiceUnavailable) as exc:
             return error_page(request, exc)
         try:
@@ -154,7 +133,7 @@ def key_create(request):
 @require_GET
 @login_required
 def key_detail(request, key_id):
-    api_key = _fresh(_own_key(request, key_id))
+    api_key = api_key_fresh(_own_key(request, key_id))
     today = timezone.now().date()
     daily = daily_usage(api_key=api_key, days=USAGE_DAYS, today=today)
     audit_trail = AuditEvent.objects.filter(

@@ -1,6 +1,6 @@
 """Site-wide views: liveness, and the JSON/HTML answers for 400, 404, 500 and rate limits."""
 
-from django.http import JsonResponse
+from django.http import HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
 from django.views import defaults
 from drf_spectacular.utils import extend_schema, inline_serializer
@@ -10,6 +10,13 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.errors import error_body
+
+
+def see_other(url: str) -> HttpResponseRedirect:
+    """A 303: after a POST the browser must GET the next page, never re-post."""
+    response = HttpResponseRedirect(url)
+    response.status_code = 303
+    return response
 
 
 def _is_api(request) -> bool:

@@ -13,24 +13,19 @@ callers still name a tenant with their key or the ``X-Tenant-Id`` header (SPEC Â
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db.models import Count
-from django.http import Http404, HttpResponseRedirect
+from django.http import Http404
 from django.shortcuts import render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 from rest_framework import exceptions
 
+from core.views import see_other
 from tenants import services
 from tenants.forms import MemberInviteForm, MemberRoleForm, TenantCreateForm
 from tenants.models import Membership, Tenant
 from tenants.selectors import member_get, member_list, membership_get
 
 SESSION_KEY = "current_tenant"
-
-
-def see_other(url: str) -> HttpResponseRedirect:
-    response = HttpResponseRedirect(url)
-    response.status_code = 303
-    return response
 
 
 def current_tenant(request, user=None) -> Tenant | None:
