@@ -45,6 +45,7 @@ def test_register_stores_the_email_lower_cased(api_client):
 
     assert response.status_code == 201
     assert response.json()["user"]["email"] == "ada@example.com"
+    assert get_user_model().objects.filter(email="ada@example.com").count() == 1
 
 
 def test_register_creates_a_personal_tenant_owned_by_the_user(api_client):

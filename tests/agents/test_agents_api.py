@@ -113,7 +113,9 @@ def test_any_member_may_manage_agents(world):
     client = client_for(jwt_for(world.carol), tenant_header=world.a.pk)
 
     assert client.patch(url(world.agent_a), {"name": "by carol"}).status_code == 200
+    assert Agent.objects.get(pk=world.agent_a.pk).name == "by carol"
     assert client.delete(url(world.agent_a)).status_code == 204
+    assert not Agent.objects.filter(pk=world.agent_a.pk).exists()
 
 
 def test_no_credential_gets_401_with_www_authenticate(world):

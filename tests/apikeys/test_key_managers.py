@@ -332,6 +332,10 @@ def test_key_manager_rotates_a_key_within_itself(user):
     response = key_client(raw).post(key_url(narrower.pk, "rotate"), {}, format="json")
 
     assert response.status_code == 201
+    successor = ApiKey.objects.get(rotated_from=narrower)
+    assert str(successor.pk) == response.json()["id"]
+    assert successor.scopes == ["agents:read"]
+    assert ApiKey.objects.get(pk=narrower.pk).is_active is False  # no grace: retired at once
 
 
 def test_renaming_a_key_is_not_refused_over_an_expiry_nobody_touched(user):
@@ -342,6 +346,7 @@ def test_renaming_a_key_is_not_refused_over_an_expiry_nobody_touched(user):
 
     assert response.status_code == 200
     assert response.json()["name"] == "renamed"
+    assert ApiKey.objects.get(pk=api_key.pk).name == "renamed"
 
 
 def test_an_owner_may_rename_a_key_whose_limit_staff_raised(user, staff):
@@ -350,3 +355,5 @@ def test_an_owner_may_rename_a_key_whose_limit_staff_raised(user, staff):
     response = person_client(user).patch(key_url(api_key.pk), {"name": "renamed"}, format="json")
 
     assert response.status_code == 200
+    stored = ApiKey.objects.get(pk=api_key.pk)
+    assert (stored.name, stored.rate_limit) == ("renamed", {"per_minute": 5000})

@@ -65,6 +65,7 @@ def test_revoking_twice_is_harmless(person, user):
     person.post(key_url(api_key.pk, "revoke"))
 
     assert person.post(key_url(api_key.pk, "revoke")).status_code == 200
+    assert ApiKey.objects.get(pk=api_key.pk).is_active is False
 
 
 def test_expired_key_cannot_be_activated(user):

@@ -85,6 +85,7 @@ def test_a_derived_slug_steps_around_taken_ones(outsider):
     response = client_for(jwt_for(outsider)).post(LIST, {"name": "Acme"})
 
     assert response.json()["slug"] == "acme-2"
+    assert Tenant.objects.get(pk=response.json()["id"]).slug == "acme-2"
 
 
 def test_an_explicit_slug_that_is_taken_gets_400_and_creates_nothing(outsider, tenant):
