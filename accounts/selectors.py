@@ -4,23 +4,13 @@ from uuid import UUID
 
 from core.principal import AuthMethod, Principal
 from tenants.models import Membership
-from tenants.selectors import tenants_for_user
-
-SOLE_TENANT_ATTRIBUTE = "keyward_sole_tenant_id"
+from tenants.selectors import user_sole_tenant
 
 
 def user_sole_tenant_id(*, user) -> UUID | None:
-    """The user's tenant when they belong to exactly one (SPEC §4: then it is inferred).
-
-    Remembered on the user object, which the process cache of verified records keeps (see
-    ``metering.verified``; a membership change retires it), so a warm request asks no query.
-    """
-    if hasattr(user, SOLE_TENANT_ATTRIBUTE):
-        return getattr(user, SOLE_TENANT_ATTRIBUTE)
-    tenant_ids = list(tenants_for_user(user=user).values_list("id", flat=True)[:2])
-    sole = tenant_ids[0] if len(tenant_ids) == 1 else None
-    setattr(user, SOLE_TENANT_ATTRIBUTE, sole)
-    return sole
+    """The id of the user's tenant when they belong to exactly one; a warm request asks no query."""
+    tenant = user_sole_tenant(user=user)
+    return tenant.pk if tenant is not None else None
 
 
 def user_memberships(*, user):

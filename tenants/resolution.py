@@ -19,7 +19,7 @@ from core.client_ip import client_ip
 from core.errors import BadRequest
 from core.principal import Principal, principal_of
 from tenants.models import Tenant
-from tenants.selectors import membership_get, tenants_for_user
+from tenants.selectors import membership_get, user_member_tenant, user_sole_tenant
 
 TENANT_ID_REQUIRED = (
     "A Tenant Id is required to complete this request. Assign a tenant to your API key, "
@@ -137,20 +137,17 @@ def _tenant_of_member(principal: Principal, tenant_id: uuid.UUID) -> Tenant:
             tenant = Tenant.objects.filter(pk=tenant_id).first()
     else:
         # Even a bound key loses its tenant when its owner leaves it.
-        membership = membership_get(user=principal.user, tenant_id=tenant_id)
-        tenant = membership.tenant if membership is not None else None
+        tenant = user_member_tenant(user=principal.user, tenant_id=tenant_id)
     if tenant is None:
         raise tenant_not_found()
     return tenant
 
 
 def _sole_tenant(principal: Principal) -> Tenant:
-    tenants = []
-    if principal.user is not None:
-        tenants = list(tenants_for_user(user=principal.user)[:2])
-    if len(tenants) != 1:
+    tenant = user_sole_tenant(user=principal.user) if principal.user is not None else None
+    if tenant is None:
         raise BadRequest(TENANT_ID_REQUIRED, code="tenant_id_required")
-    return tenants[0]
+    return tenant
 
 
 def _parse_uuid(value) -> uuid.UUID | None:

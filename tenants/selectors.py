@@ -9,6 +9,33 @@ def tenants_for_user(*, user):
     return Tenant.objects.filter(memberships__user=user)
 
 
+# Remembered on the user object, which the process cache of verified records keeps for warm
+# requests; any membership change retires that record (apikeys/signals.py), so what is
+# remembered is never stale. Only memberships are remembered: a tenant id a caller merely names
+# costs a query each time, so nobody can grow the memo by naming random ids.
+_SOLE_TENANT = "_keyward_sole_tenant"
+_MEMBER_TENANTS = "_keyward_member_tenants"
+
+
+def user_sole_tenant(*, user) -> Tenant | None:
+    """The user's tenant when they belong to exactly one (SPEC §4: then it is inferred)."""
+    if _SOLE_TENANT not in user.__dict__:
+        tenants = list(tenants_for_user(user=user)[:2])
+        user.__dict__[_SOLE_TENANT] = tenants[0] if len(tenants) == 1 else None
+    return user.__dict__[_SOLE_TENANT]
+
+
+def user_member_tenant(*, user, tenant_id) -> Tenant | None:
+    """The tenant ``tenant_id`` if ``user`` is a member of it."""
+    remembered = user.__dict__.setdefault(_MEMBER_TENANTS, {})
+    if tenant_id not in remembered:
+        membership = membership_get(user=user, tenant_id=tenant_id)
+        if membership is None:
+            return None
+        remembered[tenant_id] = membership.tenant
+    return remembered[tenant_id]
+
+
 def membership_get(*, user, tenant_id) -> Membership | None:
     return (
         Membership.objects.filter(user=user, tenant_id=tenant_id).select_related("tenant").first()

@@ -11,7 +11,7 @@ from redis.client import Redis
 from rest_framework.test import APIClient
 
 from apikeys.services import api_key_create, api_key_revoke
-from tests.factories import DEFAULT_PASSWORD, UserFactory
+from tests.factories import DEFAULT_PASSWORD, MembershipFactory, UserFactory
 from tests.tenants.helpers import jwt_for
 
 pytestmark = pytest.mark.django_db
@@ -75,6 +75,55 @@ def test_a_warm_session_request_makes_no_query(django_assert_num_queries):
 
     with django_assert_num_queries(0):
         assert client.get(VERIFY).status_code == 200
+
+
+CHECK = "/api/v1/auth/check"
+
+
+def auth_check(client, **headers):
+    return client.get(
+        CHECK, HTTP_X_ORIGINAL_METHOD="GET", HTTP_X_ORIGINAL_URI="/api/v1/agents", **headers
+    )
+
+
+def test_a_warm_auth_check_for_a_tenant_scoped_route_makes_no_query(django_assert_num_queries):
+    user = UserFactory()
+    tenant = MembershipFactory(user=user).tenant
+    _, client = key_client(user=user)
+    auth_check(client)
+
+    with django_assert_num_queries(0):
+        response = auth_check(client)
+
+    assert response.status_code == 200
+    assert response["X-Auth-Tenant-Id"] == str(tenant.pk)
+
+
+def test_a_warm_auth_check_naming_a_tenant_makes_no_query(django_assert_num_queries):
+    user = UserFactory()
+    MembershipFactory(user=user)
+    named = MembershipFactory(user=user).tenant
+    _, client = key_client(user=user)
+    auth_check(client, HTTP_X_TENANT_ID=str(named.pk))
+
+    with django_assert_num_queries(0):
+        response = auth_check(client, HTTP_X_TENANT_ID=str(named.pk))
+
+    assert response["X-Auth-Tenant-Id"] == str(named.pk)
+
+
+def test_leaving_a_tenant_is_seen_by_the_next_warm_auth_check():
+    user = UserFactory()
+    MembershipFactory(user=user)
+    membership = MembershipFactory(user=user)
+    _, client = key_client(user=user)
+    assert auth_check(client, HTTP_X_TENANT_ID=str(membership.tenant_id)).status_code == 200
+
+    membership.delete()
+
+    response = auth_check(client, HTTP_X_TENANT_ID=str(membership.tenant_id))
+    assert response.status_code == 403
+    assert response.json()["code"] == "tenant_not_found"
 
 
 @pytest.mark.redis
