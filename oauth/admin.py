@@ -5,8 +5,8 @@ is never shown.
 """
 
 from django import forms
-from django.contrib import admin, messages
-from django.utils.html import format_html
+from django.contrib import admin
+from django.template.response import TemplateResponse
 from rest_framework.exceptions import ValidationError as DRFValidationError
 
 from oauth import services
@@ -46,6 +46,7 @@ class ServiceClientAdmin(admin.ModelAdmin):
     list_select_related = ["tenant"]
     raw_id_fields = ["tenant"]
     actions = ["rotate_secret"]
+    reveal_template = "admin/oauth/serviceclient/secret_revealed.html"
 
     def get_fields(self, request, obj=None):
         if obj is None:
@@ -93,7 +94,10 @@ class ServiceClientAdmin(admin.ModelAdmin):
         for field in ServiceClient._meta.concrete_fields:
             setattr(obj, field.attname, getattr(client, field.attname))
         obj._state.adding, obj._state.db = False, client._state.db
-        _show_secret_once(request, client, secret)
+        obj.raw_secret = secret
+
+    def response_add(self, request, obj, post_url_continue=None):
+        return self._reveal(request, [(obj, obj.raw_secret)], title="Service client created")
 
     def delete_model(self, request, obj):
         services.service_client_delete(client=obj, request=request)
@@ -104,19 +108,20 @@ class ServiceClientAdmin(admin.ModelAdmin):
 
     @admin.action(description="Rotate secret (the new one is shown once)")
     def rotate_secret(self, request, queryset):
-        for client in queryset:
-            client, secret = services.service_client_rotate_secret(client=client, request=request)
-            _show_secret_once(request, client, secret)
+        rotated = [
+            services.service_client_rotate_secret(client=client, request=request)
+            for client in queryset
+        ]
+        return self._reveal(request, rotated, title="Client secrets rotated")
 
-
-def _show_secret_once(request, client, secret):
-    messages.warning(
-        request,
-        format_html(
-            "The client secret of {} (client_id <code>{}</code>) is "
-            "<code>{}</code>. Copy it now: it is not stored and will not be shown again.",
-            client.name,
-            client.client_id,
-            secret,
-        ),
-    )
+    def _reveal(self, request, created, *, title):
+        """The one page that shows new secrets; rendered now, so the secrets are kept nowhere."""
+        context = {
+            **self.admin_site.each_context(request),
+            "title": title,
+            "opts": self.model._meta,
+            "created": [{"client": client, "secret": secret} for client, secret in created],
+        }
+        response = TemplateResponse(request, self.reveal_template, context)
+        response["Cache-Control"] = "no-store"
+        return response

@@ -117,6 +117,15 @@ def test_admin_search_finds_a_client_by_name_or_part_of_its_id(admin_client, ser
     assert list(response.context["cl"].result_list) == [service_client]
 
 
+def test_the_admin_never_carries_a_secret_in_a_cookie_or_a_redirect(admin_client):
+    response = admin_client.post(f"{ADMIN}add/", {"name": "reports", "scopes": "agents:read"})
+
+    assert response.status_code == 200  # the page itself, not a redirect to it
+    [secret] = shown_secrets(response)
+    assert all(secret not in morsel.value for morsel in response.cookies.values())
+    assert "no-store" in response["Cache-Control"]
+
+
 def test_admin_rotate_action_shows_the_new_secret_once(admin_client, service_client, api_client):
     old_hash = service_client.secret_hash
 
@@ -208,8 +217,8 @@ def test_no_raw_secret_in_a_database_dump_or_the_logs(admin_client, api_client, 
     response = admin_client.post(
         ADMIN, {"action": "rotate_secret", "_selected_action": [str(created.client_id)]}
     )
-    assert response.status_code == 302
-    secrets += shown_secrets(admin_client.get(ADMIN))  # the message, shown once
+    assert response.status_code == 200
+    secrets += shown_secrets(response)  # the page the rotation rendered, shown once
     secrets.append(
         createserviceclient("--name", "cli", "--scopes", "a:read").split("client_secret: ")[1]
     )
