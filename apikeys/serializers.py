@@ -5,6 +5,7 @@ import json
 
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+from rest_framework.utils import html
 
 from apikeys.models import ApiKey, KeyType
 from apikeys.rules import parse_scopes
@@ -85,6 +86,10 @@ class RateLimitSerializer(serializers.Serializer):
             field.required = False
 
     def to_internal_value(self, data):
+        if html.is_html_input(data):
+            # The browsable API's form sends every window, blank when left empty: a blank box
+            # means "the type's default", not "no limit" (JSON null), which only staff may set.
+            data = {window: value for window, value in data.items() if value != ""}
         if isinstance(data, dict) and (unknown := sorted(map(str, set(data) - set(self.fields)))):
             raise serializers.ValidationError(
                 f"Unknown window {', '.join(unknown)}: the windows are per_minute and per_hour."
@@ -113,6 +118,8 @@ class CidrListField(serializers.ListField):
 
 
 def _validate_metadata(value):
+    if value is None:
+        return value  # no metadata (an HTML form's "null" arrives here, past allow_null)
     if not isinstance(value, dict):
         raise serializers.ValidationError("Must be a JSON object.")
     depth, has_null_character = _json_shape(value)
@@ -213,7 +220,12 @@ class ApiKeyWriteSerializer(serializers.Serializer):
     expires_at = serializers.DateTimeField(required=False, allow_null=True)
     allowed_ips = CidrListField(required=False, help_text="CIDRs; empty = any IP.")
     rate_limit = RateLimitSerializer(required=False, allow_null=True)
-    metadata = serializers.JSONField(required=False, validators=[_validate_metadata])
+    metadata = serializers.JSONField(
+        required=False, allow_null=True, initial=dict, validators=[_validate_metadata]
+    )
+
+    def validate_metadata(self, value):
+        return {} if value is None else value  # null: no metadata
 
 
 class ApiKeyCreateSerializer(ApiKeyWriteSerializer):
