@@ -77,6 +77,8 @@ class PublicEndpoint(APIView):
 
     authentication_classes = []
     permission_classes = [AllowAny]
+    # A form post from a page gets a page back when it fails; refresh serves programs only.
+    answers_forms_with_pages = True
 
     def get_authenticate_header(self, request):
         return views.WWW_AUTHENTICATE
@@ -92,7 +94,7 @@ class PublicEndpoint(APIView):
         csrf_enforce_for_cookies(request)
 
     def handle_exception(self, exc):
-        if is_form_post(self.request):
+        if self.answers_forms_with_pages and is_form_post(self.request):
             page = views.error_page(self.request._request, exc)
             if page is not None:
                 return page
@@ -208,10 +210,12 @@ class LogoutView(PublicEndpoint):
 
 
 class RefreshView(PublicEndpoint):
+    answers_forms_with_pages = False  # a JSON endpoint (SPEC §2), whatever the body's encoding
+
     @extend_schema(
         summary="Rotate a refresh token",
         request=RefreshSerializer,
-        responses={200: TokenPairSerializer, 400: ERROR, 401: ERROR, 403: ERROR},
+        responses={200: TokenPairSerializer, 400: ERROR, 401: ERROR, 403: ERROR, 429: ERROR},
         auth=[],
         tags=["auth"],
     )

@@ -219,3 +219,15 @@ def test_garbage_refresh_token_gets_401_invalid_token(api_client, token):
 
     assert response.status_code == 401
     assert response.json()["code"] == "invalid_token"
+
+
+def test_a_form_encoded_refresh_over_the_anonymous_limit_gets_the_json_429(api_client, settings):
+    settings.KEYWARD_ANON_RATE_PER_IP = "1/m"
+    form = "application/x-www-form-urlencoded"
+    api_client.post(URL, "refresh_token=x", content_type=form)
+
+    response = api_client.post(URL, "refresh_token=x", content_type=form)
+
+    assert response.status_code == 429
+    assert response["Content-Type"] == "application/json"
+    assert response.json()["code"] == "rate_limit_error"
