@@ -41,8 +41,14 @@ UPDATABLE_FIELDS = (
 
 
 def bootstrap_disabled() -> exceptions.PermissionDenied:
+    """403 ``bootstrap_disabled``, saying why: switched off, or a key was already issued."""
+    reason = (
+        "a key has already been issued"
+        if settings.KEYWARD_BOOTSTRAP_ENABLED
+        else "KEYWARD_BOOTSTRAP_ENABLED is off"
+    )
     return exceptions.PermissionDenied(
-        "Bootstrap is disabled: a key has already been issued.", code="bootstrap_disabled"
+        f"Bootstrap is disabled: {reason}.", code="bootstrap_disabled"
     )
 
 

@@ -86,7 +86,10 @@ def test_bootstrap_stays_disabled_after_a_key_issued_normally_is_deleted(user):
 def test_bootstrap_is_disabled_by_setting(db, settings):
     settings.KEYWARD_BOOTSTRAP_ENABLED = False
 
-    assert_disabled(bootstrap(name="first"))
+    response = bootstrap(name="first")
+
+    assert_disabled(response)
+    assert "KEYWARD_BOOTSTRAP_ENABLED" in response.json()["detail"]
     assert not ApiKey.objects.exists()
 
 
