@@ -37,7 +37,7 @@ def test_schema_is_served(api_client):
 
 def test_a_database_outage_is_a_503_with_a_code_not_a_500(api_client, monkeypatch):
 
-    def unreachable(raw_key):
+    def unreachable(raw_key, **kwargs):
         raise OperationalError("connection refused")
 
     monkeypatch.setattr("apikeys.authentication.api_key_get_for_authentication", unreachable)
