@@ -2,18 +2,14 @@
 
 from django import forms
 
+from core.forms import PageForm
+
 PASSWORD_MISMATCH = "The two passwords do not match."
 # Long enough for any passphrase, short enough that nobody posts megabytes at the hasher.
 PASSWORD_MAX_LENGTH = 4096
 
 
-class _PageForm(forms.Form):
-    def __init__(self, *args, **kwargs):
-        kwargs.setdefault("label_suffix", "")  # "Email", not Django's "Email:"
-        super().__init__(*args, **kwargs)
-
-
-class RegisterForm(_PageForm):
+class RegisterForm(PageForm):
     email = forms.EmailField(
         label="Email",
         max_length=254,
@@ -53,7 +49,7 @@ class RegisterForm(_PageForm):
         return cleaned
 
 
-class LoginForm(_PageForm):
+class LoginForm(PageForm):
     # A plain text field, not EmailField: a malformed email is just a failed login.
     email = forms.CharField(
         label="Email",

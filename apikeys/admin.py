@@ -21,9 +21,10 @@ from django.utils.html import format_html, format_html_join
 from rest_framework.exceptions import APIException
 
 from apikeys import services
-from apikeys.admin_forms import ApiKeyAddForm, ApiKeyChangeForm, RotateForm, error_messages
+from apikeys.admin_forms import ApiKeyAddForm, ApiKeyChangeForm, RotateForm
 from apikeys.models import ApiKey, InstallationState
 from apikeys.selectors import daily_usage
+from core.forms import error_messages
 from metering.usage import usage_flush_quietly
 
 USAGE_DAYS = 14

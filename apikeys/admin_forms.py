@@ -12,6 +12,7 @@ from rest_framework.exceptions import ValidationError as DRFValidationError
 from apikeys import rules, services
 from apikeys.models import ApiKey
 from apikeys.serializers import ApiKeyCreateSerializer, ApiKeyUpdateSerializer
+from core.forms import error_messages
 
 # Service and serializer field names that the admin form calls differently.
 FORM_FIELD = {"tenant_id": "tenant"}
@@ -105,15 +106,6 @@ class _DryRunDone(Exception):
 
 def _plain(rate_limit):
     return dict(rate_limit) if rate_limit else None
-
-
-def error_messages(detail) -> list[str]:
-    """DRF error details, however nested (endpoint grants are), as flat sentences."""
-    if isinstance(detail, dict):
-        return [f"{key}: {m}" for key, value in detail.items() for m in error_messages(value)]
-    if isinstance(detail, list | tuple):
-        return [m for item in detail for m in error_messages(item)]
-    return [str(detail)] if str(detail) else []
 
 
 class ApiKeyAddForm(_ServiceForm):

@@ -12,6 +12,7 @@ from rest_framework import serializers
 
 from apikeys.models import KeyType
 from apikeys.serializers import CidrListField, EndpointGrantSerializer
+from core.forms import PageForm, error_messages
 
 # The scopes offered as checkboxes; SPEC §3 allows any <resource>:read/write through the API.
 SCOPE_CHOICES = [
@@ -42,27 +43,8 @@ PATH_SHAPE = "the path must start with / and hold no spaces, ? or #"
 SERVICE_FIELD_NAMES = {"tenant_id": "tenant", "grace_period_seconds": "grace_period"}
 
 
-class _PageForm(forms.Form):
-    def __init__(self, *args, **kwargs):
-        kwargs.setdefault("label_suffix", "")
-        super().__init__(*args, **kwargs)
-
-    def add_service_errors(self, detail) -> None:
-        """Put a service's ``ValidationError`` detail beside the fields it names."""
-        if not isinstance(detail, dict):
-            self.add_error(None, [str(message) for message in _as_list(detail)])
-            return
-        for key, messages in detail.items():
-            field = SERVICE_FIELD_NAMES.get(key, key)
-            messages = [str(message) for message in _as_list(messages)]
-            self.add_error(field if field in self.fields else None, messages)
-
-
-def _as_list(value) -> list:
-    return value if isinstance(value, list) else [value]
-
-
-class ApiKeyCreateForm(_PageForm):
+class ApiKeyCreateForm(PageForm):
+    service_field_names = SERVICE_FIELD_NAMES
     name = forms.CharField(label="Name", max_length=100)
     description = forms.CharField(
         label="Description",
@@ -148,7 +130,7 @@ class ApiKeyCreateForm(_PageForm):
         try:
             return CidrListField().to_internal_value(values)
         except serializers.ValidationError as exc:
-            raise forms.ValidationError([str(m) for m in _as_list(exc.detail)]) from exc
+            raise forms.ValidationError(error_messages(exc.detail)) from exc
 
     def service_arguments(self) -> dict:
         """The cleaned data as ``api_key_create`` keywords."""
@@ -206,7 +188,8 @@ def _flatten(messages):
         yield messages
 
 
-class RotateForm(_PageForm):
+class RotateForm(PageForm):
+    service_field_names = SERVICE_FIELD_NAMES
     grace_period = forms.TypedChoiceField(
         label="Grace period",
         coerce=int,

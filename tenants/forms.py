@@ -2,25 +2,11 @@
 
 from django import forms
 
+from core.forms import PageForm
 from tenants.models import Membership
 
 
-class _PageForm(forms.Form):
-    def __init__(self, *args, **kwargs):
-        kwargs.setdefault("label_suffix", "")
-        super().__init__(*args, **kwargs)
-
-    def add_service_errors(self, detail) -> None:
-        """Put a service's ``ValidationError`` detail beside the fields it names."""
-        if not isinstance(detail, dict):
-            detail = {None: detail}
-        for key, messages in detail.items():
-            messages = messages if isinstance(messages, list) else [messages]
-            field = key if key in self.fields else None
-            self.add_error(field, [str(message) for message in messages])
-
-
-class TenantCreateForm(_PageForm):
+class TenantCreateForm(PageForm):
     name = forms.CharField(label="Name", max_length=150)
     slug = forms.SlugField(
         label="Slug",
@@ -30,7 +16,7 @@ class TenantCreateForm(_PageForm):
     )
 
 
-class MemberInviteForm(_PageForm):
+class MemberInviteForm(PageForm):
     email = forms.EmailField(
         label="Email",
         max_length=254,
@@ -40,5 +26,5 @@ class MemberInviteForm(_PageForm):
     role = forms.ChoiceField(label="Role", choices=Membership.Role.choices, initial="member")
 
 
-class MemberRoleForm(_PageForm):
+class MemberRoleForm(PageForm):
     role = forms.ChoiceField(label="Role", choices=Membership.Role.choices)
