@@ -10,6 +10,7 @@ from django import forms
 from django.utils import timezone
 from rest_framework import serializers
 
+from apikeys.limits import type_rate_limit
 from apikeys.models import KeyType
 from apikeys.serializers import CidrListField, EndpointGrantSerializer
 from core.forms import PageForm, error_messages
@@ -52,12 +53,7 @@ class ApiKeyCreateForm(PageForm):
         required=False,
         widget=forms.Textarea(attrs={"rows": 2}),
     )
-    key_type = forms.ChoiceField(
-        label="Type",
-        initial=KeyType.DEVELOPMENT,
-        help_text="Development 60/min · production 600/min · restricted: for client-side code, "
-        "needs scopes or endpoint grants.",
-    )
+    key_type = forms.ChoiceField(label="Type", initial=KeyType.DEVELOPMENT)
     tenant = forms.ChoiceField(
         label="Tenant",
         required=False,
@@ -96,6 +92,7 @@ class ApiKeyCreateForm(PageForm):
 
     def __init__(self, *args, user, tenants, current_tenant_id=None, **kwargs):
         super().__init__(*args, **kwargs)
+        self.fields["key_type"].help_text = _key_type_help()
         self.tenants = {str(tenant.pk): tenant for tenant in tenants}
         self.fields["tenant"].choices = [("", "No tenant (name one per request)")] + [
             (str(tenant.pk), tenant.name) for tenant in tenants
@@ -149,6 +146,16 @@ class ApiKeyCreateForm(PageForm):
             "key_manager": data["key_manager"],
             "expires_at": expires_at,
         }
+
+
+def _key_type_help() -> str:
+    """The types' limits as configured now (``KEYWARD_KEY_TYPE_RATE_LIMITS`` may change them)."""
+    per_minute = {t: type_rate_limit(t).get("per_minute") for t in KeyType.values}
+    return (
+        f"Development {per_minute[KeyType.DEVELOPMENT]}/min · production "
+        f"{per_minute[KeyType.PRODUCTION]}/min · restricted: for client-side code, needs scopes "
+        "or endpoint grants."
+    )
 
 
 def parse_endpoint_grants(text: str) -> list[dict]:

@@ -51,7 +51,7 @@ class Meter:
     bucket: str  # "key:<id>", "user:<id>", "client:<id>", "ip:<address>"
     windows: tuple[Window, ...]
     usage_key_id: str | None = None  # the API key whose usage an admitted request adds to
-    generation_of: str | None = None  # the API key whose generation number to read
+    generation_of: str | None = None  # the verified record (key or user) whose generation to read
 
 
 @dataclass(frozen=True, slots=True)
