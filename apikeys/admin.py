@@ -22,6 +22,7 @@ from rest_framework.exceptions import APIException
 
 from apikeys import services
 from apikeys.admin_forms import ApiKeyAddForm, ApiKeyChangeForm, RotateForm
+from apikeys.bootstrap import bootstrap_available
 from apikeys.models import ApiKey, InstallationState
 from apikeys.selectors import daily_usage
 from core.forms import error_messages
@@ -267,7 +268,7 @@ class InstallationStateAdmin(admin.ModelAdmin):
 
     @admin.display(description="bootstrap open", boolean=True)
     def bootstrap_open(self, obj):
-        return services.bootstrap_available()
+        return bootstrap_available()
 
     def has_add_permission(self, request):
         return False

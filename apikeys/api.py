@@ -16,7 +16,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.ratelimits import Limit, rate_limits_hit
-from apikeys import services
+from apikeys import bootstrap, services
 from apikeys.limits import key_create_limit
 from apikeys.models import ApiKey
 from apikeys.permissions import HasPrincipal, WithinEndpointGrants
@@ -338,10 +338,10 @@ class BootstrapView(APIView):
     def post(self, request):
         serializer = BootstrapSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        if not services.bootstrap_available():
-            raise services.bootstrap_disabled()  # spent: nothing to limit, 403 for everyone
+        if not bootstrap.bootstrap_available():
+            raise bootstrap.bootstrap_disabled()  # spent: nothing to limit, 403 for everyone
         rate_limits_hit(request, BOOTSTRAP_PER_IP)
-        api_key, raw_key = services.api_key_bootstrap(
+        api_key, raw_key = bootstrap.api_key_bootstrap(
             name=serializer.validated_data["name"],
             description=serializer.validated_data["description"],
             request=request,

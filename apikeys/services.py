@@ -12,11 +12,8 @@ limits — so no key can mint a wider one.
 
 from datetime import timedelta
 
-from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
-from rest_framework import exceptions
 from rest_framework.exceptions import ValidationError
 
 from apikeys import crypto, rules
@@ -26,7 +23,6 @@ from core.errors import BadRequest, Conflict
 from core.principal import AuthMethod, Principal
 
 MAX_GRACE_PERIOD = 7 * 24 * 3600
-BOOTSTRAP_EMAIL = "admin@keyward.invalid"
 
 UPDATABLE_FIELDS = (
     "name",
@@ -38,18 +34,6 @@ UPDATABLE_FIELDS = (
     "rate_limit",
     "metadata",
 )
-
-
-def bootstrap_disabled() -> exceptions.PermissionDenied:
-    """403 ``bootstrap_disabled``, saying why: switched off, or a key was already issued."""
-    reason = (
-        "a key has already been issued"
-        if settings.KEYWARD_BOOTSTRAP_ENABLED
-        else "KEYWARD_BOOTSTRAP_ENABLED is off"
-    )
-    return exceptions.PermissionDenied(
-        f"Bootstrap is disabled: {reason}.", code="bootstrap_disabled"
-    )
 
 
 @transaction.atomic
@@ -96,14 +80,14 @@ def api_key_create(
     rules.check_tenant_membership(api_key)
     if creator.auth_method == AuthMethod.API_KEY:
         rules.check_within(api_key, creator)
-    raw_key = _issue(api_key)
+    raw_key = api_key_issue_material(api_key)
     audit_record(
         event_type="api_key.created",
         request=request,
         actor=created_by,
         target=api_key,
         tenant_id=api_key.tenant_id,
-        data=_summary(api_key),
+        data=api_key_summary(api_key),
     )
     return api_key, raw_key
 
@@ -121,7 +105,7 @@ def api_key_update(
     unknown = set(changes) - set(UPDATABLE_FIELDS)
     if unknown:
         raise ValidationError({field: ["This field cannot be changed."] for field in unknown})
-    before = _summary(api_key)
+    before = api_key_summary(api_key)
     was_full_access = api_key.full_access
     old_scopes, old_endpoints = list(api_key.scopes), list(api_key.endpoints)
     before_expiry = api_key.expires_at
@@ -152,7 +136,7 @@ def api_key_update(
     if creator is not None and creator.auth_method == AuthMethod.API_KEY:
         rules.check_within(api_key, creator)
     api_key.save(update_fields=[*changes])
-    after = _summary(api_key)
+    after = api_key_summary(api_key)
     audit_record(
         event_type="api_key.updated",
         request=request,
@@ -223,7 +207,7 @@ def api_key_rotate(
         created_by=actor,
         rotated_from=old,
     )
-    raw_key = _issue(successor)
+    raw_key = api_key_issue_material(successor)
     if grace_period_seconds == 0:
         old.is_active = False
         old.save(update_fields=["is_active"])
@@ -251,7 +235,7 @@ def api_key_rotate(
         actor=actor,
         target=successor,
         tenant_id=successor.tenant_id,
-        data={**_summary(successor), "rotated_from": str(old.pk)},
+        data={**api_key_summary(successor), "rotated_from": str(old.pk)},
     )
     return successor, raw_key
 
@@ -259,7 +243,7 @@ def api_key_rotate(
 @transaction.atomic
 def api_key_delete(*, api_key: ApiKey, actor=None, request=None) -> None:
     """Delete the key for good, with its usage; the audit trail keeps its prefix."""
-    summary = _summary(api_key)
+    summary = api_key_summary(api_key)
     key_id, tenant_id = api_key.pk, api_key.tenant_id
     api_key.delete()
     audit_record(
@@ -273,54 +257,10 @@ def api_key_delete(*, api_key: ApiKey, actor=None, request=None) -> None:
     )
 
 
-def api_key_bootstrap(*, name: str, description: str = "", request=None) -> tuple[ApiKey, str]:
-    """Issue the first key of an installation: admin type, key manager, full access.
-
-    Allowed only while ``KEYWARD_BOOTSTRAP_ENABLED`` and no key has ever been issued. The
-    "used" flag is taken with one conditional UPDATE inside the transaction that issues the
-    key, so of any number of concurrent calls exactly one wins; it survives restarts, and
-    deleting every key does not reopen bootstrap.
-    """
-    if not settings.KEYWARD_BOOTSTRAP_ENABLED:
-        raise bootstrap_disabled()
-    with transaction.atomic():
-        _installation_state_ensure()
-        taken = InstallationState.objects.filter(pk=1, keys_ever_issued=False).update(
-            keys_ever_issued=True, bootstrapped_at=timezone.now()
-        )
-        if not taken:
-            raise bootstrap_disabled()
-        owner = _bootstrap_owner()
-        api_key = ApiKey(
-            user=owner,
-            name=name,
-            description=description,
-            key_type=KeyType.ADMIN,
-            key_manager=True,
-            created_by=owner,
-        )
-        raw_key = _issue(api_key)
-        audit_record(
-            event_type="api_key.bootstrap",
-            request=request,
-            actor=owner,
-            target=api_key,
-            data={**_summary(api_key), "owner": owner.email},
-        )
-    return api_key, raw_key
-
-
-def bootstrap_available() -> bool:
-    return (
-        settings.KEYWARD_BOOTSTRAP_ENABLED
-        and not InstallationState.objects.filter(pk=1, keys_ever_issued=True).exists()
-    )
-
-
 # --- helpers -------------------------------------------------------------------------------
 
 
-def _issue(api_key: ApiKey) -> str:
+def api_key_issue_material(api_key: ApiKey) -> str:
     """Give ``api_key`` fresh key material, save it, and remember that a key was issued."""
     raw_key = crypto.generate_key()
     api_key.key_prefix = crypto.display_prefix(raw_key)
@@ -358,28 +298,6 @@ def _outlives(expires_at, bound) -> bool:
     return expires_at is None or expires_at > bound
 
 
-def _installation_state_ensure() -> None:
-    """Recreate the state row if it is gone (``manage.py flush`` empties every table).
-
-    A migration creates it, but without it the conditional UPDATE matches nothing and
-    bootstrap would stay closed for good on an installation that never issued a key. Keys in
-    the table still count as issued.
-    """
-    if not InstallationState.objects.filter(pk=1).exists():
-        InstallationState.objects.get_or_create(
-            pk=1, defaults={"keys_ever_issued": ApiKey.objects.exists()}
-        )
-
-
-def _bootstrap_owner():
-    """The first superuser, or a new one with no usable password (set one with the admin)."""
-    User = get_user_model()
-    owner = User.objects.filter(is_superuser=True, is_active=True).order_by("pk").first()
-    if owner is None:
-        owner = User.objects.create_superuser(email=BOOTSTRAP_EMAIL, password=None)
-    return owner
-
-
 def _person(user) -> Principal:
     return Principal(auth_method=AuthMethod.SESSION, user=user)
 
@@ -392,7 +310,7 @@ def _tenant_of(principal: Principal):
     return Tenant.objects.get(pk=principal.tenant_id)
 
 
-def _summary(api_key: ApiKey) -> dict:
+def api_key_summary(api_key: ApiKey) -> dict:
     """What the audit log keeps of a key: its settings, never its secret or hash."""
     return {
         "key_prefix": api_key.key_prefix,

@@ -7,9 +7,9 @@ access, owned by the first superuser (created if there is none). Allowed only wh
 
 from django.core.management.base import BaseCommand, CommandError
 
+from apikeys.bootstrap import api_key_bootstrap
 from apikeys.management.commands._common import service_refusals, validation_text
 from apikeys.serializers import BootstrapSerializer
-from apikeys.services import api_key_bootstrap
 
 
 class Command(BaseCommand):
