@@ -49,6 +49,23 @@ ERROR = OpenApiResponse(
 )
 
 
+FORM_PAGE = OpenApiResponse(
+    description="Form post: the page again, with what went wrong (HTML).", response=str
+)
+
+
+def with_form_pages(responses: dict) -> dict:
+    """The JSON answers, plus the HTML page a form post gets for each error status."""
+    documented = {}
+    for status_code, response in responses.items():
+        if status_code >= 400:
+            documented[(status_code, "application/json")] = response
+            documented[(status_code, "text/html")] = FORM_PAGE
+        else:
+            documented[status_code] = response
+    return documented
+
+
 def is_form_post(request) -> bool:
     return request.content_type.split(";", 1)[0].strip().lower() in FORM_TYPES
 
@@ -108,14 +125,16 @@ class RegisterView(PublicEndpoint):
     @extend_schema(
         summary="Create an account",
         request=_request_body(RegisterSerializer),
-        responses={
-            201: RegisterResponseSerializer,
-            303: OpenApiResponse(description="Form post: redirect to the login page."),
-            400: ERROR,
-            403: ERROR,
-            429: ERROR,
-            503: ERROR,
-        },
+        responses=with_form_pages(
+            {
+                201: RegisterResponseSerializer,
+                303: OpenApiResponse(description="Form post: redirect to the login page."),
+                400: ERROR,
+                403: ERROR,
+                429: ERROR,
+                503: ERROR,
+            }
+        ),
         auth=[],
         tags=["auth"],
     )
@@ -147,15 +166,17 @@ class LoginView(PublicEndpoint):
     @extend_schema(
         summary="Log in with email and password",
         request=_request_body(LoginSerializer),
-        responses={
-            200: LoginResponseSerializer,
-            303: OpenApiResponse(description="Form post: session cookie set, redirect to app."),
-            400: ERROR,
-            401: ERROR,
-            403: ERROR,
-            429: ERROR,
-            503: ERROR,
-        },
+        responses=with_form_pages(
+            {
+                200: LoginResponseSerializer,
+                303: OpenApiResponse(description="Form post: session cookie set, redirect to app."),
+                400: ERROR,
+                401: ERROR,
+                403: ERROR,
+                429: ERROR,
+                503: ERROR,
+            }
+        ),
         auth=[],
         tags=["auth"],
     )
@@ -184,12 +205,15 @@ class LogoutView(PublicEndpoint):
     @extend_schema(
         summary="Log out",
         request=_request_body(LogoutSerializer),
-        responses={
-            204: OpenApiResponse(description="Logged out."),
-            303: OpenApiResponse(description="Form post: redirect to the login page."),
-            401: ERROR,
-            403: ERROR,
-        },
+        responses=with_form_pages(
+            {
+                204: OpenApiResponse(description="Logged out."),
+                303: OpenApiResponse(description="Form post: redirect to the login page."),
+                401: ERROR,
+                403: ERROR,
+                429: ERROR,
+            }
+        ),
         auth=[],
         tags=["auth"],
     )
