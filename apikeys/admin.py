@@ -25,6 +25,7 @@ from apikeys.admin_forms import ApiKeyAddForm, ApiKeyChangeForm, RotateForm
 from apikeys.bootstrap import bootstrap_available
 from apikeys.models import ApiKey, InstallationState
 from apikeys.selectors import daily_usage
+from core.admin import RevealOnceMixin
 from core.forms import error_messages
 from metering.usage import usage_flush_quietly
 
@@ -48,7 +49,7 @@ class ExpiredFilter(admin.SimpleListFilter):
 
 
 @admin.register(ApiKey)
-class ApiKeyAdmin(admin.ModelAdmin):
+class ApiKeyAdmin(RevealOnceMixin, admin.ModelAdmin):
     list_display = [
         "key_prefix",
         "name",
@@ -236,16 +237,9 @@ class ApiKeyAdmin(admin.ModelAdmin):
             messages.success(request, f"{verb} {done} API key{'s' if done != 1 else ''}.")
 
     def _reveal(self, request, created, *, title):
-        """The one page that shows new keys; rendered now, so the keys are kept nowhere."""
-        context = {
-            **self.admin_site.each_context(request),
-            "title": title,
-            "opts": self.model._meta,
-            "created": [{"api_key": key, "raw_key": raw} for key, raw in created],
-        }
-        response = TemplateResponse(request, self.reveal_template, context)
-        response["Cache-Control"] = "no-store"
-        return response
+        """The one page that shows new keys."""
+        keys = [{"api_key": key, "raw_key": raw} for key, raw in created]
+        return self.reveal_once(request, keys, title=title)
 
 
 def _pk(object_id):

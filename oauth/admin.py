@@ -6,9 +6,9 @@ is never shown.
 
 from django import forms
 from django.contrib import admin
-from django.template.response import TemplateResponse
 from rest_framework.exceptions import ValidationError as DRFValidationError
 
+from core.admin import RevealOnceMixin
 from oauth import services
 from oauth.models import ServiceClient
 
@@ -38,7 +38,7 @@ class ServiceClientForm(forms.ModelForm):
 
 
 @admin.register(ServiceClient)
-class ServiceClientAdmin(admin.ModelAdmin):
+class ServiceClientAdmin(RevealOnceMixin, admin.ModelAdmin):
     form = ServiceClientForm
     list_display = ["name", "client_id", "tenant", "scope_list", "is_active", "created_at"]
     list_filter = ["is_active", "created_at"]
@@ -115,13 +115,6 @@ class ServiceClientAdmin(admin.ModelAdmin):
         return self._reveal(request, rotated, title="Client secrets rotated")
 
     def _reveal(self, request, created, *, title):
-        """The one page that shows new secrets; rendered now, so the secrets are kept nowhere."""
-        context = {
-            **self.admin_site.each_context(request),
-            "title": title,
-            "opts": self.model._meta,
-            "created": [{"client": client, "secret": secret} for client, secret in created],
-        }
-        response = TemplateResponse(request, self.reveal_template, context)
-        response["Cache-Control"] = "no-store"
-        return response
+        """The one page that shows new secrets."""
+        secrets = [{"client": client, "secret": secret} for client, secret in created]
+        return self.reveal_once(request, secrets, title=title)
