@@ -16,6 +16,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cache as memoize
+from functools import lru_cache
 from pathlib import Path
 
 from django.conf import settings
@@ -25,6 +26,8 @@ from django.core.signals import setting_changed
 from django.dispatch import receiver
 from django_redis import get_redis_connection
 from django_redis.cache import RedisCache
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import NoScriptError
 
 logger = logging.getLogger(__name__)
 
@@ -79,6 +82,39 @@ return fields
 """
 
 
+class _HeldConnection(threading.local):
+    """One Redis connection per thread, held for the per-request script instead of pooled.
+
+    redis-py's client path — a pool checkout that polls the socket for stray data, a retry
+    wrapper, response callbacks, observability hooks — costs as much CPU as the round trip
+    itself. The script is a single command whose reply is always read in full (or the
+    connection dropped), so a connection owned by the thread needs none of that. It is
+    redis-py's own ``Connection``, made by the pool with the pool's settings (timeouts,
+    credentials, TLS); a stale one (Redis restarted) is reconnected and the command sent once
+    more, as the client's own retry would.
+    """
+
+    def __init__(self, pool):
+        self._pool = pool
+        self._connection = None
+        self._pid = None
+
+    def call(self, *args):
+        connection = self._connection_for_this_process()
+        try:
+            connection.send_command(*args, check_health=False)
+            return connection.read_response()
+        except RedisConnectionError:
+            connection.disconnect()  # the next send connects afresh
+            connection.send_command(*args, check_health=False)
+            return connection.read_response()
+
+    def _connection_for_this_process(self):
+        if self._pid != os.getpid():  # a forked worker must not share its parent's socket
+            self._connection, self._pid = self._pool.make_connection(), os.getpid()
+        return self._connection
+
+
 class RedisBackend:
     buffers_in_process = False  # the usage buffer is Redis, flushed by ``flushusage``
 
@@ -86,36 +122,47 @@ class RedisBackend:
         self._client = get_redis_connection("default")
         self._count = self._client.register_script(_COUNT_SCRIPT)
         self._take = self._client.register_script(_TAKE_SCRIPT)
-        # Resolved once: going through the ``cache`` proxy costs a lookup per key per request.
+        # Resolved once: going through the ``cache`` proxy costs a lookup per key per request;
+        # and a counter's, a key's or a record's Redis name never changes, so it is built once.
         self._make_key = caches["default"].make_key
+        self._redis_key = lru_cache(maxsize=16384)(self._make_key)
         self._dirty_set = self._make_key(DIRTY_SET)
+        self._held = _HeldConnection(self._client.connection_pool)
 
     def count(self, counters, *, usage_key_id, generation_of, ip, now, expected_generation=None):
         """Count one request; ``(None, generation)`` when ``expected_generation`` is stale."""
-        make_key = self._make_key
-        keys = [make_key(c.key) for c in counters]
+        redis_key = self._redis_key
+        keys = [redis_key(c.key) for c in counters]
         argv = [len(counters)]
         for counter in counters:
             argv += [counter.limit, counter.ttl]
         keys += [
-            make_key(f"usage:{usage_key_id or '-'}"),
+            redis_key(f"usage:{usage_key_id or '-'}"),
             self._dirty_set,
-            make_key(f"gen:{generation_of or '-'}"),
+            redis_key(f"gen:{generation_of or '-'}"),
         ]
         argv += [
             usage_key_id or "",
-            f"d:{day_of(now)}",
+            _day_field(int(now) // 86400),
             int(now),
             ip or "",
             "1" if generation_of else "0",
             expected_generation or "",
         ]
-        result = self._count(keys=keys, args=argv)
+        result = self._evalsha(keys, argv)
         generation = result[-1]
         generation = generation.decode() if isinstance(generation, bytes) else generation
         if result[0] == b"stale":
             return None, (generation or None)
         return [int(c) for c in result[:-1]], (generation or None)
+
+    def _evalsha(self, keys: list, argv: list):
+        """The count script on this thread's held connection, loading it if Redis lost it."""
+        try:
+            return self._held.call("EVALSHA", self._count.sha, len(keys), *keys, *argv)
+        except NoScriptError:  # Redis restarted or its scripts were flushed
+            self._count.sha = self._client.script_load(_COUNT_SCRIPT)
+            return self._held.call("EVALSHA", self._count.sha, len(keys), *keys, *argv)
 
     def peek(self, counters) -> list[int]:
         values = self._client.mget([self._make_key(c.key) for c in counters]) if counters else []
@@ -356,6 +403,12 @@ def _reset(*, setting, **kwargs):
 
 def day_of(now: float) -> str:
     return datetime.fromtimestamp(now, tz=UTC).date().isoformat()
+
+
+@lru_cache(maxsize=4)
+def _day_field(day_number: int) -> str:
+    """The usage buffer's field for a day (``d:2026-12-01``), by days since the epoch."""
+    return f"d:{day_of(day_number * 86400)}"
 
 
 def _pending_from_fields(values: dict[str, str]) -> Pending:
