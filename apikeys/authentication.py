@@ -81,16 +81,17 @@ def authenticate_key(raw_key: str, *, request=None) -> Principal:
     if not crypto.is_well_formed(raw_key):
         raise _failed("invalid_api_key", "Invalid API key.")
     key_hash = crypto.hash_key(raw_key)
-    api_key = verified.serve(
+    # The principal is what is cached: built once per verified key, not once per request.
+    principal = verified.serve(
         policy.cache_key_of_key(key_hash),
-        load=lambda: _verified_key(raw_key, key_hash),
-        meter_of=policy.meter_for_key,
+        load=lambda: principal_for_key(_verified_key(raw_key, key_hash)),
+        meter_of=lambda principal: policy.meter_for_key(principal.api_key),
         request=request,
-        on_unavailable=lambda api_key, ip: usage_record_direct(api_key.pk, ip=ip),
+        on_unavailable=lambda principal, ip: usage_record_direct(principal.api_key.pk, ip=ip),
     )
-    if api_key.is_expired():  # a cached key expires while it is cached
+    if principal.api_key.is_expired():  # a cached key expires while it is cached
         raise _failed("api_key_expired", "This API key has expired.")
-    return principal_for_key(api_key)
+    return principal
 
 
 def _verified_key(raw_key: str, key_hash: str):

@@ -34,9 +34,15 @@ class Window:
 
 
 @lru_cache(maxsize=8192)
-def _counter_key(bucket: str, window: Window, end: int) -> str:
-    """django-ratelimit's counter name; an MD5 per window per request is worth memoizing."""
-    return _make_cache_key(GROUP, end, window.rate, bucket, None)
+def _counter(bucket: str, limit: int, period: int, end: int) -> backends.Counter:
+    """One window's counter; its django-ratelimit name is an MD5, worth computing once."""
+    rate = Window(limit, period).rate
+    return backends.Counter(
+        key=_make_cache_key(GROUP, end, rate, bucket, None),
+        limit=limit,
+        ttl=period + 1,
+        ends_at=end,
+    )
 
 
 @lru_cache(maxsize=1024)
@@ -123,17 +129,8 @@ def peek(meter: Meter, *, now: float | None = None) -> Reading:
 
 def _counters(meter: Meter) -> tuple[list[Window], list[backends.Counter]]:
     windows = [w for w in meter.windows if w.limit is not None]
-    counters = []
-    for window in windows:
-        end = _get_window(meter.bucket, window.period)
-        counters.append(
-            backends.Counter(
-                key=_counter_key(meter.bucket, window, end),
-                limit=window.limit,
-                ttl=window.period + 1,
-                ends_at=end,
-            )
-        )
+    bucket = meter.bucket
+    counters = [_counter(bucket, w.limit, w.period, _get_window(bucket, w.period)) for w in windows]
     return windows, counters
 
 

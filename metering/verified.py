@@ -1,11 +1,12 @@
 """Verified credentials kept in this process, checked against a generation in the shared cache.
 
-A warm request costs no database query: the record behind a verified credential (an API key
-with its owner, or the user of a JWT) lives here, under a cache key (``key:<keyed hash>``,
-``user:<id>``), together with the generation number the shared cache held for that cache key
-when the record was read from the database. The metering script (``metering.meter.take``)
-compares that number with the shared one in the same round trip that counts the request, and
-counts nothing when they differ; ``serve`` then drops the record, reads it again and counts.
+A warm request costs no database query: the record behind a verified credential (an API key's
+principal, with the key and its owner; or the user of a JWT or session) lives here, under a
+cache key (``key:<keyed hash>``, ``user:<id>``), together with the generation number the shared
+cache held for that cache key when the record was read from the database. The metering script
+(``metering.meter.take``) compares that number with the shared one in the same round trip that
+counts the request, and counts nothing when they differ; ``serve`` then drops the record,
+reads it again and counts.
 
 Every change to a key or a user bumps its generation (``invalidate_on_commit``, from signals),
 so a revoke, delete, rotation, narrowing or deactivation is seen by every process and node on
@@ -36,7 +37,7 @@ MAX_ENTRIES = 50_000
 
 @dataclass(frozen=True, slots=True)
 class Verified:
-    record: object  # apikeys.ApiKey with its user, or a user
+    record: object  # an API key's Principal (key and owner loaded), or a user
     meter: Meter  # whose ``generation_of`` is this entry's cache key
     generation: str
 
