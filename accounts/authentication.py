@@ -5,6 +5,8 @@ SPEC §8 code (``token_expired``, ``invalid_token``) when it does and fails, ``(
 otherwise.
 """
 
+import hashlib
+import threading
 from datetime import UTC, datetime
 
 from django.conf import settings
@@ -16,6 +18,7 @@ from rest_framework_simplejwt.authentication import JWTAuthentication
 from rest_framework_simplejwt.exceptions import ExpiredTokenError, TokenError
 from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.tokens import AccessToken
+from rest_framework_simplejwt.utils import aware_utcnow
 
 from accounts.tokens import invalid_token, token_expired
 from core.principal import AuthMethod, Principal
@@ -119,12 +122,7 @@ def authenticate_access_token(raw_token: str, *, request=None):
     user comes from this process's cache of verified records when it is current (one trip to
     the shared cache does both, see ``metering.verified``), else from the database.
     """
-    try:
-        token = AccessToken(raw_token)
-    except ExpiredTokenError as exc:
-        raise token_expired() from exc
-    except TokenError as exc:
-        raise invalid_token() from exc
+    token = verified_access_token(raw_token)
     user = _user_for(token, request)
     return user, Principal(
         auth_method=AuthMethod.JWT,
@@ -132,6 +130,57 @@ def authenticate_access_token(raw_token: str, *, request=None):
         expires_at=datetime.fromtimestamp(token["exp"], tz=UTC),
         token=token,
     )
+
+
+VERIFIED_TOKENS_MAX = 50_000
+_verified_tokens: dict[bytes, AccessToken] = {}
+_verified_tokens_lock = threading.Lock()
+
+
+def verified_access_token(raw_token: str) -> AccessToken:
+    """The access token, checked by SimpleJWT once per process and its expiry on every use.
+
+    A JWT cannot change, so once its signature and claims have passed ``AccessToken`` the only
+    thing that can make it unacceptable later is time (its ``exp``), or its user changing — which
+    the user's generation in ``metering.verified`` catches. PyJWT's decode is most of a JWT
+    request's cost, so it is paid once per token, not once per request. Tokens are remembered by
+    digest, never as themselves.
+    """
+    digest = _digest(raw_token)
+    token = _verified_tokens.get(digest)
+    if token is None:
+        try:
+            token = AccessToken(raw_token)
+        except ExpiredTokenError as exc:
+            raise token_expired() from exc
+        except TokenError as exc:
+            raise invalid_token() from exc
+        with _verified_tokens_lock:
+            if len(_verified_tokens) >= VERIFIED_TOKENS_MAX:
+                _verified_tokens.clear()  # bounded; a token read again costs one decode
+            _verified_tokens[digest] = token
+        return token
+    try:
+        token.check_exp(current_time=aware_utcnow())
+    except TokenError as exc:
+        _verified_tokens.pop(digest, None)
+        raise token_expired() from exc
+    return token
+
+
+def is_verified_access_token(raw_token: str) -> bool:
+    """True for a user access token this process has verified (it may have expired since)."""
+    return _digest(raw_token) in _verified_tokens
+
+
+def forget_verified_access_tokens() -> None:
+    """Empty the cache (tests). The signing key is read once per process, like SimpleJWT's."""
+    with _verified_tokens_lock:
+        _verified_tokens.clear()
+
+
+def _digest(raw_token: str) -> bytes:
+    return hashlib.sha256(raw_token.encode("utf-8", "surrogatepass")).digest()
 
 
 def access_cookie_set(response, access_token: str) -> None:

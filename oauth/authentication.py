@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from rest_framework.authentication import BaseAuthentication
 from rest_framework_simplejwt.exceptions import ExpiredTokenError, TokenError
 
+from accounts.authentication import is_verified_access_token
 from accounts.tokens import invalid_token, token_expired
 from core.errors import BEARER_CHALLENGE
 from core.principal import AuthMethod, Principal
@@ -70,7 +71,9 @@ class ServiceClientUser:
 class ClientCredentialsAuthentication(BaseAuthentication):
     def authenticate(self, request):
         raw_token = _bearer_value(request)
-        if raw_token is None or unverified_token_type(raw_token) != CLIENT_TOKEN_TYPE:
+        if raw_token is None or is_verified_access_token(raw_token):  # a user's, known good
+            return None
+        if unverified_token_type(raw_token) != CLIENT_TOKEN_TYPE:
             return None
         return authenticate_client_token(raw_token)
 

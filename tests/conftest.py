@@ -27,10 +27,12 @@ def _clear_cache():
 
 
 def _forget_everything():
+    from accounts.authentication import forget_verified_access_tokens
     from metering import backends, verified
 
     cache.clear()
     verified.clear()
+    forget_verified_access_tokens()
     backends.active.cache_clear()
 
 

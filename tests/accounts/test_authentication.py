@@ -138,3 +138,27 @@ def test_a_warm_verify_by_jwt_costs_no_query(tokens, django_assert_num_queries):
         response = client.get(URL)
 
     assert response.status_code == 200
+
+
+def test_a_token_verified_earlier_is_refused_once_it_expires(present, tokens):
+    assert present(tokens["access_token"]).get(URL).status_code == 200
+
+    with time_machine.travel(timezone.now() + timedelta(seconds=7201), tick=False):
+        response = present(tokens["access_token"]).get(URL)
+
+    assert response.status_code == 401
+    assert response.json()["code"] == "token_expired"
+
+
+def test_a_warm_token_is_decoded_once(present, tokens, monkeypatch):
+    import jwt
+
+    decoded = []
+    original = jwt.PyJWT.decode_complete
+    monkeypatch.setattr(
+        jwt.PyJWT, "decode_complete", lambda *a, **k: decoded.append(1) or original(*a, **k)
+    )
+    client = present(tokens["access_token"])
+
+    assert [client.get(URL).status_code for _ in range(3)] == [200, 200, 200]
+    assert len(decoded) == 1
