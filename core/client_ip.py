@@ -14,6 +14,8 @@ def client_ip(request) -> str:
     writes into the header itself lies to the left and is never believed. A forged header
     therefore never opens a fresh rate-limit bucket.
     """
+    # On Django's own request: a miss on DRF's wrapper goes through its slow ``__getattr__``.
+    request = getattr(request, "_request", request)
     cached = getattr(request, "_keyward_client_ip", None)
     if cached is not None:
         return cached

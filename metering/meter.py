@@ -14,6 +14,7 @@ import math
 import time
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import NamedTuple
 
 from django_ratelimit.core import _get_window, _make_cache_key
 
@@ -23,8 +24,7 @@ from metering import backends
 GROUP = "keyward.meter"
 
 
-@dataclass(frozen=True, slots=True)
-class Window:
+class Window(NamedTuple):  # a tuple: hashed (for the memoized names) at C speed
     limit: int
     period: int  # seconds
 
@@ -147,30 +147,23 @@ def _seconds_until_next_window(counter: backends.Counter, now: float) -> int:
 def _reading(windows, counters, counts, generation, now) -> Reading:
     if not windows:
         return Reading(True, 0, 0, 0, 0, "", generation)
-    admitted = all(count <= w.limit for count, w in zip(counts, windows, strict=True))
-    # The deciding window is the one with the least room left (ties: the shorter one).
-    remaining_by_window = [
-        (max(0, w.limit - count), index)
-        for index, (count, w) in enumerate(zip(counts, windows, strict=True))
-    ]
-    _, index = min(remaining_by_window)
-    window, counter = windows[index], counters[index]
-    reset = _seconds_until_next_window(counter, now)
-    retry_after = 0
-    if not admitted:
-        exhausted = [
-            _seconds_until_next_window(c, now)
-            for c, count, w in zip(counters, counts, windows, strict=True)
-            if count > w.limit
-        ]
-        retry_after = max(exhausted)
-    policy = _policy(tuple(windows))
+    # The deciding window is the one with the least room left (ties: the shorter one); a
+    # refused request waits for the last of the windows it exhausted. One pass: this runs on
+    # every request.
+    deciding, least_room, retry_after = 0, None, 0
+    for index, (count, window) in enumerate(zip(counts, windows, strict=True)):
+        room = window.limit - count
+        if room < 0:
+            retry_after = max(retry_after, _seconds_until_next_window(counters[index], now))
+        room = max(0, room)
+        if least_room is None or room < least_room:
+            deciding, least_room = index, room
     return Reading(
-        admitted=admitted,
-        limit=window.limit,
-        remaining=max(0, window.limit - counts[index]),
-        reset=reset,
+        admitted=retry_after == 0,
+        limit=windows[deciding].limit,
+        remaining=least_room,
+        reset=_seconds_until_next_window(counters[deciding], now),
         retry_after=retry_after,
-        policy=policy,
+        policy=_policy(tuple(windows)),
         generation=generation,
     )
