@@ -56,14 +56,14 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "ops.middleware.MetricsMiddleware",
     "metering.throttles.RateLimitHeadersMiddleware",
-    "corsheaders.middleware.CorsMiddleware",
+    "core.middleware.CorsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
+    "core.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_ratelimit.middleware.RatelimitMiddleware",
 ]

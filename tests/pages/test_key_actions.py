@@ -173,3 +173,10 @@ def test_actions_refuse_get_as_a_way_to_change_anything(logged_in, api_key):
     logged_in.get(f"/keys/{api_key.pk}/revoke?confirm=1")
 
     assert ApiKey.objects.get(pk=api_key.pk).is_active
+
+
+def test_the_revoke_message_is_shown_once_on_the_next_page(logged_in, api_key):
+    logged_in.post(f"/keys/{api_key.pk}/revoke")
+
+    assert "is revoked." in logged_in.get(f"/keys/{api_key.pk}").content.decode()
+    assert "is revoked." not in logged_in.get(f"/keys/{api_key.pk}").content.decode()
