@@ -33,6 +33,11 @@ class BearerJWTAuthentication(JWTAuthentication):
 
     www_authenticate_realm = "keyward"
 
+    def __init__(self):
+        # SimpleJWT resolves the user model here, for every request; its only reader,
+        # ``get_user``, is not used (``_user_for`` serves users from the verified-record cache).
+        pass
+
     def authenticate(self, request):
         header = self.get_header(request)
         if header is None:

@@ -51,7 +51,7 @@ def display_prefix(raw_key: str) -> str:
 def hash_key(raw_key: str, pepper: str | None = None) -> str:
     """The keyed hash stored in ``ApiKey.key_hash`` (and used as the cache key)."""
     secret = _pepper_bytes(pepper if pepper is not None else current_pepper())
-    return hmac.new(secret, raw_key.encode(), hashlib.sha256).hexdigest()
+    return hmac.digest(secret, raw_key.encode(), "sha256").hex()  # OpenSSL's one-shot HMAC
 
 
 def fallback_hashes(raw_key: str) -> list[str]:

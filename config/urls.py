@@ -8,7 +8,6 @@ from core.views import HealthView
 
 api_v1 = [
     path("health", HealthView.as_view(), name="health"),
-    path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("", include("accounts.api_urls")),
     path("", include("apikeys.api_urls")),
     path("", include("tenants.api_urls")),
@@ -16,6 +15,7 @@ api_v1 = [
     path("", include("oauth.api_urls")),
     path("", include("audit.api_urls")),
     path("", include("ops.api_urls")),
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
 ]
 
 urlpatterns = [
