@@ -20,6 +20,7 @@ from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.tokens import AccessToken
 from rest_framework_simplejwt.utils import aware_utcnow
 
+from accounts import sessions
 from accounts.tokens import invalid_token, token_expired
 from core.principal import AuthMethod, Principal
 from metering import verified
@@ -75,11 +76,11 @@ class KeywardSessionAuthentication(SessionAuthentication):
     """
 
     def authenticate(self, request):
-        user = _session_user(request) or getattr(request._request, "user", None)
+        user, expires_at = _session_user(request) or (getattr(request._request, "user", None), None)
         if not user or not user.is_active:
             return None
         self.enforce_csrf(request)
-        return user, Principal(auth_method=AuthMethod.SESSION, user=user)
+        return user, Principal(auth_method=AuthMethod.SESSION, user=user, expires_at=expires_at)
 
 
 def _has_session_login(request) -> bool:
@@ -96,16 +97,80 @@ def _has_session_login(request) -> bool:
 
 
 def _session_user(request):
+    """The session's user, counted, and when the session expires; ``None`` for Django to decide.
+
+    A session this process has verified is served from ``accounts.sessions`` without reading
+    it: the one trip that counts the request also confirms the user's generation, which any
+    logout, session save or change to the user bumps. Otherwise the session is read and
+    checked as Django's ``get_user`` checks it, and remembered for next time.
+    """
+    session_key = request.COOKIES.get(settings.SESSION_COOKIE_NAME)
+    if not session_key:
+        return None
+    digest = sessions.session_digest(session_key)
+    known = sessions.known_session(digest)
+    if known is not None and known.user_generation is not None:
+        user = _counted_session_user(known.user_id, request)
+        if (
+            user is not None
+            and _user_generation(known.user_id) == known.user_generation
+            and constant_time_compare(known.session_hash, user.get_session_auth_hash())
+        ):
+            request._request.session.accessed = True  # Vary: Cookie, as a read would set
+            request._request.user = user
+            return user, _expiry(known.expires_at)
+        sessions.forget_session(digest)
+        return _checked_session_user(request, digest, known=known, counted=user)
+    return _checked_session_user(request, digest, known=known)
+
+
+def _checked_session_user(request, digest: bytes, *, known=None, counted=None):
+    """Read the session and check it; remember it, with its user's generation once known.
+
+    The generation remembered is the one this process held *before* reading the session (for
+    the user a previous request found in it, ``known``), so a logout racing this read leaves
+    the remembered session stale, never current.
+    """
     session = getattr(request._request, "session", None)
     if session is None:
         return None
+    before = _user_generation(known.user_id) if known is not None else None
     user_id = session.get(SESSION_KEY)
+    if known is not None and str(user_id) != known.user_id:
+        before, known = None, None
     backend = session.get(BACKEND_SESSION_KEY)
     session_hash = session.get(HASH_SESSION_KEY)
     if user_id is None or backend not in settings.AUTHENTICATION_BACKENDS or not session_hash:
         return None
+    user = counted if counted is not None else _counted_session_user(user_id, request)
+    if user is None or str(user.pk) != str(user_id):
+        return None
+    if not constant_time_compare(session_hash, user.get_session_auth_hash()):
+        return None
+    # A session's expiry moves only when it is saved, which makes it unknown again.
+    expires_at = known.expires_at if known is not None else sessions.session_expiry(session)
+    if expires_at is not None:
+        current = before is not None and _user_generation(user_id) == before
+        sessions.remember_session(
+            digest,
+            sessions.KnownSession(
+                user_id=str(user_id),
+                session_hash=session_hash,
+                user_generation=before if current else None,
+                expires_at=expires_at,
+            ),
+        )
+    request._request.user = user
+    return user, _expiry(expires_at)
+
+
+def _expiry(epoch: float | None) -> datetime | None:
+    return datetime.fromtimestamp(epoch, tz=UTC) if epoch is not None else None
+
+
+def _counted_session_user(user_id, request):
     try:
-        user = verified.serve(
+        return verified.serve(
             cache_key_of_user(user_id),
             load=lambda: _active_user(user_id),
             meter_of=meter_for_user,
@@ -113,10 +178,11 @@ def _session_user(request):
         )
     except exceptions.AuthenticationFailed:
         return None
-    if not constant_time_compare(session_hash, user.get_session_auth_hash()):
-        return None
-    request._request.user = user
-    return user
+
+
+def _user_generation(user_id) -> str | None:
+    entry = verified.get(cache_key_of_user(user_id))
+    return entry.generation if entry is not None else None
 
 
 def authenticate_access_token(raw_token: str, *, request=None):

@@ -168,7 +168,7 @@ LOGOUT_REDIRECT_URL = "/login"
 KEYWARD_HTTPS = env.bool("KEYWARD_HTTPS", default=not DEBUG)
 # Sessions are read from the cache (Redis in production) and written through to the database,
 # so a warm session request reads no table and a cache restart logs nobody out.
-SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+SESSION_ENGINE = "accounts.sessions"  # cached_db, telling every process of a change
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"

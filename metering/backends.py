@@ -90,9 +90,9 @@ class _HeldConnection(threading.local):
     wrapper, response callbacks, observability hooks — costs as much CPU as the round trip
     itself. The script is a single command whose reply is always read in full (or the
     connection dropped), so a connection owned by the thread needs none of that. It is
-    redis-py's own ``Connection``, made by the pool with the pool's settings (timeouts,
-    credentials, TLS); a stale one (Redis restarted) is reconnected and the command sent once
-    more, as the client's own retry would.
+    redis-py's own ``Connection`` class, with the pool's settings (timeouts, credentials, TLS);
+    a stale one (Redis restarted) is reconnected and the command sent once more, as the
+    client's own retry would.
     """
 
     def __init__(self, pool):
@@ -112,7 +112,10 @@ class _HeldConnection(threading.local):
 
     def _connection_for_this_process(self):
         if self._pid != os.getpid():  # a forked worker must not share its parent's socket
-            self._connection, self._pid = self._pool.make_connection(), os.getpid()
+            # Made as the pool makes its own, but not counted against the pool's size.
+            pool = self._pool
+            self._connection = pool.connection_class(**pool.connection_kwargs)
+            self._pid = os.getpid()
         return self._connection
 
 

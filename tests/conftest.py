@@ -28,11 +28,13 @@ def _clear_cache():
 
 def _forget_everything():
     from accounts.authentication import forget_verified_access_tokens
+    from accounts.sessions import forget_sessions
     from metering import backends, verified
 
     cache.clear()
     verified.clear()
     forget_verified_access_tokens()
+    forget_sessions()
     backends.active.cache_clear()
 
 
