@@ -5,7 +5,10 @@ round trip (limits, usage and the generation check in one script). A session add
 read. Whatever is cached, a change to the key or its owner is seen by the very next request.
 """
 
+from datetime import timedelta
+
 import pytest
+from django.contrib.sessions.models import Session
 from django.test import Client
 from redis.connection import AbstractConnection
 from rest_framework.test import APIClient
@@ -227,3 +230,34 @@ def test_joining_a_second_tenant_drops_the_inferred_tenant_at_once():
     MembershipFactory(user=user)
 
     assert client.get(VERIFY).json()["tenant_id"] is None
+
+
+def test_a_remembered_session_ends_at_once_with_its_logout():
+    client = warm_session_client(UserFactory())
+    replay = Client()
+    replay.cookies["sessionid"] = client.cookies["sessionid"].value
+
+    assert (
+        client.post("/api/v1/auth/logout", {}, content_type="application/json").status_code == 204
+    )
+    assert replay.get(VERIFY).status_code == 401
+
+
+def test_a_remembered_session_ends_when_it_expires():
+    import time_machine
+    from django.conf import settings
+    from django.utils import timezone
+
+    client = warm_session_client(UserFactory())
+    later = timezone.now() + timedelta(seconds=settings.SESSION_COOKIE_AGE + 1)
+
+    with time_machine.travel(later, tick=False):
+        assert client.get(VERIFY).status_code == 401
+
+
+def test_a_remembered_session_reports_when_it_expires():
+    client = warm_session_client(UserFactory())
+
+    expires_at = client.get(VERIFY).json()["expires_at"]
+
+    assert expires_at == Session.objects.get().expire_date.isoformat().replace("+00:00", "Z")

@@ -290,3 +290,25 @@ def poll_until_ok(nodes, path, headers, *, deadline_seconds):
             assert time.monotonic() < deadline, seen
             time.sleep(0.1)
     return seen
+
+
+def test_a_session_ended_elsewhere_is_refused_at_once_by_a_node_that_remembered_it(two_nodes):
+    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+
+    from accounts.sessions import SessionStore
+
+    user = UserFactory()
+    session = SessionStore()
+    session[SESSION_KEY] = str(user.pk)
+    session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+    session[HASH_SESSION_KEY] = user.get_session_auth_hash()
+    session.create()
+    cookie = {"Cookie": f"sessionid={session.session_key}"}
+    # Warm node B: enough concurrent calls that both workers read, check and remember it.
+    warm = burst([(two_nodes[1].port, "GET", VERIFY, cookie)] * 24, processes=1)
+    assert {r.status for r in warm} == {200}
+
+    SessionStore(session_key=session.session_key).delete()  # as a logout on another node
+
+    after = burst([(two_nodes[1].port, "GET", VERIFY, cookie)] * 16, processes=1)
+    assert {r.status for r in after} == {401}
