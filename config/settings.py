@@ -59,7 +59,7 @@ MIDDLEWARE = [
     "core.middleware.CorsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
+    "core.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -298,6 +298,8 @@ KEYWARD_TENANT_HEADER = env.str("KEYWARD_TENANT_HEADER", default="X-Tenant-Id")
 # Only the API answers cross-origin, only to the origins listed (none by default), and without
 # cookies: a single-page app on another origin sends its key or JWT in a header.
 CORS_ALLOWED_ORIGINS = env.list("KEYWARD_CORS_ALLOWED_ORIGINS", default=[])
+CORS_ALLOWED_ORIGIN_REGEXES: list[str] = []  # named, so that reading them per request is cheap
+CORS_ALLOW_ALL_ORIGINS = False
 CORS_URLS_REGEX = r"^/(api|oauth2)/"
 CORS_ALLOW_HEADERS = (*cors_default_headers, "x-api-key", KEYWARD_TENANT_HEADER.lower())
 CORS_EXPOSE_HEADERS = (

@@ -5,10 +5,32 @@ request never uses costs every request (measured in docs/performance.md).
 """
 
 from corsheaders import middleware as cors
-from corsheaders.conf import conf as cors_conf
+from django.conf import settings
 from django.contrib.messages import middleware as messages
 from django.contrib.messages.storage import default_storage
+from django.contrib.sessions import middleware as sessions
 from django.utils.functional import SimpleLazyObject, empty
+
+
+class SessionMiddleware(sessions.SessionMiddleware):
+    """Django's, opening the session store only for a request that uses its session.
+
+    Django opens the store for every request (importing its serializer by name, looking up
+    its cache: ~8 µs); a request by API key or JWT never touches it. Until something does,
+    there is nothing to save, no ``Vary: Cookie`` and — without a session cookie — no cookie
+    to clear, exactly as Django answers an unused session.
+    """
+
+    def process_request(self, request):
+        session_key = request.COOKIES.get(settings.SESSION_COOKIE_NAME)
+        request.session = SimpleLazyObject(lambda: self.SessionStore(session_key))
+
+    def process_response(self, request, response):
+        session = getattr(request, "session", None)
+        unopened = isinstance(session, SimpleLazyObject) and session._wrapped is empty
+        if unopened and settings.SESSION_COOKIE_NAME not in request.COOKIES:
+            return response
+        return super().process_response(request, response)
 
 
 class MessageMiddleware(messages.MessageMiddleware):
@@ -37,10 +59,12 @@ class CorsMiddleware(cors.CorsMiddleware):
     """
 
     def __call__(self, request):
+        # Django's settings, not django-cors-headers' ``conf``: that one looks up each setting
+        # and its old alias on every read, and a missing setting costs a raised AttributeError.
         if not (
-            cors_conf.CORS_ALLOWED_ORIGINS
-            or cors_conf.CORS_ALLOWED_ORIGIN_REGEXES
-            or cors_conf.CORS_ALLOW_ALL_ORIGINS
+            settings.CORS_ALLOWED_ORIGINS
+            or settings.CORS_ALLOWED_ORIGIN_REGEXES
+            or settings.CORS_ALLOW_ALL_ORIGINS
         ):
             return self.get_response(request)
         return super().__call__(request)
