@@ -132,6 +132,9 @@ else:
             "OPTIONS": {"MAX_ENTRIES": 100_000},
         }
     }
+# django-redis's default, named: it reads this on every request's end, and a setting left out
+# costs a raised AttributeError inside Django's settings each time.
+DJANGO_REDIS_CLOSE_CONNECTION = False
 CACHE_IS_SHARED = CACHES["default"]["BACKEND"] not in (
     "django.core.cache.backends.locmem.LocMemCache",
     "django.core.cache.backends.dummy.DummyCache",
