@@ -158,7 +158,7 @@ class gunicorn:
                 "--worker-class",
                 "sync",
                 "--config",
-                "/dev/null",
+                "python:bench.gunicorn_conf",
                 "--log-level",
                 "warning",
             ],
