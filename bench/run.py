@@ -3,7 +3,8 @@
 For each stack — PostgreSQL + Redis, and the embedded default (SQLite, in-process cache) — it
 starts gunicorn with one sync worker, loads it with wrk (-t1 -c4) and prints req/s and p50/p99
 for health, key (Bearer), Basic ``apikey:``, JWT and session, each as a share of health. On
-PostgreSQL it runs the peers (djangorestframework-api-key, knox, SimpleJWT) in the same shape.
+PostgreSQL it runs the peers (djangorestframework-api-key, knox, SimpleJWT) in the same shape,
+side by side with Keyward and interleaved with it, so that both are measured in the same minutes.
 Then the in-process cost of each authentication step, the lookup cost at 10 / 10k / 1M keys,
 and the password-login cost. Nothing here is a test: it prints figures.
 """
@@ -18,6 +19,8 @@ import subprocess
 import sys
 import time
 import urllib.request
+from contextlib import ExitStack
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,15 +42,20 @@ def main() -> None:
     ROUNDS = 1 if args.smoke else args.rounds
     ensure_wrk()
 
-    results = {}
     stacks = {
         "postgres+redis": {"DATABASE_URL": f"{PG}/keyward_bench", "REDIS_URL": REDIS},
         "embedded": {"DATABASE_URL": f"sqlite:///{ROOT / 'var' / 'bench.sqlite3'}"},
     }
-    for name, env in stacks.items():
-        results[name] = bench_keyward(name, env, duration)
+    # Keyward on PostgreSQL and the peers are served side by side and their runs interleaved,
+    # so that "the same run" means the same minutes of a shared machine, whose speed drifts.
+    servers = {"postgres+redis": keyward_server(stacks["postgres+redis"])}
     if not args.skip_peers:
-        results["peers"] = bench_peers(duration)
+        servers["peers"] = peers_server()
+    side_by_side = best_of_rounds(servers, duration)
+    embedded = best_of_rounds({"embedded": keyward_server(stacks["embedded"])}, duration)
+    results = {"postgres+redis": side_by_side["postgres+redis"], **embedded}
+    if "peers" in side_by_side:
+        results["peers"] = side_by_side["peers"]
     print_table(results)
     print()
     if args.skip_steps:
@@ -55,10 +63,10 @@ def main() -> None:
     run_django_script("bench.steps", stacks["postgres+redis"], ["--smoke"] if args.smoke else [])
 
 
-# --- Keyward ------------------------------------------------------------------------------
+# --- the servers --------------------------------------------------------------------------
 
 
-def bench_keyward(name: str, extra_env: dict, duration: int) -> dict:
+def keyward_server(extra_env: dict) -> "Server":
     env = server_env(extra_env)
     if extra_env["DATABASE_URL"].startswith("postgres"):
         recreate_database("keyward_bench")
@@ -79,11 +87,10 @@ def bench_keyward(name: str, extra_env: dict, duration: int) -> dict:
         "JWT": ("/api/v1/auth/verify", {"Authorization": f"Bearer {creds['jwt']}"}),
         "session": ("/api/v1/auth/verify", {"Cookie": f"sessionid={creds['session']}"}),
     }
-    with gunicorn("config.wsgi", env) as port:
-        return best_of_rounds(port, scenarios, duration)
+    return Server("config.wsgi", env, scenarios)
 
 
-def bench_peers(duration: int) -> dict:
+def peers_server() -> "Server":
     recreate_database("keyward_bench_peers")
     env = {**os.environ, "PEER_DATABASE_URL": f"{PG}/keyward_bench_peers"}
     env["DJANGO_SETTINGS_MODULE"] = "bench.peers.settings"
@@ -99,8 +106,7 @@ def bench_peers(duration: int) -> dict:
         "knox": ("/knox", {"Authorization": f"Token {creds['knox']}"}),
         "SimpleJWT": ("/jwt", {"Authorization": f"Bearer {creds['jwt']}"}),
     }
-    with gunicorn("bench.peers.wsgi", env) as port:
-        return best_of_rounds(port, scenarios, duration)
+    return Server("bench.peers.wsgi", env, scenarios)
 
 
 # --- plumbing -----------------------------------------------------------------------------
@@ -138,10 +144,43 @@ def recreate_database(name: str) -> None:
         )
 
 
-class gunicorn:
-    """One sync worker, as in the issue's reference measurements."""
+@dataclass
+class Server:
+    """A gunicorn with one sync worker, as in the issue's reference measurements."""
 
-    def __init__(self, app: str, env: dict, port: int = 18431):
+    app: str
+    env: dict
+    scenarios: dict  # label -> (path, headers)
+
+
+ROUNDS = 3
+
+
+def best_of_rounds(servers: dict[str, Server], duration: int) -> dict:
+    """Run every scenario of every server in turn, ``ROUNDS`` times; keep each one's best run.
+
+    The servers run side by side (an idle sync worker costs nothing) and the scenarios are
+    interleaved, so a noisy neighbour spreads over all of them alike; the best of a few runs
+    is the machine's capacity rather than its worst moment. Shares are taken between these
+    best runs.
+    """
+    best: dict = {name: {} for name in servers}
+    with ExitStack() as stack:
+        ports = {
+            name: stack.enter_context(gunicorn(server.app, server.env, port=18431 + index))
+            for index, (name, server) in enumerate(servers.items())
+        }
+        for _ in range(ROUNDS):
+            for name, server in servers.items():
+                for label, (path, headers) in server.scenarios.items():
+                    result = wrk(ports[name], path, headers, duration)
+                    if label not in best[name] or result["rps"] > best[name][label]["rps"]:
+                        best[name][label] = result
+    return best
+
+
+class gunicorn:
+    def __init__(self, app: str, env: dict, port: int):
         self.app, self.env, self.port = app, env, port
 
     def __enter__(self) -> int:
@@ -177,25 +216,6 @@ class gunicorn:
     def __exit__(self, *exc) -> None:
         self.process.terminate()
         self.process.wait(timeout=10)
-
-
-ROUNDS = 3
-
-
-def best_of_rounds(port: int, scenarios: dict, duration: int) -> dict:
-    """Run every scenario in turn, ``ROUNDS`` times, and keep each one's best run.
-
-    Interleaving spreads a noisy neighbour over all scenarios alike, and the best of a few
-    runs is the machine's capacity rather than its worst moment; shares are taken between
-    these best runs.
-    """
-    best: dict = {}
-    for _ in range(ROUNDS):
-        for label, (path, headers) in scenarios.items():
-            result = wrk(port, path, headers, duration)
-            if label not in best or result["rps"] > best[label]["rps"]:
-                best[label] = result
-    return best
 
 
 def wrk(port: int, path: str, headers: dict, duration: int) -> dict:
