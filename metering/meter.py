@@ -128,8 +128,14 @@ def peek(meter: Meter, *, now: float | None = None) -> Reading:
 
 
 def _counters(meter: Meter) -> tuple[list[Window], list[backends.Counter]]:
-    windows = [w for w in meter.windows if w.limit is not None]
-    bucket = meter.bucket
+    # Windows move at most once a second: worked out once per bucket and second, on the clock
+    # django-ratelimit's ``_get_window`` reads.
+    return _counters_at(meter.bucket, meter.windows, int(time.time()))
+
+
+@lru_cache(maxsize=4096)
+def _counters_at(bucket: str, windows: tuple[Window, ...], second: int):
+    windows = [w for w in windows if w.limit is not None]
     counters = [_counter(bucket, w.limit, w.period, _get_window(bucket, w.period)) for w in windows]
     return windows, counters
 

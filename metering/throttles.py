@@ -98,7 +98,8 @@ class RateLimitHeadersMiddleware:
     def __call__(self, request):
         response = self.get_response(request)
         reading = getattr(request, READING_ATTRIBUTE, None)
-        if reading is not None and reading.policy:
+        if reading is not None and reading.policy and "RateLimit" not in response.headers:
+            headers = response.headers  # a 429 carries its own set already
             for name, value in reading.headers().items():
-                response.headers.setdefault(name, value)
+                headers[name] = value
         return response
