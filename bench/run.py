@@ -33,7 +33,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--smoke", action="store_true", help="a few seconds per stage, for CI")
     parser.add_argument("--duration", type=int, default=5, help="seconds per wrk run")
-    parser.add_argument("--rounds", type=int, default=3, help="runs per scenario (best kept)")
+    parser.add_argument("--rounds", type=int, default=5, help="runs per scenario (best kept)")
     parser.add_argument("--skip-peers", action="store_true")
     parser.add_argument("--skip-steps", action="store_true", help="no in-process step costs")
     args = parser.parse_args()
@@ -153,7 +153,7 @@ class Server:
     scenarios: dict  # label -> (path, headers)
 
 
-ROUNDS = 3
+ROUNDS = 5
 
 
 def best_of_rounds(servers: dict[str, Server], duration: int) -> dict:
