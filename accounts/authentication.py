@@ -15,13 +15,13 @@ from django.utils.crypto import constant_time_compare
 from rest_framework import exceptions
 from rest_framework.authentication import SessionAuthentication
 from rest_framework_simplejwt.authentication import JWTAuthentication
-from rest_framework_simplejwt.exceptions import ExpiredTokenError, TokenError
+from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.tokens import AccessToken
 from rest_framework_simplejwt.utils import aware_utcnow
 
 from accounts import sessions
-from accounts.tokens import invalid_token, token_expired
+from accounts.tokens import invalid_token, token_decode, token_expired
 from core.principal import AuthMethod, Principal
 from metering import verified
 from metering.policy import cache_key_of_user, meter_for_user
@@ -220,12 +220,7 @@ def verified_access_token(raw_token: str) -> AccessToken:
     digest = _digest(raw_token)
     token = _verified_tokens.get(digest)
     if token is None:
-        try:
-            token = AccessToken(raw_token)
-        except ExpiredTokenError as exc:
-            raise token_expired() from exc
-        except TokenError as exc:
-            raise invalid_token() from exc
+        token = token_decode(AccessToken, raw_token)
         with _verified_tokens_lock:
             if len(_verified_tokens) >= VERIFIED_TOKENS_MAX:
                 _verified_tokens.clear()  # bounded; a token read again costs one decode

@@ -93,14 +93,20 @@ def token_pair_issue(*, family: RefreshTokenFamily) -> TokenPair:
     )
 
 
-def refresh_token_decode(raw_token: str) -> FamilyRefreshToken:
-    """Check signature, expiry and type; 401 ``token_expired`` / ``invalid_token`` otherwise."""
+def token_decode(token_class, raw_token: str):
+    """``token_class(raw_token)``: SimpleJWT checks signature, expiry and type; its errors
+    become 401 ``token_expired`` / ``invalid_token``."""
     try:
-        token = FamilyRefreshToken(raw_token)
+        return token_class(raw_token)
     except ExpiredTokenError as exc:
         raise token_expired() from exc
     except TokenError as exc:
         raise invalid_token() from exc
+
+
+def refresh_token_decode(raw_token: str) -> FamilyRefreshToken:
+    """Check signature, expiry and type; 401 ``token_expired`` / ``invalid_token`` otherwise."""
+    token = token_decode(FamilyRefreshToken, raw_token)
     # Only /auth/login mints refresh tokens here, and every one names its family and user.
     try:
         uuid.UUID(str(token.get(FAMILY_CLAIM)))

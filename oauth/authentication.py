@@ -10,10 +10,9 @@ client's scopes narrows the tokens it already holds.
 from datetime import UTC, datetime
 
 from rest_framework.authentication import BaseAuthentication
-from rest_framework_simplejwt.exceptions import ExpiredTokenError, TokenError
 
 from accounts.authentication import is_verified_access_token
-from accounts.tokens import invalid_token, token_expired
+from accounts.tokens import invalid_token, token_decode
 from core.errors import BEARER_CHALLENGE
 from core.principal import AuthMethod, Principal
 from oauth.selectors import service_client_get_for_authentication
@@ -83,12 +82,7 @@ class ClientCredentialsAuthentication(BaseAuthentication):
 
 def authenticate_client_token(raw_token: str) -> tuple[ServiceClientUser, Principal]:
     """Verify a client access token and return ``(user, principal)``; 401 otherwise."""
-    try:
-        token = ClientAccessToken(raw_token)
-    except ExpiredTokenError as exc:
-        raise token_expired() from exc
-    except TokenError as exc:
-        raise invalid_token() from exc
+    token = token_decode(ClientAccessToken, raw_token)
     client = service_client_get_for_authentication(client_id=token.get("client_id"))
     if client is None:
         raise invalid_token()
