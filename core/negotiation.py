@@ -2,8 +2,6 @@
 
 from rest_framework.negotiation import DefaultContentNegotiation
 
-ANY = ("*/*", "")
-
 
 class ContentNegotiation(DefaultContentNegotiation):
     """DRF's ``DefaultContentNegotiation``, short-cut for the request that accepts anything.
@@ -18,7 +16,7 @@ class ContentNegotiation(DefaultContentNegotiation):
         meta = request.META
         if (
             format_suffix is None
-            and meta.get("HTTP_ACCEPT", "*/*").strip() in ANY
+            and meta.get("HTTP_ACCEPT", "*/*").strip() == "*/*"  # an empty header is a 406
             and f"{self.settings.URL_FORMAT_OVERRIDE}=" not in meta.get("QUERY_STRING", "")
             and renderers
         ):

@@ -1,6 +1,7 @@
 """The short-cut negotiation answers exactly what DRF's own negotiation answers."""
 
 import pytest
+from rest_framework.exceptions import NotAcceptable
 from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.renderers import BrowsableAPIRenderer, JSONRenderer
 from rest_framework.request import Request
@@ -34,10 +35,11 @@ def test_the_choice_is_drfs(rf, path, accept):
     assert (type(ours[0]), ours[1]) == (type(drfs[0]), drfs[1])
 
 
-def test_a_request_accepting_nothing_offered_is_still_refused(rf):
-    from rest_framework.exceptions import NotAcceptable
+@pytest.mark.parametrize("accept", ["image/png", ""])
+def test_a_request_accepting_nothing_offered_is_still_refused(rf, accept):
+    request = Request(rf.get("/api/v1/auth/verify", HTTP_ACCEPT=accept))
 
-    request = Request(rf.get("/api/v1/auth/verify", HTTP_ACCEPT="image/png"))
-
+    with pytest.raises(NotAcceptable):
+        DefaultContentNegotiation().select_renderer(request, RENDERERS)
     with pytest.raises(NotAcceptable):
         ContentNegotiation().select_renderer(request, RENDERERS)
