@@ -5,7 +5,6 @@ SPEC §8 code (``token_expired``, ``invalid_token``) when it does and fails, ``(
 otherwise.
 """
 
-import hashlib
 import threading
 from datetime import UTC, datetime
 
@@ -107,14 +106,15 @@ def _session_user(request):
     session_key = request.COOKIES.get(settings.SESSION_COOKIE_NAME)
     if not session_key:
         return None
-    digest = sessions.session_digest(session_key)
+    digest = sessions.secret_digest(session_key)
     known = sessions.known_session(digest)
     if known is not None and known.user_generation is not None:
         user = _counted_session_user(known.user_id, request)
-        if (
-            user is not None
-            and _user_generation(known.user_id) == known.user_generation
-            and constant_time_compare(known.session_hash, user.get_session_auth_hash())
+        if user is None:  # no longer active: Django's own path answers
+            sessions.forget_session(digest)
+            return None
+        if _user_generation(known.user_id) == known.user_generation and constant_time_compare(
+            known.session_hash, user.get_session_auth_hash()
         ):
             request._request.session.accessed = True  # Vary: Cookie, as a read would set
             request._request.user = user
@@ -217,7 +217,7 @@ def verified_access_token(raw_token: str) -> AccessToken:
     request's cost, so it is paid once per token, not once per request. Tokens are remembered by
     digest, never as themselves.
     """
-    digest = _digest(raw_token)
+    digest = sessions.secret_digest(raw_token)
     token = _verified_tokens.get(digest)
     if token is None:
         token = token_decode(AccessToken, raw_token)
@@ -236,17 +236,13 @@ def verified_access_token(raw_token: str) -> AccessToken:
 
 def is_verified_access_token(raw_token: str) -> bool:
     """True for a user access token this process has verified (it may have expired since)."""
-    return _digest(raw_token) in _verified_tokens
+    return sessions.secret_digest(raw_token) in _verified_tokens
 
 
 def forget_verified_access_tokens() -> None:
     """Empty the cache (tests). The signing key is read once per process, like SimpleJWT's."""
     with _verified_tokens_lock:
         _verified_tokens.clear()
-
-
-def _digest(raw_token: str) -> bytes:
-    return hashlib.sha256(raw_token.encode("utf-8", "surrogatepass")).digest()
 
 
 def access_cookie_set(response, access_token: str) -> None:

@@ -66,8 +66,9 @@ _by_user: dict[str, set[bytes]] = {}
 _lock = threading.Lock()
 
 
-def session_digest(session_key: str) -> bytes:
-    return hashlib.sha256(session_key.encode("utf-8", "surrogatepass")).digest()
+def secret_digest(secret: str) -> bytes:
+    """The name a session key or a token is remembered by in process memory, never itself."""
+    return hashlib.sha256(secret.encode("utf-8", "surrogatepass")).digest()
 
 
 def known_session(digest: bytes) -> KnownSession | None:

@@ -246,10 +246,10 @@ def test_a_remembered_session_ends_at_once_with_its_logout():
 def test_a_remembered_session_is_forgotten_once_it_expires():
     import time_machine
 
-    from accounts.sessions import known_session, session_digest
+    from accounts.sessions import known_session, secret_digest
 
     client = warm_session_client(UserFactory())
-    digest = session_digest(client.cookies["sessionid"].value)
+    digest = secret_digest(client.cookies["sessionid"].value)
     assert known_session(digest) is not None
     # (Not a request: Redis keeps its own clock, so the stored session outlives fake time.)
     later = Session.objects.get().expire_date + timedelta(seconds=1)
