@@ -33,18 +33,6 @@ class Window(NamedTuple):  # a tuple: hashed (for the memoized names) at C speed
         return f"{self.limit}/{self.period}s"
 
 
-@lru_cache(maxsize=8192)
-def _counter(bucket: str, limit: int, period: int, end: int) -> backends.Counter:
-    """One window's counter; its django-ratelimit name is an MD5, worth computing once."""
-    rate = Window(limit, period).rate
-    return backends.Counter(
-        key=_make_cache_key(GROUP, end, rate, bucket, None),
-        limit=limit,
-        ttl=period + 1,
-        ends_at=end,
-    )
-
-
 @lru_cache(maxsize=1024)
 def _policy(windows: tuple[Window, ...]) -> str:
     return ", ".join(f"{w.limit};w={w.period}" for w in windows)
@@ -127,7 +115,7 @@ def peek(meter: Meter, *, now: float | None = None) -> Reading:
     return _reading(windows, counters, counts, None, now)
 
 
-def _counters(meter: Meter) -> tuple[list[Window], list[backends.Counter]]:
+def _counters(meter: Meter) -> tuple[tuple[Window, ...], tuple[backends.Counter, ...]]:
     # Windows move at most once a second: worked out once per bucket and second, on the clock
     # django-ratelimit's ``_get_window`` reads.
     return _counters_at(meter.bucket, meter.windows, int(time.time()))
@@ -135,9 +123,14 @@ def _counters(meter: Meter) -> tuple[list[Window], list[backends.Counter]]:
 
 @lru_cache(maxsize=4096)
 def _counters_at(bucket: str, windows: tuple[Window, ...], second: int):
-    windows = [w for w in windows if w.limit is not None]
-    counters = [_counter(bucket, w.limit, w.period, _get_window(bucket, w.period)) for w in windows]
-    return windows, counters
+    """The windows that limit, and their counters (django-ratelimit's names are MD5s)."""
+    windows = tuple(w for w in windows if w.limit is not None)
+    counters = []
+    for window in windows:
+        end = _get_window(bucket, window.period)
+        key = _make_cache_key(GROUP, end, window.rate, bucket, None)
+        counters.append(backends.Counter(key, window.limit, window.period + 1, end))
+    return windows, tuple(counters)
 
 
 def _seconds_until_next_window(counter: backends.Counter, now: float) -> int:
@@ -170,6 +163,6 @@ def _reading(windows, counters, counts, generation, now) -> Reading:
         remaining=least_room,
         reset=_seconds_until_next_window(counters[deciding], now),
         retry_after=retry_after,
-        policy=_policy(tuple(windows)),
+        policy=_policy(windows),
         generation=generation,
     )
