@@ -78,12 +78,17 @@ def authenticate_key(raw_key: str, *, request=None) -> Principal:
     to the shared cache, which both counts the request and confirms the cached copy is current
     (see ``metering.verified``).
     """
-    if not crypto.is_well_formed(raw_key):
+    if not crypto.has_key_length(raw_key):
         raise _failed("invalid_api_key", "Invalid API key.")
     key_hash = crypto.hash_key(raw_key)
+    cache_key = policy.cache_key_of_key(key_hash)
+    # A key this process has verified passed its checksum then; only an unknown one is checked
+    # (offline, before the shared cache or the database is asked anything).
+    if verified.get(cache_key) is None and not crypto.is_well_formed(raw_key):
+        raise _failed("invalid_api_key", "Invalid API key.")
     # The principal is what is cached: built once per verified key, not once per request.
     principal = verified.serve(
-        policy.cache_key_of_key(key_hash),
+        cache_key,
         load=lambda: principal_for_key(_verified_key(raw_key, key_hash)),
         meter_of=lambda principal: policy.meter_for_key(principal.api_key),
         request=request,

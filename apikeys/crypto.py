@@ -44,14 +44,20 @@ def is_well_formed(raw_key: str) -> bool:
     return hmac.compare_digest(_checksum(match["body"]), match["checksum"])
 
 
+def has_key_length(raw_key: str) -> bool:
+    """A first, nearly free filter: a key of any other length cannot be ours."""
+    return len(raw_key) == _key_length()
+
+
 def display_prefix(raw_key: str) -> str:
     return raw_key[:KEY_PREFIX_LENGTH]
 
 
 def hash_key(raw_key: str, pepper: str | None = None) -> str:
     """The keyed hash stored in ``ApiKey.key_hash`` (and used as the cache key)."""
-    secret = _pepper_bytes(pepper if pepper is not None else current_pepper())
-    return hmac.digest(secret, raw_key.encode(), "sha256").hex()  # OpenSSL's one-shot HMAC
+    mac = _keyed_hmac(pepper if pepper is not None else current_pepper()).copy()
+    mac.update(raw_key.encode())
+    return mac.hexdigest()
 
 
 def fallback_hashes(raw_key: str) -> list[str]:
@@ -69,8 +75,13 @@ def _derived_pepper(secret_key: str) -> str:
 
 
 @functools.lru_cache(maxsize=8)
-def _pepper_bytes(pepper: str) -> bytes:
-    return pepper.encode()
+def _keyed_hmac(pepper: str) -> hmac.HMAC:
+    """An HMAC-SHA256 already keyed with ``pepper``, copied for each key.
+
+    OpenSSL 3's one-shot HMAC (``hmac.digest``) fetches the algorithm and builds a context on
+    every call: ~6 µs in a server, where copying a keyed context and hashing costs ~3.
+    """
+    return hmac.new(pepper.encode(), digestmod=hashlib.sha256)
 
 
 @functools.lru_cache(maxsize=1)
@@ -79,6 +90,11 @@ def _key_pattern() -> re.Pattern:
     return re.compile(
         rf"(?P<body>{prefix}_[0-9A-Za-z]{{{SECRET_LENGTH}}})(?P<checksum>[0-9A-Za-z]{{{CHECKSUM_LENGTH}}})"
     )
+
+
+@functools.lru_cache(maxsize=1)
+def _key_length() -> int:
+    return len(settings.KEYWARD_KEY_PREFIX) + 1 + SECRET_LENGTH + CHECKSUM_LENGTH
 
 
 def _checksum(body: str) -> str:
@@ -94,3 +110,4 @@ def _checksum(body: str) -> str:
 def _clear_caches(*, setting, **kwargs):
     if setting in ("KEYWARD_KEY_PREFIX",):
         _key_pattern.cache_clear()
+        _key_length.cache_clear()

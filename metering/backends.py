@@ -243,11 +243,14 @@ class CacheBackend:
 
     def _buffer_use(self, key_id: str, *, ip, now) -> None:
         with self._lock:
-            pending = self._usage[key_id]
-            pending.count += 1
-            day = _day(int(now) // 86400)
-            pending.days[day] = pending.days.get(day, 0) + 1
-            pending.last_at, pending.last_ip = int(now), ip
+            self._add_use(key_id, ip=ip, now=now)
+
+    def _add_use(self, key_id: str, *, ip, now) -> None:  # under ``_lock``
+        pending = self._usage[key_id]
+        pending.count += 1
+        day = _day(int(now) // 86400)
+        pending.days[day] = pending.days.get(day, 0) + 1
+        pending.last_at, pending.last_ip = int(now), ip
 
     def usage_dirty_ids(self) -> list[str]:
         with self._lock:
@@ -303,17 +306,19 @@ class MemoryBackend(CacheBackend):
             generation = self._generation(generation_of) if generation_of else None
             if expected_generation and generation != expected_generation:
                 return None, generation
-            counts = []
+            counts, admitted = [], True
             for counter in counters:
                 count, expires_at = self._counters.get(counter.key, (0, 0.0))
                 if expires_at <= now:
                     count, expires_at = 0, now + counter.ttl
-                self._counters[counter.key] = (count + 1, expires_at)
-                counts.append(count + 1)
+                count += 1
+                self._counters[counter.key] = (count, expires_at)
+                counts.append(count)
+                admitted = admitted and count <= counter.limit
+            if usage_key_id and admitted:
+                self._add_use(usage_key_id, ip=ip, now=now)
             if len(self._counters) > self._prune_at:
                 self._prune(now)
-        if usage_key_id and all(n <= c.limit for n, c in zip(counts, counters, strict=True)):
-            self._buffer_use(usage_key_id, ip=ip, now=now)
         return counts, generation
 
     def peek(self, counters) -> list[int]:

@@ -195,6 +195,21 @@ def test_key_with_a_broken_checksum_is_refused_without_a_database_query(
     assert_refused(response, "invalid_api_key")
 
 
+@pytest.mark.parametrize("mangle", [lambda raw: raw[:-1] + "!", lambda raw: raw + "a"])
+def test_a_mistyped_key_is_refused_before_the_shared_cache_is_asked(user, monkeypatch, mangle):
+    _, raw = make_api_key(user)
+    assert key_client(raw).get(INFO_URL).status_code == 200  # the real key is warm here
+    asked = []
+    monkeypatch.setattr(
+        "metering.verified.current_generation", lambda cache_key: asked.append(cache_key)
+    )
+
+    response = key_client(mangle(raw)).get(INFO_URL)
+
+    assert_refused(response, "invalid_api_key")
+    assert asked == []  # no generation is created for a key that cannot exist
+
+
 def test_a_bearer_value_shaped_like_a_jwt_is_judged_as_a_token(db):
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION="Bearer garbage.token.here")
