@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from functools import cache as memoize
 from functools import lru_cache
 from pathlib import Path
+from typing import NamedTuple
 
 from django.conf import settings
 from django.core.cache import caches
@@ -33,8 +34,7 @@ from redis.exceptions import NoScriptError
 logger = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True, slots=True)
-class Counter:
+class Counter(NamedTuple):  # a tuple: hashed at C speed where the script's names are memoized
     key: str
     limit: int
     ttl: int
@@ -129,44 +129,47 @@ class RedisBackend:
         # Resolved once: going through the ``cache`` proxy costs a lookup per key per request;
         # and a counter's, a key's or a record's Redis name never changes, so it is built once.
         self._make_key = caches["default"].make_key
-        self._redis_key = lru_cache(maxsize=16384)(self._make_key)
         self._dirty_set = self._make_key(DIRTY_SET)
+        self._script_head = lru_cache(maxsize=16384)(self._script_head_of)
         self._held = _HeldConnection(self._client.connection_pool)
 
     def count(self, counters, *, usage_key_id, generation_of, ip, now, expected_generation=None):
         """Count one request; ``(None, generation)`` when ``expected_generation`` is stale."""
-        redis_key = self._redis_key
-        keys = [redis_key(c.key) for c in counters]
-        argv = [len(counters)]
-        for counter in counters:
-            argv += [counter.limit, counter.ttl]
-        keys += [
-            redis_key(f"usage:{usage_key_id or '-'}"),
-            self._dirty_set,
-            redis_key(f"gen:{generation_of or '-'}"),
-        ]
-        argv += [
+        result = self._evalsha(
+            *self._script_head(counters, usage_key_id, generation_of),
             usage_key_id or "",
             f"d:{_day(int(now) // 86400)}",
             int(now),
             ip or "",
             "1" if generation_of else "0",
             expected_generation or "",
-        ]
-        result = self._evalsha(keys, argv)
+        )
         generation = result[-1]
         generation = generation.decode() if isinstance(generation, bytes) else generation
         if result[0] == b"stale":
             return None, (generation or None)
         return [int(c) for c in result[:-1]], (generation or None)
 
-    def _evalsha(self, keys: list, argv: list):
+    def _script_head_of(self, counters, usage_key_id, generation_of) -> tuple:
+        """The script's keys and the windows' limits: the same for a bucket all second long."""
+        keys = [self._make_key(c.key) for c in counters]
+        keys += [
+            self._make_key(f"usage:{usage_key_id or '-'}"),
+            self._dirty_set,
+            self._make_key(f"gen:{generation_of or '-'}"),
+        ]
+        limits = [len(counters)]
+        for counter in counters:
+            limits += [counter.limit, counter.ttl]
+        return (len(keys), *keys, *limits)
+
+    def _evalsha(self, *args):
         """The count script on this thread's held connection, loading it if Redis lost it."""
         try:
-            return self._held.call("EVALSHA", self._count.sha, len(keys), *keys, *argv)
+            return self._held.call("EVALSHA", self._count.sha, *args)
         except NoScriptError:  # Redis restarted or its scripts were flushed
             self._count.sha = self._client.script_load(_COUNT_SCRIPT)
-            return self._held.call("EVALSHA", self._count.sha, len(keys), *keys, *argv)
+            return self._held.call("EVALSHA", self._count.sha, *args)
 
     def peek(self, counters) -> list[int]:
         values = self._client.mget([self._make_key(c.key) for c in counters]) if counters else []
