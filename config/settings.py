@@ -325,6 +325,9 @@ KEYWARD_LOCAL_METRICS_ENABLED = env.bool("KEYWARD_LOCAL_METRICS_ENABLED", defaul
 # Without Redis the usage buffer lives in the server process: it moves into the database every
 # this many seconds (after a response, never in one), on every read, and when the process exits.
 KEYWARD_USAGE_FLUSH_SECONDS = env.int("KEYWARD_USAGE_FLUSH_SECONDS", default=10)
+# How long a worker polls for the reply of the per-request Redis script before it blocks on
+# the socket (metering.backends.await_reply); 0 blocks at once.
+KEYWARD_REDIS_POLL_MICROSECONDS = env.int("KEYWARD_REDIS_POLL_MICROSECONDS", default=200)
 
 # django-ratelimit: count in the default cache, take the client IP from our one function,
 # and answer 429 (not its default 403) from plain Django views.

@@ -36,3 +36,11 @@ def test_a_forked_process_counts_on_a_connection_of_its_own(monkeypatch):
 
     assert take(METER).remaining == 98
     assert backend._held._connection is not parents
+
+
+def test_counting_with_polling_turned_off_blocks_for_the_reply_and_counts(settings):
+    settings.KEYWARD_REDIS_POLL_MICROSECONDS = 0
+    assert backends.active()._held._poll_seconds == 0
+
+    assert take(METER).remaining == 99
+    assert take(METER).remaining == 98
