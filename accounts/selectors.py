@@ -23,12 +23,15 @@ def credential_describe(*, principal: Principal, request) -> dict:
     expires_at = principal.expires_at
     if principal.auth_method == AuthMethod.SESSION and expires_at is None:
         expires_at = request.session.get_expiry_date()
+    tenant_id = principal.tenant_id or (
+        user_sole_tenant_id(user=user) if user is not None else None
+    )
     body = {
         "valid": True,
         "auth_method": principal.auth_method,
         "user": {"id": user.pk, "email": user.email} if user is not None else None,
-        "tenant_id": principal.tenant_id
-        or (user_sole_tenant_id(user=user) if user is not None else None),
+        # As the encoder would write it, without its type-by-type fallback for one field.
+        "tenant_id": str(tenant_id) if tenant_id is not None else None,
         "scopes": list(principal.scopes),
         "expires_at": expires_at,
     }
