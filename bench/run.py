@@ -160,7 +160,8 @@ def best_of_rounds(servers: dict[str, Server], duration: int) -> dict:
     """Run every scenario of every server in turn, ``ROUNDS`` times; keep each one's best run.
 
     The servers run side by side (an idle sync worker costs nothing) and the scenarios are
-    interleaved, so a noisy neighbour spreads over all of them alike; the best of a few runs
+    interleaved (in an order rotated each round), so a noisy neighbour spreads over all of
+    them alike; the best of a few runs
     is the machine's capacity rather than its worst moment. Shares are taken between these
     best runs.
     """
@@ -170,13 +171,20 @@ def best_of_rounds(servers: dict[str, Server], duration: int) -> dict:
             name: stack.enter_context(gunicorn(server.app, server.env, port=18431 + index))
             for index, (name, server) in enumerate(servers.items())
         }
-        for _ in range(ROUNDS):
+        for round_number in range(ROUNDS):
             for name, server in servers.items():
-                for label, (path, headers) in server.scenarios.items():
+                for label, (path, headers) in _rotated(server.scenarios, round_number):
                     result = wrk(ports[name], path, headers, duration)
                     if label not in best[name] or result["rps"] > best[name][label]["rps"]:
                         best[name][label] = result
     return best
+
+
+def _rotated(scenarios: dict, by: int) -> list:
+    """Each round starts one scenario later, so that none always runs right after another."""
+    items = list(scenarios.items())
+    by %= len(items)
+    return items[by:] + items[:by]
 
 
 class gunicorn:

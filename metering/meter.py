@@ -153,15 +153,15 @@ def _reading(windows, counters, counts, generation, now) -> Reading:
         room = window.limit - count
         if room < 0:
             retry_after = max(retry_after, _seconds_until_next_window(counters[index], now))
-        room = max(0, room)
+            room = 0
         if least_room is None or room < least_room:
             deciding, least_room = index, room
     return Reading(
-        admitted=retry_after == 0,
-        limit=windows[deciding].limit,
-        remaining=least_room,
-        reset=_seconds_until_next_window(counters[deciding], now),
-        retry_after=retry_after,
-        policy=_policy(windows),
-        generation=generation,
+        retry_after == 0,  # admitted
+        windows[deciding].limit,
+        least_room,  # remaining
+        _seconds_until_next_window(counters[deciding], now),  # reset
+        retry_after,
+        _policy(windows),
+        generation,
     )
