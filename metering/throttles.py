@@ -98,8 +98,12 @@ class RateLimitHeadersMiddleware:
     def __call__(self, request):
         response = self.get_response(request)
         reading = getattr(request, READING_ATTRIBUTE, None)
-        if reading is not None and reading.policy and "RateLimit" not in response.headers:
-            headers = response.headers  # a 429 carries its own set already
+        if reading is None or not reading.policy:
+            return response
+        headers = response.headers
+        # A 429 may carry its own set already. (Asking a header map for a header it lacks
+        # raises and catches a KeyError inside it, so a 200 is not asked.)
+        if response.status_code != 429 or "RateLimit" not in headers:
             for name, value in reading.headers().items():
                 headers[name] = value
         return response
