@@ -15,6 +15,7 @@ import json
 import os
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -161,11 +162,12 @@ def best_of_rounds(servers: dict[str, Server], duration: int) -> dict:
 
     The servers run side by side (an idle sync worker costs nothing) and the scenarios are
     interleaved (in an order rotated each round), so a noisy neighbour spreads over all of
-    them alike; the best of a few runs
-    is the machine's capacity rather than its worst moment. Shares are taken between these
-    best runs.
+    them alike; the best of a few runs is the machine's capacity rather than its worst moment.
+    Shares are taken between these best runs; each row also keeps its throughput of every
+    round (``per_round``), from which ``paired_share`` compares runs of the same round only.
     """
     best: dict = {name: {} for name in servers}
+    per_round: dict = {name: {} for name in servers}
     with ExitStack() as stack:
         ports = {
             name: stack.enter_context(gunicorn(server.app, server.env, port=18431 + index))
@@ -175,9 +177,25 @@ def best_of_rounds(servers: dict[str, Server], duration: int) -> dict:
             for name, server in servers.items():
                 for label, (path, headers) in _rotated(server.scenarios, round_number):
                     result = wrk(ports[name], path, headers, duration)
+                    per_round[name].setdefault(label, []).append(result["rps"])
                     if label not in best[name] or result["rps"] > best[name][label]["rps"]:
                         best[name][label] = result
+    for name, rows in best.items():
+        for label, row in rows.items():
+            row["per_round"] = per_round[name][label]
     return best
+
+
+def paired_share(row: dict, reference: dict) -> float:
+    """The median, over rounds, of ``row``'s throughput over ``reference``'s in that round.
+
+    The machine's speed drifts from minute to minute; two runs of one round are minutes apart
+    at most, so their ratio carries less of the drift than the ratio of two best runs, which
+    may come from different rounds.
+    """
+    return statistics.median(
+        ours / theirs for ours, theirs in zip(row["per_round"], reference["per_round"], strict=True)
+    )
 
 
 def _rotated(scenarios: dict, by: int) -> list:
@@ -254,17 +272,24 @@ def print_table(results: dict) -> None:
         health = rows["health"]["rps"]
         print(f"\n## {stack}  (gunicorn, 1 sync worker; wrk -t1 -c4; best of {ROUNDS} runs)")
         print(
-            f"{'scenario':28} {'req/s':>9} {'share':>6} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8}"
+            f"{'scenario':28} {'req/s':>9} {'share':>6} {'paired':>7} {'p50 ms':>8} "
+            f"{'p99 ms':>8} {'non-2xx':>8}"
         )
         for label, row in rows.items():
             print(
                 f"{label:28} {row['rps']:9.0f} {row['rps'] / health:6.2f} "
+                f"{paired_share(row, rows['health']):7.2f} "
                 f"{row['p50']:8.2f} {row['p99']:8.2f} {row['errors']:8d}"
             )
+    print("\nshare: best run over the best health run; paired: the median over rounds of the")
+    print("scenario's run over the health run of the same round.")
     if "peers" in results:
-        ours = results["postgres+redis"]["key (Bearer)"]["rps"]
-        theirs = results["peers"]["drf-api-key (HasAPIKey)"]["rps"]
-        print(f"\nKeyward key auth vs djangorestframework-api-key: {ours / theirs:.2f}x")
+        ours = results["postgres+redis"]["key (Bearer)"]
+        theirs = results["peers"]["drf-api-key (HasAPIKey)"]
+        print(
+            f"\nKeyward key auth vs djangorestframework-api-key: {ours['rps'] / theirs['rps']:.2f}x"
+            f" (paired: {paired_share(ours, theirs):.2f}x)"
+        )
 
 
 def run_django_script(module: str, extra_env: dict, args: list) -> None:
