@@ -173,7 +173,7 @@ class RedisBackend:
         return [int(c) for c in result[:-1]], (generation or None)
 
     def _script_head_of(self, counters, usage_key_id, generation_of) -> tuple:
-        """The script's keys and the windows' limits: the same for a bucket all second long."""
+        """The script's keys and the windows' limits: the same until one of the windows ends."""
         keys = [self._make_key(c.key) for c in counters]
         keys += [
             self._make_key(f"usage:{usage_key_id or '-'}"),
