@@ -98,12 +98,9 @@ class RateLimitHeadersMiddleware:
     def __call__(self, request):
         response = self.get_response(request)
         reading = getattr(request, READING_ATTRIBUTE, None)
-        if reading is None or not reading.policy:
-            return response
-        headers = response.headers
-        # A 429 may carry its own set already. (Asking a header map for a header it lacks
-        # raises and catches a KeyError inside it, so a 200 is not asked.)
-        if response.status_code != 429 or "RateLimit" not in headers:
+        if reading is not None and reading.policy:
+            # A 429 of ours already carries this same reading's set: written again, unchanged.
+            headers = response.headers
             for name, value in reading.headers().items():
                 headers[name] = value
         return response
