@@ -166,8 +166,9 @@ def best_of_rounds(servers: dict[str, Server], duration: int) -> dict:
     Shares are taken between these best runs; each row also keeps its throughput of every
     round (``per_round``), from which ``paired_share`` compares runs of the same round only.
     """
-    best: dict = {name: {} for name in servers}
-    per_round: dict = {name: {} for name in servers}
+    runs: dict = {
+        name: {label: [] for label in server.scenarios} for name, server in servers.items()
+    }
     with ExitStack() as stack:
         ports = {
             name: stack.enter_context(gunicorn(server.app, server.env, port=18431 + index))
@@ -176,14 +177,17 @@ def best_of_rounds(servers: dict[str, Server], duration: int) -> dict:
         for round_number in range(ROUNDS):
             for name, server in servers.items():
                 for label, (path, headers) in _rotated(server.scenarios, round_number):
-                    result = wrk(ports[name], path, headers, duration)
-                    per_round[name].setdefault(label, []).append(result["rps"])
-                    if label not in best[name] or result["rps"] > best[name][label]["rps"]:
-                        best[name][label] = result
-    for name, rows in best.items():
-        for label, row in rows.items():
-            row["per_round"] = per_round[name][label]
-    return best
+                    runs[name][label].append(wrk(ports[name], path, headers, duration))
+    return {
+        name: {
+            label: {
+                **max(results, key=lambda result: result["rps"]),
+                "per_round": [result["rps"] for result in results],
+            }
+            for label, results in rows.items()
+        }
+        for name, rows in runs.items()
+    }
 
 
 def paired_share(row: dict, reference: dict) -> float:
