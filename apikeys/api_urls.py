@@ -2,6 +2,12 @@ from django.urls import path
 
 from apikeys import api, verify_api
 
+# Listed first in ``config.urls``: the endpoints a gateway calls in front of every request.
+hot_urlpatterns = [
+    path("auth/check", verify_api.AuthCheckView.as_view(), name="auth-check"),
+    path("keys/verify", verify_api.KeyVerifyView.as_view(), name="key-verify"),
+]
+
 # str, not uuid: a malformed id answers the same 404 as a key out of reach.
 urlpatterns = [
     path("user/api-keys", api.ApiKeyListView.as_view(), name="apikey-list"),
@@ -16,6 +22,4 @@ urlpatterns = [
     path("user/api-keys/<str:key_id>/usage", api.ApiKeyUsageView.as_view(), name="apikey-usage"),
     path("api-keys/info", api.ApiKeyInfoView.as_view(), name="apikey-info"),
     path("api-keys/bootstrap", api.BootstrapView.as_view(), name="apikey-bootstrap"),
-    path("keys/verify", verify_api.KeyVerifyView.as_view(), name="key-verify"),
-    path("auth/check", verify_api.AuthCheckView.as_view(), name="auth-check"),
 ]

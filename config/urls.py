@@ -4,17 +4,29 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from accounts import api_urls as accounts_api
+from agents import api_urls as agents_api
+from apikeys import api_urls as apikeys_api
+from audit import api_urls as audit_api
 from core.views import HealthView
+from oauth import api_urls as oauth_api
+from ops import api_urls as ops_api
+from tenants import api_urls as tenants_api
 
+# One flat list, not an ``include("")`` per app: every include is one more resolver level that
+# each API request walks (~2.5 µs for ``auth/verify``, ~7 for ``auth/check``). The resolver
+# tries patterns in order, so the endpoints any API request may call come first.
 api_v1 = [
     path("health", HealthView.as_view(), name="health"),
-    path("", include("accounts.api_urls")),
-    path("", include("apikeys.api_urls")),
-    path("", include("tenants.api_urls")),
-    path("", include("agents.api_urls")),
-    path("", include("oauth.api_urls")),
-    path("", include("audit.api_urls")),
-    path("", include("ops.api_urls")),
+    *accounts_api.hot_urlpatterns,
+    *apikeys_api.hot_urlpatterns,
+    *accounts_api.urlpatterns,
+    *apikeys_api.urlpatterns,
+    *tenants_api.urlpatterns,
+    *agents_api.urlpatterns,
+    *oauth_api.urlpatterns,
+    *audit_api.urlpatterns,
+    *ops_api.urlpatterns,
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
 ]
 
