@@ -35,8 +35,8 @@ def credential_describe(*, principal: Principal, request) -> dict:
         "scopes": list(principal.scopes),
         "expires_at": expires_at,
     }
-    if principal.key_prefix:
-        body["key_prefix"] = principal.key_prefix
+    if key_prefix := principal.key_prefix:
+        body["key_prefix"] = key_prefix
     if principal.service_client is not None:  # a client has no user: say which client it is
         body["client_id"] = str(principal.service_client.client_id)
     return body

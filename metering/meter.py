@@ -60,13 +60,27 @@ class Reading(NamedTuple):  # one per request: a tuple is built at C speed, a fr
 
     def headers(self) -> dict[str, str]:
         """X-RateLimit-* and the IETF draft's RateLimit-Policy / RateLimit pair."""
-        return {
-            "X-RateLimit-Limit": str(self.limit),
-            "X-RateLimit-Remaining": str(self.remaining),
-            "X-RateLimit-Reset": str(self.reset),
-            "RateLimit-Policy": self.policy,
-            "RateLimit": f"limit={self.limit}, remaining={self.remaining}, reset={self.reset}",
-        }
+        return dict(zip(HEADER_NAMES, self.header_values(), strict=True))
+
+    def header_values(self) -> tuple[str, str, str, str, str]:
+        """The values of ``HEADER_NAMES``, in that order."""
+        limit, remaining, reset = str(self.limit), str(self.remaining), str(self.reset)
+        return (
+            limit,
+            remaining,
+            reset,
+            self.policy,
+            f"limit={limit}, remaining={remaining}, reset={reset}",
+        )
+
+
+HEADER_NAMES = (
+    "X-RateLimit-Limit",
+    "X-RateLimit-Remaining",
+    "X-RateLimit-Reset",
+    "RateLimit-Policy",
+    "RateLimit",
+)
 
 
 class MeterUnavailable(Exception):
