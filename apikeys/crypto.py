@@ -55,7 +55,7 @@ def display_prefix(raw_key: str) -> str:
 
 def hash_key(raw_key: str, pepper: str | None = None) -> str:
     """The keyed hash stored in ``ApiKey.key_hash`` (and used as the cache key)."""
-    mac = _keyed_hmac(pepper if pepper is not None else current_pepper()).copy()
+    mac = (_keyed_hmac(pepper) if pepper is not None else _current_keyed_hmac()).copy()
     mac.update(raw_key.encode())
     return mac.hexdigest()
 
@@ -85,6 +85,12 @@ def _keyed_hmac(pepper: str) -> hmac.HMAC:
 
 
 @functools.lru_cache(maxsize=1)
+def _current_keyed_hmac() -> hmac.HMAC:
+    """The current pepper's keyed HMAC: the settings are read once, not on every key."""
+    return _keyed_hmac(current_pepper())
+
+
+@functools.lru_cache(maxsize=1)
 def _key_pattern() -> re.Pattern:
     prefix = re.escape(settings.KEYWARD_KEY_PREFIX)
     return re.compile(
@@ -111,3 +117,5 @@ def _clear_caches(*, setting, **kwargs):
     if setting in ("KEYWARD_KEY_PREFIX",):
         _key_pattern.cache_clear()
         _key_length.cache_clear()
+    if setting in ("KEYWARD_KEY_PEPPER", "SECRET_KEY"):
+        _current_keyed_hmac.cache_clear()

@@ -1,0 +1,63 @@
+"""Rotating the pepper (docs/apikeys.md): new keys under the new one, old keys through a
+fallback, a pepper in neither setting refused — and a changed setting is used at once, although
+the keyed HMAC of the current pepper is built only once."""
+
+import pytest
+from django.test import override_settings
+
+from apikeys import crypto
+from apikeys.models import ApiKey
+from tests.apikeys.conftest import INFO_URL, key_client, make_api_key
+
+pytestmark = pytest.mark.django_db
+
+OLD = "old-pepper-0123456789-0123456789-0123456789-0123456789"
+NEW = "new-pepper-9876543210-9876543210-9876543210-9876543210"
+
+
+def test_a_changed_pepper_is_used_for_the_very_next_hash():
+    with override_settings(KEYWARD_KEY_PEPPER=OLD):
+        under_old = crypto.hash_key("kw_same-raw-key")
+    with override_settings(KEYWARD_KEY_PEPPER=NEW):
+        under_new = crypto.hash_key("kw_same-raw-key")
+
+    assert under_old != under_new
+    assert under_new == crypto.hash_key("kw_same-raw-key", NEW)
+
+
+@override_settings(KEYWARD_KEY_PEPPER="")
+def test_without_a_pepper_the_hash_is_keyed_by_one_derived_from_the_secret_key():
+    with override_settings(SECRET_KEY="one-secret-key-0123456789-0123456789-0123456789"):
+        first = crypto.hash_key("kw_same-raw-key")
+    with override_settings(SECRET_KEY="another-secret-key-0123456789-0123456789-01234"):
+        second = crypto.hash_key("kw_same-raw-key")
+
+    assert first != second
+
+
+def test_a_key_issued_under_the_old_pepper_authenticates_through_the_fallback():
+    with override_settings(KEYWARD_KEY_PEPPER=OLD):
+        _, raw = make_api_key()
+
+    with override_settings(KEYWARD_KEY_PEPPER=NEW, KEYWARD_KEY_PEPPER_FALLBACKS=[OLD]):
+        response = key_client(raw).get(INFO_URL)
+
+    assert response.status_code == 200, response.content
+
+
+def test_a_key_issued_after_the_rotation_is_stored_under_the_new_pepper():
+    with override_settings(KEYWARD_KEY_PEPPER=NEW, KEYWARD_KEY_PEPPER_FALLBACKS=[OLD]):
+        api_key, raw = make_api_key()
+
+    assert ApiKey.objects.get(pk=api_key.pk).key_hash == crypto.hash_key(raw, NEW)
+
+
+def test_a_key_under_a_pepper_in_neither_setting_is_refused():
+    with override_settings(KEYWARD_KEY_PEPPER=OLD):
+        _, raw = make_api_key()
+
+    with override_settings(KEYWARD_KEY_PEPPER=NEW, KEYWARD_KEY_PEPPER_FALLBACKS=[]):
+        response = key_client(raw).get(INFO_URL)
+
+    assert response.status_code == 401
+    assert response.json()["code"] == "invalid_api_key"
