@@ -33,11 +33,6 @@ class Window(NamedTuple):  # a tuple: hashed (for the memoized names) at C speed
         return f"{self.limit}/{self.period}s"
 
 
-@lru_cache(maxsize=1024)
-def _policy(windows: tuple[Window, ...]) -> str:
-    return ", ".join(f"{w.limit};w={w.period}" for w in windows)
-
-
 @dataclass(frozen=True, slots=True)
 class Meter:
     """What to count for one request."""
@@ -100,10 +95,10 @@ def take(
     it; the reading is then ``stale`` and the caller reloads the key and takes again.
     """
     now = time.time() if now is None else now
-    windows, counters = _counters(meter)
+    plan = _plan(meter)
     try:
         counts, generation = backends.active().count(
-            counters,
+            plan.counters,
             usage_key_id=meter.usage_key_id,
             generation_of=meter.generation_of,
             ip=ip,
@@ -114,36 +109,45 @@ def take(
         raise MeterUnavailable(str(exc)) from exc
     if counts is None:
         return Reading(False, 0, 0, 0, 0, "", generation, stale=True)
-    return _reading(windows, counters, counts, generation, now)
+    return _reading(plan, counts, generation, now)
 
 
 def peek(meter: Meter, *, now: float | None = None) -> Reading:
     """The current state of ``meter``'s windows without counting a request."""
     now = time.time() if now is None else now
-    windows, counters = _counters(meter)
+    plan = _plan(meter)
     try:
-        counts = backends.active().peek(counters)
+        counts = backends.active().peek(plan.counters)
     except CACHE_ERRORS as exc:
         raise MeterUnavailable(str(exc)) from exc
-    return _reading(windows, counters, counts, None, now)
+    return _reading(plan, counts, None, now)
 
 
-def _counters(meter: Meter) -> tuple[tuple[Window, ...], tuple[backends.Counter, ...]]:
+class Plan(NamedTuple):
+    """What counting under one bucket means during one second."""
+
+    windows: tuple[Window, ...]  # the ones that limit
+    counters: tuple[backends.Counter, ...]
+    policy: str  # the RateLimit-Policy header
+
+
+def _plan(meter: Meter) -> Plan:
     # Windows move at most once a second: worked out once per bucket and second, on the clock
     # django-ratelimit's ``_get_window`` reads.
-    return _counters_at(meter.bucket, meter.windows, int(time.time()))
+    return _plan_at(meter.bucket, meter.windows, int(time.time()))
 
 
 @lru_cache(maxsize=4096)
-def _counters_at(bucket: str, windows: tuple[Window, ...], second: int):
-    """The windows that limit, and their counters (django-ratelimit's names are MD5s)."""
+def _plan_at(bucket: str, windows: tuple[Window, ...], second: int) -> Plan:
+    """The windows that limit, their counters (django-ratelimit's names are MD5s), the policy."""
     windows = tuple(w for w in windows if w.limit is not None)
     counters = []
     for window in windows:
         end = _get_window(bucket, window.period)
         key = _make_cache_key(GROUP, end, window.rate, bucket, None)
         counters.append(backends.Counter(key, window.limit, window.period + 1, end))
-    return windows, tuple(counters)
+    policy = ", ".join(f"{w.limit};w={w.period}" for w in windows)
+    return Plan(windows, tuple(counters), policy)
 
 
 def _seconds_until_next_window(counter: backends.Counter, now: float) -> int:
@@ -156,26 +160,26 @@ def _seconds_until_next_window(counter: backends.Counter, now: float) -> int:
     return max(1, math.ceil(counter.ends_at + 1 - now))
 
 
-def _reading(windows, counters, counts, generation, now) -> Reading:
-    if not windows:
+def _reading(plan: Plan, counts, generation, now) -> Reading:
+    if not plan.windows:
         return Reading(True, 0, 0, 0, 0, "", generation)
     # The deciding window is the one with the least room left (ties: the shorter one); a
     # refused request waits for the last of the windows it exhausted. One pass: this runs on
     # every request.
-    deciding, least_room, retry_after = 0, None, 0
-    for index, (count, window) in enumerate(zip(counts, windows, strict=True)):
+    deciding, limit, least_room, retry_after = None, 0, None, 0
+    for window, counter, count in zip(plan.windows, plan.counters, counts, strict=True):
         room = window.limit - count
         if room < 0:
-            retry_after = max(retry_after, _seconds_until_next_window(counters[index], now))
+            retry_after = max(retry_after, _seconds_until_next_window(counter, now))
             room = 0
         if least_room is None or room < least_room:
-            deciding, least_room = index, room
+            deciding, limit, least_room = counter, window.limit, room
     return Reading(
         retry_after == 0,  # admitted
-        windows[deciding].limit,
+        limit,
         least_room,  # remaining
-        _seconds_until_next_window(counters[deciding], now),  # reset
+        _seconds_until_next_window(deciding, now),  # reset
         retry_after,
-        _policy(windows),
+        plan.policy,
         generation,
     )
