@@ -126,8 +126,7 @@ def peek(meter: Meter, *, now: float | None = None) -> Reading:
 class Plan(NamedTuple):
     """What counting under one bucket means during one second."""
 
-    windows: tuple[Window, ...]  # the ones that limit
-    counters: tuple[backends.Counter, ...]
+    counters: tuple[backends.Counter, ...]  # one per window that limits, with its limit
     policy: str  # the RateLimit-Policy header
 
 
@@ -139,7 +138,7 @@ def _plan(meter: Meter) -> Plan:
 
 @lru_cache(maxsize=4096)
 def _plan_at(bucket: str, windows: tuple[Window, ...], second: int) -> Plan:
-    """The windows that limit, their counters (django-ratelimit's names are MD5s), the policy."""
+    """A counter per window that limits (django-ratelimit's names are MD5s), and the policy."""
     windows = tuple(w for w in windows if w.limit is not None)
     counters = []
     for window in windows:
@@ -147,7 +146,7 @@ def _plan_at(bucket: str, windows: tuple[Window, ...], second: int) -> Plan:
         key = _make_cache_key(GROUP, end, window.rate, bucket, None)
         counters.append(backends.Counter(key, window.limit, window.period + 1, end))
     policy = ", ".join(f"{w.limit};w={w.period}" for w in windows)
-    return Plan(windows, tuple(counters), policy)
+    return Plan(tuple(counters), policy)
 
 
 def _seconds_until_next_window(counter: backends.Counter, now: float) -> int:
@@ -161,22 +160,22 @@ def _seconds_until_next_window(counter: backends.Counter, now: float) -> int:
 
 
 def _reading(plan: Plan, counts, generation, now) -> Reading:
-    if not plan.windows:
+    if not plan.counters:
         return Reading(True, 0, 0, 0, 0, "", generation)
     # The deciding window is the one with the least room left (ties: the shorter one); a
     # refused request waits for the last of the windows it exhausted. One pass: this runs on
     # every request.
-    deciding, limit, least_room, retry_after = None, 0, None, 0
-    for window, counter, count in zip(plan.windows, plan.counters, counts, strict=True):
-        room = window.limit - count
+    deciding, least_room, retry_after = None, None, 0
+    for counter, count in zip(plan.counters, counts, strict=True):
+        room = counter.limit - count
         if room < 0:
             retry_after = max(retry_after, _seconds_until_next_window(counter, now))
             room = 0
         if least_room is None or room < least_room:
-            deciding, limit, least_room = counter, window.limit, room
+            deciding, least_room = counter, room
     return Reading(
         retry_after == 0,  # admitted
-        limit,
+        deciding.limit,
         least_room,  # remaining
         _seconds_until_next_window(deciding, now),  # reset
         retry_after,
