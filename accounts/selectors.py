@@ -3,6 +3,7 @@
 from uuid import UUID
 
 from core.principal import AuthMethod, Principal
+from core.renderers import RenderedOnce
 from tenants.models import Membership
 from tenants.selectors import user_sole_tenant
 
@@ -18,11 +19,23 @@ def user_memberships(*, user):
 
 
 def credential_describe(*, principal: Principal, request) -> dict:
-    """The body of ``GET /auth/verify``: what the presented credential is and may reach."""
+    """The body of ``GET /auth/verify``: what the presented credential is and may reach.
+
+    A function of the principal alone, but for a session's sliding expiry, so it is built once
+    per principal and shared: a cached key's principal answers every request with one body,
+    rendered once (``core.renderers``). The caller must not change it.
+    """
+    if principal.auth_method == AuthMethod.SESSION and principal.expires_at is None:
+        return _described(principal, request.session.get_expiry_date())
+    body = principal.derived.get("verify_body")
+    if body is None:
+        body = RenderedOnce(_described(principal, principal.expires_at))
+        principal.derived["verify_body"] = body
+    return body
+
+
+def _described(principal: Principal, expires_at) -> dict:
     user = principal.user
-    expires_at = principal.expires_at
-    if principal.auth_method == AuthMethod.SESSION and expires_at is None:
-        expires_at = request.session.get_expiry_date()
     tenant_id = principal.tenant_id or (
         user_sole_tenant_id(user=user) if user is not None else None
     )

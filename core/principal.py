@@ -33,6 +33,9 @@ class Principal:
     allowed_ips: tuple[str, ...] = ()
     service_client: Any = None
     token: Any = field(default=None, compare=False, repr=False)
+    # What is worked out from the principal alone, once: a key's principal is cached for as long
+    # as the key is unchanged (``metering.verified``), so its ``auth/verify`` body is built once.
+    derived: dict = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def full_access(self) -> bool:

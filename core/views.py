@@ -10,6 +10,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.errors import error_body
+from core.renderers import RenderedOnce
 
 
 def see_other(url: str) -> HttpResponseRedirect:
@@ -21,6 +22,9 @@ def see_other(url: str) -> HttpResponseRedirect:
 
 def _is_api(request) -> bool:
     return request.path.startswith("/api/") or request.path.startswith("/oauth2/")
+
+
+HEALTHY = RenderedOnce(status="ok")
 
 
 class HealthView(APIView):
@@ -35,7 +39,7 @@ class HealthView(APIView):
         auth=[],
     )
     def get(self, request):
-        return Response({"status": "ok"})
+        return Response(HEALTHY)
 
 
 def rate_limited(request, exception=None):

@@ -264,3 +264,48 @@ def test_a_remembered_session_reports_when_it_expires():
     expires_at = client.get(VERIFY).json()["expires_at"]
 
     assert expires_at == Session.objects.get().expire_date.isoformat().replace("+00:00", "Z")
+
+
+def test_a_warm_key_request_answers_with_the_body_built_for_its_cached_key(monkeypatch):
+    from accounts import selectors
+
+    built = []
+    original = selectors._described
+    monkeypatch.setattr(
+        selectors, "_described", lambda *args: built.append(args) or original(*args)
+    )
+    _, client = key_client()
+
+    first, second = client.get(VERIFY), client.get(VERIFY)
+
+    assert len(built) == 1
+    assert first.content == second.content
+
+
+def test_the_verify_body_of_a_cached_key_follows_a_change_to_the_key():
+    api_key, client = key_client(scopes=["read:all"])
+    assert client.get(VERIFY).json()["scopes"] == ["read:all"]
+
+    api_key.scopes = ["tenants:read"]
+    api_key.save()
+
+    assert client.get(VERIFY).json()["scopes"] == ["tenants:read"]
+
+
+def test_the_verify_body_of_a_cached_key_follows_a_change_to_its_owner():
+    api_key, client = key_client()
+    client.get(VERIFY)
+
+    api_key.user.email = "renamed@example.com"
+    api_key.user.save()
+
+    assert client.get(VERIFY).json()["user"]["email"] == "renamed@example.com"
+
+
+def test_the_verify_body_of_a_cached_key_follows_its_owner_into_a_tenant():
+    api_key, client = key_client()
+    assert client.get(VERIFY).json()["tenant_id"] is None
+
+    membership = MembershipFactory(user=api_key.user)
+
+    assert client.get(VERIFY).json()["tenant_id"] == str(membership.tenant_id)
