@@ -7,11 +7,11 @@ import io
 import sys
 
 import pytest
-from django.core.handlers.wsgi import WSGIHandler
 from django.http import HttpResponse
 from django.test import override_settings
 
 from apikeys.services import api_key_create
+from core.wsgi import WSGIHandler  # what gunicorn serves (config.wsgi)
 from metering.meter import HEADER_NAMES, Reading
 from metering.throttles import write_own_headers
 from tests.factories import UserFactory
