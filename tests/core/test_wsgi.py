@@ -1,8 +1,6 @@
 """The project's WSGI handler sends the server exactly what Django's own handler sends."""
 
-import io
 import re
-import sys
 
 import pytest
 import time_machine
@@ -12,6 +10,7 @@ from apikeys.services import api_key_create
 from core.wsgi import WSGIHandler
 from tests.conftest import _forget_everything as forget_everything
 from tests.factories import UserFactory
+from tests.wsgi import served
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -21,33 +20,6 @@ def _one_instant():
     """Both handlers answer at the same instant, so their rate-limit reset figures match."""
     with time_machine.travel("2026-12-03 12:00:00", tick=False):
         yield
-
-
-def served(handler, path: str, **headers) -> tuple[str, list[tuple[str, str]], bytes]:
-    environ = {
-        "REQUEST_METHOD": "GET",
-        "PATH_INFO": path,
-        "SCRIPT_NAME": "",
-        "QUERY_STRING": "",
-        "SERVER_NAME": "testserver",
-        "SERVER_PORT": "80",
-        "SERVER_PROTOCOL": "HTTP/1.1",
-        "REMOTE_ADDR": "203.0.113.9",
-        "HTTP_HOST": "testserver",
-        "wsgi.input": io.BytesIO(b""),
-        "wsgi.url_scheme": "http",
-        "wsgi.errors": sys.stderr,
-        **headers,
-    }
-    answer = {}
-
-    def start_response(status, response_headers, exc_info=None):
-        answer.update(status=status, headers=list(response_headers))
-
-    body = handler(environ, start_response)
-    content = b"".join(body)
-    body.close()
-    return answer["status"], answer["headers"], content
 
 
 @pytest.mark.parametrize(

@@ -3,9 +3,6 @@
 WSGI output, so a Django upgrade that changed the map fails these tests instead of dropping
 the headers."""
 
-import io
-import sys
-
 import pytest
 from django.http import HttpResponse
 from django.test import override_settings
@@ -16,6 +13,7 @@ from metering.meter import HEADER_NAMES, Reading
 from metering.throttles import write_own_headers
 from tests.factories import UserFactory
 from tests.tenants.helpers import jwt_for
+from tests.wsgi import served
 
 READING = Reading(True, 60, 59, 12, 0, "60;w=60, 1000;w=3600")
 EXPECTED = {
@@ -55,33 +53,8 @@ def test_the_headers_written_are_the_readings_own_set():
 
 
 def wsgi_get(path: str, **headers) -> tuple[str, list[tuple[str, str]]]:
-    """One request through the WSGI application, as gunicorn sends it."""
-    environ = {
-        "REQUEST_METHOD": "GET",
-        "PATH_INFO": path,
-        "SCRIPT_NAME": "",
-        "QUERY_STRING": "",
-        "SERVER_NAME": "testserver",
-        "SERVER_PORT": "80",
-        "SERVER_PROTOCOL": "HTTP/1.1",
-        "REMOTE_ADDR": "203.0.113.9",
-        "HTTP_HOST": "testserver",
-        "wsgi.input": io.BytesIO(b""),
-        "wsgi.url_scheme": "http",
-        "wsgi.errors": sys.stderr,
-        "wsgi.multithread": False,
-        "wsgi.multiprocess": True,
-        "wsgi.run_once": False,
-        **headers,
-    }
-    answer = {}
-
-    def start_response(status, response_headers, exc_info=None):
-        answer.update(status=status, headers=response_headers)
-
-    body = WSGIHandler()(environ, start_response)
-    body.close()
-    return answer["status"], answer["headers"]
+    status, sent, _ = served(WSGIHandler(), path, **headers)
+    return status, sent
 
 
 @pytest.mark.django_db(transaction=True)
