@@ -29,25 +29,24 @@ def credential_describe(*, principal: Principal, request) -> dict:
         return _described(principal, request.session.get_expiry_date())
     body = principal.derived.get("verify_body")
     if body is None:
-        body = RenderedOnce(_described(principal, principal.expires_at))
-        principal.derived["verify_body"] = body
+        body = principal.derived["verify_body"] = _described(principal, principal.expires_at)
     return body
 
 
-def _described(principal: Principal, expires_at) -> dict:
+def _described(principal: Principal, expires_at) -> RenderedOnce:
     user = principal.user
     tenant_id = principal.tenant_id or (
         user_sole_tenant_id(user=user) if user is not None else None
     )
-    body = {
-        "valid": True,
-        "auth_method": principal.auth_method,
-        "user": {"id": user.pk, "email": user.email} if user is not None else None,
+    body = RenderedOnce(
+        valid=True,
+        auth_method=principal.auth_method,
+        user={"id": user.pk, "email": user.email} if user is not None else None,
         # As the encoder would write it, without its type-by-type fallback for one field.
-        "tenant_id": str(tenant_id) if tenant_id is not None else None,
-        "scopes": list(principal.scopes),
-        "expires_at": expires_at,
-    }
+        tenant_id=str(tenant_id) if tenant_id is not None else None,
+        scopes=list(principal.scopes),
+        expires_at=expires_at,
+    )
     if key_prefix := principal.key_prefix:
         body["key_prefix"] = key_prefix
     if principal.service_client is not None:  # a client has no user: say which client it is

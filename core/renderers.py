@@ -26,12 +26,12 @@ class JSONRenderer(renderers.JSONRenderer):
         return super().get_indent(accepted_media_type, renderer_context)
 
     def render(self, data, accepted_media_type=None, renderer_context=None):
-        if type(data) is not RenderedOnce:
+        if (
+            type(data) is not RenderedOnce
+            or self.get_indent(accepted_media_type, renderer_context or {}) is not None
+        ):
             return super().render(data, accepted_media_type, renderer_context)
-        if self.get_indent(accepted_media_type, renderer_context or {}) is not None:
-            return super().render(data, accepted_media_type, renderer_context)  # pretty: as asked
-        try:
-            return data.json
-        except AttributeError:
-            data.json = super().render(data, accepted_media_type, renderer_context)
-            return data.json
+        rendered = getattr(data, "json", None)
+        if rendered is None:
+            rendered = data.json = super().render(data, accepted_media_type, renderer_context)
+        return rendered

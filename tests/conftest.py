@@ -21,12 +21,12 @@ def pytest_collection_modifyitems(config, items):
 @pytest.fixture(autouse=True)
 def _clear_cache():
     """Rate-limit counters, usage buffers and cached keys must not leak between tests."""
-    _forget_everything()
+    forget_everything()
     yield
-    _forget_everything()
+    forget_everything()
 
 
-def _forget_everything():
+def forget_everything():
     from accounts.authentication import forget_verified_access_tokens
     from accounts.sessions import forget_sessions
     from metering import backends, verified

@@ -8,7 +8,7 @@ from django.core.handlers.wsgi import WSGIHandler as DjangoWSGIHandler
 
 from apikeys.services import api_key_create
 from core.wsgi import WSGIHandler
-from tests.conftest import _forget_everything as forget_everything
+from tests.conftest import forget_everything
 from tests.factories import UserFactory
 from tests.wsgi import served
 
@@ -55,13 +55,13 @@ def test_a_key_request_gets_every_header_djangos_handler_gives():
     assert "X-RateLimit-Remaining" in dict(headers)
 
 
-def test_cookies_are_sent_as_djangos_handler_sends_them():
-    _, headers, _ = served(WSGIHandler(), "/login")
-
-    assert any(name == "Set-Cookie" and value.startswith(" csrftoken=") for name, value in headers)
-
-
 def test_the_application_is_this_handler():
     from config.wsgi import application
 
     assert isinstance(application, WSGIHandler)
+
+
+def test_a_pages_cookie_reaches_the_server():
+    _, headers, _ = served(WSGIHandler(), "/login")
+
+    assert any(name == "Set-Cookie" and value.startswith(" csrftoken=") for name, value in headers)
