@@ -38,7 +38,8 @@ def presented_key(request) -> str | None:
 
     Raises 401 for a header that tries to present a credential but is malformed.
     """
-    meta = request.META
+    # On Django's own request: DRF's wrapper finds ``META`` only after a failed lookup.
+    meta = getattr(request, "_request", request).META
     header_key = meta.get("HTTP_X_API_KEY")
     if header_key is not None:
         return header_key.strip()

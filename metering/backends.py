@@ -38,7 +38,6 @@ class Counter(NamedTuple):  # a tuple: hashed at C speed where the script's name
     key: str
     limit: int
     ttl: int
-    ends_at: int
 
 
 @dataclass(slots=True)

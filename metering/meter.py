@@ -10,7 +10,6 @@ window. On the embedded default the counters live in this process's memory
 (``backends.MemoryBackend``), which is all a single process needs.
 """
 
-import math
 import time
 from dataclasses import dataclass
 from functools import lru_cache
@@ -82,20 +81,14 @@ class MeterUnavailable(Exception):
     """The shared cache could not be reached; the caller applies its surface's policy."""
 
 
-def take(
-    meter: Meter,
-    *,
-    ip: str | None = None,
-    now: float | None = None,
-    expected_generation: str | None = None,
-) -> Reading:
+def take(meter: Meter, *, ip: str | None = None, expected_generation: str | None = None) -> Reading:
     """Count one request under ``meter`` and return the verdict.
 
     With ``expected_generation``, nothing is counted unless the key's generation still equals
     it; the reading is then ``stale`` and the caller reloads the key and takes again.
     """
-    now = time.time() if now is None else now
-    plan = _plan(meter)
+    now = time.time()
+    plan = _plan_at(meter.bucket, meter.windows, int(now))
     try:
         counts, generation = backends.active().count(
             plan.counters,
@@ -109,75 +102,74 @@ def take(
         raise MeterUnavailable(str(exc)) from exc
     if counts is None:
         return Reading(False, 0, 0, 0, 0, "", generation, stale=True)
-    return _reading(plan, counts, generation, now)
+    return _reading(plan, counts, generation)
 
 
-def peek(meter: Meter, *, now: float | None = None) -> Reading:
+def peek(meter: Meter) -> Reading:
     """The current state of ``meter``'s windows without counting a request."""
-    now = time.time() if now is None else now
-    plan = _plan(meter)
+    plan = _plan_at(meter.bucket, meter.windows, int(time.time()))
     try:
         counts = backends.active().peek(plan.counters)
     except CACHE_ERRORS as exc:
         raise MeterUnavailable(str(exc)) from exc
-    return _reading(plan, counts, None, now)
+    return _reading(plan, counts, None)
 
 
 class Plan(NamedTuple):
     """What counting under one bucket means during one second."""
 
     counters: tuple[backends.Counter, ...]  # one per window that limits, with its limit
+    waits: tuple[int, ...]  # per counter: seconds from this second until its next window opens
     policy: str  # the RateLimit-Policy header
 
 
-def _plan(meter: Meter) -> Plan:
-    # Windows move at most once a second: worked out once per bucket and second, on the clock
-    # django-ratelimit's ``_get_window`` reads.
-    return _plan_at(meter.bucket, meter.windows, int(time.time()))
-
-
+# Windows move at most once a second, so what counting under a bucket means is worked out once
+# per bucket and second: on the clock django-ratelimit's ``_get_window`` reads.
 @lru_cache(maxsize=4096)
 def _plan_at(bucket: str, windows: tuple[Window, ...], second: int) -> Plan:
     """A counter per window that limits (django-ratelimit's names are MD5s), and the policy."""
     windows = tuple(w for w in windows if w.limit is not None)
-    counters = []
+    counters, waits = [], []
     for window in windows:
         end = _get_window(bucket, window.period)
         key = _make_cache_key(GROUP, end, window.rate, bucket, None)
-        counters.append(backends.Counter(key, window.limit, window.period + 1, end))
+        counters.append(backends.Counter(key, window.limit, window.period + 1))
+        waits.append(_seconds_until_next_window(end, second))
     policy = ", ".join(f"{w.limit};w={w.period}" for w in windows)
-    return Plan(tuple(counters), policy)
+    return Plan(tuple(counters), tuple(waits), policy)
 
 
-def _seconds_until_next_window(counter: backends.Counter, now: float) -> int:
-    """Whole seconds a refused client waits before the next window admits it.
+def _seconds_until_next_window(ends_at: int, second: int) -> int:
+    """Whole seconds a refused client waits, during ``second``, before the next window admits it.
 
     django-ratelimit's window named ``ends_at`` still counts requests made during that second,
-    so the next window opens at ``ends_at + 1``; rounding up means a client that waits exactly
-    ``Retry-After`` seconds is admitted, never refused once more.
+    so the next window opens at ``ends_at + 1``. Counted in whole seconds from the start of the
+    current one, a client that waits exactly ``Retry-After`` seconds is admitted, never refused
+    once more (``ceil(ends_at + 1 - now)`` for any ``now`` within ``second``).
     """
-    return max(1, math.ceil(counter.ends_at + 1 - now))
+    return max(1, ends_at + 1 - second)
 
 
-def _reading(plan: Plan, counts, generation, now) -> Reading:
+def _reading(plan: Plan, counts, generation) -> Reading:
     if not plan.counters:
         return Reading(True, 0, 0, 0, 0, "", generation)
     # The deciding window is the one with the least room left (ties: the shorter one); a
     # refused request waits for the last of the windows it exhausted. One pass: this runs on
     # every request.
-    deciding, least_room, retry_after = None, None, 0
-    for counter, count in zip(plan.counters, counts, strict=True):
+    limit = least_room = reset = None
+    retry_after = 0
+    for counter, wait, count in zip(plan.counters, plan.waits, counts, strict=True):
         room = counter.limit - count
         if room < 0:
-            retry_after = max(retry_after, _seconds_until_next_window(counter, now))
+            retry_after = max(retry_after, wait)
             room = 0
         if least_room is None or room < least_room:
-            deciding, least_room = counter, room
+            limit, least_room, reset = counter.limit, room, wait
     return Reading(
         retry_after == 0,  # admitted
-        deciding.limit,
+        limit,
         least_room,  # remaining
-        _seconds_until_next_window(deciding, now),  # reset
+        reset,
         retry_after,
         plan.policy,
         generation,
