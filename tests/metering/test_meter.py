@@ -78,6 +78,20 @@ def test_the_tighter_of_two_windows_decides():
     assert reading.policy == "100;w=60, 3;w=3600"
 
 
+def test_a_client_refused_by_the_longer_window_waits_for_that_window():
+    meter = Meter(bucket="key:two", windows=(Window(100, 60), Window(3, 3600)))
+    with time_machine.travel("2026-05-01T10:00:30.5Z", tick=False) as clock:
+        for _ in range(3):
+            take(meter)
+        refused = take(meter)
+        assert refused.reset == refused.retry_after > 60  # the hour's wait, not the minute's
+
+        clock.shift(refused.retry_after - 1)
+        assert not take(meter).admitted
+        clock.shift(1)
+        assert take(meter).admitted
+
+
 def test_headers_carry_x_ratelimit_and_the_ietf_pair():
     headers = take(MINUTE_5).headers()
 
