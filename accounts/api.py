@@ -39,6 +39,7 @@ from accounts.services import (
 )
 from apikeys.permissions import HasPrincipal
 from core.principal import principal_of
+from core.views import SharedAuthenticators
 
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 # RFC 6749 §5.1: responses that carry tokens must not be cached.
@@ -84,7 +85,7 @@ def _request_body(serializer):
     }
 
 
-class PublicEndpoint(APIView):
+class PublicEndpoint(SharedAuthenticators, APIView):
     """An endpoint that needs no credential, for browsers and cookie-less clients alike.
 
     DRF's CSRF check lives in SessionAuthentication, which these views do not run; the cookie
@@ -257,7 +258,7 @@ class RefreshView(PublicEndpoint):
         return Response(pair.as_response(), headers=NO_STORE)
 
 
-class VerifyView(APIView):
+class VerifyView(SharedAuthenticators, APIView):
     permission_classes = [HasPrincipal]  # any valid credential; a key's allowed_ips still hold
 
     @extend_schema(

@@ -17,6 +17,7 @@ from agents.runs import agent_run_events, sse_stream
 from agents.selectors import agent_get, agent_list
 from agents.serializers import AgentRunSerializer, AgentSerializer, AgentWriteSerializer
 from core.principal import principal_of
+from core.views import SharedAuthenticators
 from tenants.resolution import tenant_for_request
 from tenants.schema import error_response, tenant_header_parameter
 
@@ -29,7 +30,7 @@ ERRORS = {
 }
 
 
-class AgentsEndpoint(GenericAPIView):
+class AgentsEndpoint(SharedAuthenticators, GenericAPIView):
     scope_resource = "agents"
     tenant_scoped = True  # acts in tenant_for_request: auth/check and keys/verify say so too
     serializer_class = AgentSerializer

@@ -34,6 +34,7 @@ from apikeys.serializers import (
     UsageSerializer,
 )
 from core.principal import Principal, principal_of
+from core.views import SharedAuthenticators
 from metering.usage import usage_flush_quietly
 from tenants.resolution import acts_as_admin
 from tenants.schema import error_response
@@ -49,7 +50,7 @@ ERRORS = {
 BOOTSTRAP_PER_IP = Limit(group="apikeys.bootstrap.ip", rate_setting="KEYWARD_BOOTSTRAP_RATE_PER_IP")
 
 
-class KeyManagementEndpoint(GenericAPIView):
+class KeyManagementEndpoint(SharedAuthenticators, GenericAPIView):
     scope_resource = "keys"
     key_management = True
     serializer_class = ApiKeySerializer
@@ -294,7 +295,7 @@ class ApiKeyUsageView(KeyManagementEndpoint):
         )
 
 
-class ApiKeyInfoView(APIView):
+class ApiKeyInfoView(SharedAuthenticators, APIView):
     """The calling key's own object: what a program learns about the key it holds.
 
     Any key may read itself, whatever its scopes; a key with endpoint grants only when they
@@ -318,7 +319,7 @@ class ApiKeyInfoView(APIView):
         return Response(ApiKeySerializer(api_key_fresh(principal.api_key)).data)
 
 
-class BootstrapView(APIView):
+class BootstrapView(SharedAuthenticators, APIView):
     authentication_classes = []
     permission_classes = [AllowAny]
     throttle_classes = []  # its own per-IP limit, which fails closed

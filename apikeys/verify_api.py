@@ -14,9 +14,10 @@ from apikeys.permissions import HasPrincipal
 from apikeys.serializers import KeyVerifyRequestSerializer, KeyVerifyResponseSerializer
 from apikeys.verification import check_forwarded, verify_key
 from core.principal import principal_of
+from core.views import SharedAuthenticators
 
 
-class KeyVerifyView(APIView):
+class KeyVerifyView(SharedAuthenticators, APIView):
     required_scope = "keys:verify"
 
     @extend_schema(
@@ -54,7 +55,7 @@ AUTH_CHECK_SCHEMA = {
 }
 
 
-class AuthCheckView(APIView):
+class AuthCheckView(SharedAuthenticators, APIView):
     """For a reverse proxy's sub-request (nginx ``auth_request``, Traefik ``forwardAuth``).
 
     The credential comes in the forwarded headers, the original request in

@@ -3,9 +3,10 @@ from rest_framework.generics import ListAPIView
 
 from audit.selectors import audit_event_list
 from audit.serializers import AuditEventFilterSerializer, AuditEventSerializer
+from core.views import SharedAuthenticators
 
 
-class AuditEventListView(ListAPIView):
+class AuditEventListView(SharedAuthenticators, ListAPIView):
     """The audit log, newest first. Needs the ``admin`` scope (or a staff user)."""
 
     admin_only = True

@@ -22,6 +22,7 @@ from rest_framework.views import APIView
 
 from core.errors import RateLimitExceeded, ServiceUnavailable
 from core.principal import principal_of
+from core.views import SharedAuthenticators
 from oauth import services
 from oauth.protocol import BASIC_REALM, FORM_CONTENT_TYPE, OAuthError, token_request_parse
 from oauth.ratelimits import token_rate_limit_client, token_rate_limit_ip
@@ -57,7 +58,7 @@ class JSONOnlyNegotiation(BaseContentNegotiation):
         return renderers[0], renderers[0].media_type
 
 
-class TokenView(APIView):
+class TokenView(SharedAuthenticators, APIView):
     """``POST /oauth2/token``: the client-credentials grant."""
 
     authentication_classes = []
@@ -160,7 +161,7 @@ ERRORS = {
 }
 
 
-class ServiceClientsEndpoint(GenericAPIView):
+class ServiceClientsEndpoint(SharedAuthenticators, GenericAPIView):
     """Administrative: the ``admin`` scope of a staff-owned key, or a staff session/JWT.
 
     A tenant-bound caller sees and creates clients of its own tenant only.

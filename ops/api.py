@@ -11,13 +11,14 @@ from rest_framework.views import APIView
 
 from apikeys.permissions import IsAuthenticatedAndAllowed
 from config import __version__
+from core.views import SharedAuthenticators
 from ops.metrics import render_metrics
 from ops.permissions import LocalMetricsBypass
 
 logger = logging.getLogger(__name__)
 
 
-class OperatorView(APIView):
+class OperatorView(SharedAuthenticators, APIView):
     """Needs an ``admin``-scoped key (or a staff user), or the loopback bypass when enabled."""
 
     admin_only = True

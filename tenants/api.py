@@ -12,6 +12,7 @@ from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 
 from core.principal import principal_of
+from core.views import SharedAuthenticators
 from tenants import services
 from tenants.resolution import TenantAccess, acts_as_admin, tenant_access
 from tenants.schema import error_response
@@ -42,7 +43,7 @@ def _with_role(access: TenantAccess):
     return tenant
 
 
-class TenantsEndpoint(GenericAPIView):
+class TenantsEndpoint(SharedAuthenticators, GenericAPIView):
     scope_resource = "tenants"
     # The browsable API builds its forms from these (``request.method`` is the form's method).
     input_serializers: dict = {}

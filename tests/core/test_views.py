@@ -1,0 +1,83 @@
+"""Every API view authenticates with one shared set of authenticators, which keep no state."""
+
+import base64
+
+import pytest
+from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver
+from rest_framework.settings import api_settings
+from rest_framework.test import APIClient
+from rest_framework.views import APIView
+
+from apikeys.services import api_key_create
+from core.views import SharedAuthenticators, authenticators_for
+from tests.factories import DEFAULT_PASSWORD, UserFactory
+from tests.tenants.helpers import jwt_for
+
+VERIFY = "/api/v1/auth/verify"
+OUR_APPS = ("accounts", "agents", "apikeys", "audit", "core", "oauth", "ops", "tenants")
+
+
+def drf_views_of(patterns):
+    for pattern in patterns:
+        if isinstance(pattern, URLResolver):
+            yield from drf_views_of(pattern.url_patterns)
+        elif isinstance(pattern, URLPattern):
+            view_class = getattr(pattern.callback, "cls", None)
+            if isinstance(view_class, type) and issubclass(view_class, APIView):
+                yield view_class
+
+
+def test_every_api_view_of_ours_shares_its_authenticators():
+    ours = {
+        view
+        for view in drf_views_of(get_resolver().url_patterns)
+        if view.__module__.split(".")[0] in OUR_APPS
+    }
+    assert len(ours) > 10  # the walk found the API, not an empty list
+    assert [view for view in ours if not issubclass(view, SharedAuthenticators)] == []
+
+
+def test_two_requests_to_one_view_get_the_same_authenticator_instances():
+    from accounts.api import VerifyView
+
+    first, second = VerifyView().get_authenticators(), VerifyView().get_authenticators()
+
+    assert [type(a) for a in first] == list(VerifyView.authentication_classes)
+    assert all(a is b for a, b in zip(first, second, strict=True))
+
+
+def test_a_view_with_its_own_classes_gets_instances_of_those():
+    class OnlySession(SharedAuthenticators, APIView):
+        authentication_classes = [api_settings.DEFAULT_AUTHENTICATION_CLASSES[-1]]
+
+    (authenticator,) = OnlySession().get_authenticators()
+
+    assert type(authenticator) is api_settings.DEFAULT_AUTHENTICATION_CLASSES[-1]
+
+
+@pytest.mark.django_db
+def test_the_shared_authenticators_keep_no_state_across_every_presentation():
+    """Shared across requests and threads, an authenticator must not remember one request."""
+    user = UserFactory()
+    _, raw_key = api_key_create(user=user, created_by=user, name="state")
+    basic = base64.b64encode(f"apikey:{raw_key}".encode()).decode()
+    presentations = [
+        {"HTTP_AUTHORIZATION": f"Bearer {raw_key}"},
+        {"HTTP_X_API_KEY": raw_key},
+        {"HTTP_AUTHORIZATION": f"Basic {basic}"},
+        {"HTTP_AUTHORIZATION": raw_key},
+        {"HTTP_AUTHORIZATION": f"Bearer {jwt_for(user)}"},
+        {"HTTP_AUTHORIZATION": "Bearer kw_not_a_key"},
+        {"HTTP_AUTHORIZATION": "Bearer a.b.c"},
+        {"HTTP_AUTHORIZATION": "Digest nope"},
+        {},
+    ]
+    for headers in presentations:
+        APIClient().get(VERIFY, **headers)
+    session = Client()
+    assert session.login(email=user.email, password=DEFAULT_PASSWORD)
+    session.get(VERIFY)
+
+    shared = authenticators_for(tuple(api_settings.DEFAULT_AUTHENTICATION_CLASSES))
+    assert {type(a).__name__: vars(a) for a in shared} == {type(a).__name__: {} for a in shared}
