@@ -2,6 +2,9 @@
 fallback, a pepper in neither setting refused — and a changed setting is used at once, although
 the keyed HMAC of the current pepper is built only once."""
 
+import hashlib
+import hmac
+
 import pytest
 from django.test import override_settings
 
@@ -23,6 +26,28 @@ def test_a_changed_pepper_is_used_for_the_very_next_hash():
 
     assert under_old != under_new
     assert under_new == crypto.hash_key("kw_same-raw-key", NEW)
+
+
+@override_settings(KEYWARD_KEY_PEPPER=NEW)
+def test_the_stored_hash_is_hmac_sha256_of_the_key_under_the_pepper():
+    expected = hmac.new(NEW.encode(), b"kw_same-raw-key", hashlib.sha256).hexdigest()
+
+    assert crypto.hash_key("kw_same-raw-key") == expected
+    assert crypto.hash_key("kw_same-raw-key") == expected  # the keyed context, copied again
+
+
+@override_settings(KEYWARD_KEY_PEPPER=NEW)
+def test_without_openssl_the_standard_library_hmac_gives_the_same_hash(monkeypatch):
+    with_openssl = crypto.hash_key("kw_same-raw-key")
+    monkeypatch.setattr(crypto, "_openssl_hmac", None)
+    crypto._keyed_hmac.cache_clear()
+    crypto._current_keyed_hmac.cache_clear()
+
+    assert isinstance(crypto._current_keyed_hmac(), hmac.HMAC)
+    assert crypto.hash_key("kw_same-raw-key") == with_openssl
+
+    crypto._keyed_hmac.cache_clear()
+    crypto._current_keyed_hmac.cache_clear()
 
 
 @override_settings(KEYWARD_KEY_PEPPER="")
