@@ -5,7 +5,6 @@
 authentication class. A key header wins over any cookie, because this class runs first.
 """
 
-import base64
 import binascii
 
 from rest_framework import exceptions
@@ -141,7 +140,9 @@ def principal_for_key(api_key) -> Principal:
 
 def _key_from_basic(encoded: str) -> str:
     try:
-        decoded = base64.b64decode(encoded, validate=True).decode("utf-8")
+        # What ``base64.b64decode(encoded, validate=True)`` accepts, without its regex check
+        # and two Python frames on every Basic request.
+        decoded = binascii.a2b_base64(encoded, strict_mode=True).decode("utf-8")
     except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
         raise _failed("invalid_credentials", "Malformed Basic Authorization header.") from exc
     username, sep, password = decoded.partition(":")

@@ -138,6 +138,11 @@ MALFORMED_AUTHORIZATION = [
     "Basic",
     "Basic !!!not-base64!!!",
     "Basic a b",
+    "Basic YXBpa2V5Og",  # "apikey:" with its padding missing
+    "Basic =YXBpa2V5Og==",
+    "Basic YXBpa2V5Og===",
+    "Basic YXBpa2V5Og==YQ==",
+    "Basic YXBp\u00e9a2V5Og==",
     _basic(b"apikey"),
     _basic(b"\xff\xfe:\xfd"),
     _basic(b"someone:secret"),
