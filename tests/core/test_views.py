@@ -11,7 +11,8 @@ from rest_framework.views import APIView
 
 from apikeys.services import api_key_create
 from core.views import SharedAuthenticators, authenticators_for
-from tests.factories import DEFAULT_PASSWORD, UserFactory
+from tests.factories import DEFAULT_PASSWORD, ServiceClientFactory, UserFactory
+from tests.oauth.conftest import access_token_for
 from tests.tenants.helpers import jwt_for
 
 VERIFY = "/api/v1/auth/verify"
@@ -62,22 +63,24 @@ def test_the_shared_authenticators_keep_no_state_across_every_presentation():
     user = UserFactory()
     _, raw_key = api_key_create(user=user, created_by=user, name="state")
     basic = base64.b64encode(f"apikey:{raw_key}".encode()).decode()
-    presentations = [
-        {"HTTP_AUTHORIZATION": f"Bearer {raw_key}"},
-        {"HTTP_X_API_KEY": raw_key},
-        {"HTTP_AUTHORIZATION": f"Basic {basic}"},
-        {"HTTP_AUTHORIZATION": raw_key},
-        {"HTTP_AUTHORIZATION": f"Bearer {jwt_for(user)}"},
-        {"HTTP_AUTHORIZATION": "Bearer kw_not_a_key"},
-        {"HTTP_AUTHORIZATION": "Bearer a.b.c"},
-        {"HTTP_AUTHORIZATION": "Digest nope"},
-        {},
+    service_token = access_token_for(ServiceClientFactory(scopes=["probe:read"]))
+    presentations = [  # (headers, the answer that shows which path it took)
+        ({"HTTP_AUTHORIZATION": f"Bearer {raw_key}"}, 200),
+        ({"HTTP_X_API_KEY": raw_key}, 200),
+        ({"HTTP_AUTHORIZATION": f"Basic {basic}"}, 200),
+        ({"HTTP_AUTHORIZATION": raw_key}, 200),
+        ({"HTTP_AUTHORIZATION": f"Bearer {jwt_for(user)}"}, 200),
+        ({"HTTP_AUTHORIZATION": f"Bearer {service_token}"}, 200),
+        ({"HTTP_AUTHORIZATION": "Bearer kw_not_a_key"}, 401),
+        ({"HTTP_AUTHORIZATION": "Bearer a.b.c"}, 401),
+        ({"HTTP_AUTHORIZATION": "Digest nope"}, 401),
+        ({}, 401),
     ]
-    for headers in presentations:
-        APIClient().get(VERIFY, **headers)
+    for headers, status in presentations:
+        assert APIClient().get(VERIFY, **headers).status_code == status, headers
     session = Client()
     assert session.login(email=user.email, password=DEFAULT_PASSWORD)
-    session.get(VERIFY)
+    assert session.get(VERIFY).status_code == 200
 
     shared = authenticators_for(tuple(api_settings.DEFAULT_AUTHENTICATION_CLASSES))
     assert {type(a).__name__: vars(a) for a in shared} == {type(a).__name__: {} for a in shared}
