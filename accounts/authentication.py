@@ -33,10 +33,9 @@ class BearerJWTAuthentication(JWTAuthentication):
 
     www_authenticate_realm = "keyward"
 
-    # SimpleJWT's ``__init__`` resolves the user model, for every request; its only reader,
-    # ``get_user``, is not used (``_user_for`` serves users from the verified-record cache).
-    # ``object``'s own takes its place: DRF builds every authenticator on every request, and
-    # one that runs no Python to be built costs nothing there.
+    # SimpleJWT's ``__init__`` keeps the user model on the instance; its only reader,
+    # ``get_user``, is not used (``_user_for`` serves users from the verified-record cache), so
+    # the instance, shared by every request (``core.views.SharedAuthenticators``), holds nothing.
     __init__ = object.__init__
 
     def authenticate(self, request):

@@ -36,8 +36,20 @@ def test_the_stored_hash_is_hmac_sha256_of_the_key_under_the_pepper():
     assert crypto.hash_key("kw_same-raw-key") == expected  # the keyed context, copied again
 
 
+@pytest.fixture
+def fresh_keyed_hmacs():
+    """Keyed HMACs built anew, and none of this test's left behind for the next."""
+    for cached in (crypto._keyed_hmac, crypto._current_keyed_hmac):
+        cached.cache_clear()
+    yield
+    for cached in (crypto._keyed_hmac, crypto._current_keyed_hmac):
+        cached.cache_clear()
+
+
 @override_settings(KEYWARD_KEY_PEPPER=NEW)
-def test_without_openssl_the_standard_library_hmac_gives_the_same_hash(monkeypatch):
+def test_without_openssl_the_standard_library_hmac_gives_the_same_hash(
+    monkeypatch, fresh_keyed_hmacs
+):
     with_openssl = crypto.hash_key("kw_same-raw-key")
     monkeypatch.setattr(crypto, "_openssl_hmac", None)
     crypto._keyed_hmac.cache_clear()
@@ -45,9 +57,6 @@ def test_without_openssl_the_standard_library_hmac_gives_the_same_hash(monkeypat
 
     assert isinstance(crypto._current_keyed_hmac(), hmac.HMAC)
     assert crypto.hash_key("kw_same-raw-key") == with_openssl
-
-    crypto._keyed_hmac.cache_clear()
-    crypto._current_keyed_hmac.cache_clear()
 
 
 @override_settings(KEYWARD_KEY_PEPPER="")
