@@ -35,6 +35,12 @@ def main() -> None:
     parser.add_argument("--smoke", action="store_true", help="a few seconds per stage, for CI")
     parser.add_argument("--duration", type=int, default=5, help="seconds per wrk run")
     parser.add_argument("--rounds", type=int, default=5, help="runs per scenario (best kept)")
+    parser.add_argument(
+        "--stack",
+        choices=("all", "postgres+redis", "embedded"),
+        default="all",
+        help="serve only one stack (the peers run beside postgres+redis)",
+    )
     parser.add_argument("--skip-peers", action="store_true")
     parser.add_argument("--skip-steps", action="store_true", help="no in-process step costs")
     args = parser.parse_args()
@@ -47,16 +53,16 @@ def main() -> None:
         "postgres+redis": {"DATABASE_URL": f"{PG}/keyward_bench", "REDIS_URL": REDIS},
         "embedded": {"DATABASE_URL": f"sqlite:///{ROOT / 'var' / 'bench.sqlite3'}"},
     }
-    # Keyward on PostgreSQL and the peers are served side by side and their runs interleaved,
-    # so that "the same run" means the same minutes of a shared machine, whose speed drifts.
-    servers = {"postgres+redis": keyward_server(stacks["postgres+redis"])}
-    if not args.skip_peers:
-        servers["peers"] = peers_server()
-    side_by_side = best_of_rounds(servers, duration)
-    embedded = best_of_rounds({"embedded": keyward_server(stacks["embedded"])}, duration)
-    results = {"postgres+redis": side_by_side["postgres+redis"], **embedded}
-    if "peers" in side_by_side:
-        results["peers"] = side_by_side["peers"]
+    results = {}
+    if args.stack in ("all", "postgres+redis"):
+        # Keyward on PostgreSQL and the peers are served side by side and their runs
+        # interleaved, so that "the same run" means the same minutes of a shared machine.
+        servers = {"postgres+redis": keyward_server(stacks["postgres+redis"])}
+        if not args.skip_peers:
+            servers["peers"] = peers_server()
+        results.update(best_of_rounds(servers, duration))
+    if args.stack in ("all", "embedded"):
+        results.update(best_of_rounds({"embedded": keyward_server(stacks["embedded"])}, duration))
     print_table(results)
     print()
     if args.skip_steps:
