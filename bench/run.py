@@ -39,7 +39,8 @@ def main() -> None:
         "--stack",
         choices=("all", "postgres+redis", "embedded"),
         default="all",
-        help="serve only one stack (the peers run beside postgres+redis)",
+        help="serve only one stack (the peers run beside postgres+redis; the in-process"
+        " steps are measured on postgres+redis whatever this says, unless --skip-steps)",
     )
     parser.add_argument("--skip-peers", action="store_true")
     parser.add_argument("--skip-steps", action="store_true", help="no in-process step costs")
