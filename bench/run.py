@@ -44,6 +44,12 @@ def main() -> None:
     )
     parser.add_argument("--skip-peers", action="store_true")
     parser.add_argument("--skip-steps", action="store_true", help="no in-process step costs")
+    parser.add_argument(
+        "--baseline",
+        metavar="REV",
+        help="also serve the code of git revision REV on PostgreSQL + Redis, interleaved with"
+        " this tree's, and print each scenario's paired ratio of this tree over it",
+    )
     args = parser.parse_args()
     duration = 1 if args.smoke else args.duration
     global ROUNDS
@@ -59,6 +65,12 @@ def main() -> None:
         # Keyward on PostgreSQL and the peers are served side by side and their runs
         # interleaved, so that "the same run" means the same minutes of a shared machine.
         servers = {"postgres+redis": keyward_server(stacks["postgres+redis"])}
+        if args.baseline:
+            baseline_root = checkout(args.baseline)
+            servers["baseline"] = keyward_server(
+                {**stacks["postgres+redis"], "DATABASE_URL": f"{PG}/keyward_bench_baseline"},
+                root=baseline_root,
+            )
         if not args.skip_peers:
             servers["peers"] = peers_server()
         results.update(best_of_rounds(servers, duration))
@@ -74,16 +86,17 @@ def main() -> None:
 # --- the servers --------------------------------------------------------------------------
 
 
-def keyward_server(extra_env: dict) -> "Server":
+def keyward_server(extra_env: dict, root: Path = ROOT) -> "Server":
     env = server_env(extra_env)
-    if extra_env["DATABASE_URL"].startswith("postgres"):
-        recreate_database("keyward_bench")
+    database = extra_env["DATABASE_URL"]
+    if database.startswith("postgres"):
+        recreate_database(database.rsplit("/", 1)[1])
     else:
-        Path(extra_env["DATABASE_URL"].removeprefix("sqlite:///")).unlink(missing_ok=True)
-    subprocess.run([PYTHON, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
+        Path(database.removeprefix("sqlite:///")).unlink(missing_ok=True)
+    subprocess.run([PYTHON, "manage.py", "migrate", "-v0"], cwd=root, env=env, check=True)
     creds = json.loads(
         subprocess.run(
-            [PYTHON, "-m", "bench.seed"], cwd=ROOT, env=env, check=True, capture_output=True
+            [PYTHON, "-m", "bench.seed"], cwd=root, env=env, check=True, capture_output=True
         ).stdout
     )
     basic = base64.b64encode(f"apikey:{creds['key']}".encode()).decode()
@@ -95,7 +108,19 @@ def keyward_server(extra_env: dict) -> "Server":
         "JWT": ("/api/v1/auth/verify", {"Authorization": f"Bearer {creds['jwt']}"}),
         "session": ("/api/v1/auth/verify", {"Cookie": f"sessionid={creds['session']}"}),
     }
-    return Server("config.wsgi", env, scenarios)
+    return Server("config.wsgi", env, scenarios, root)
+
+
+def checkout(revision: str) -> Path:
+    """The tree of ``revision`` in ``var/bench-baseline``, to serve beside this one."""
+    target = ROOT / "var" / "bench-baseline"
+    shutil.rmtree(target, ignore_errors=True)
+    target.mkdir(parents=True)
+    archive = subprocess.run(
+        ["git", "archive", revision], cwd=ROOT, check=True, capture_output=True
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(target)], input=archive, check=True)
+    return target
 
 
 def peers_server() -> "Server":
@@ -159,6 +184,7 @@ class Server:
     app: str
     env: dict
     scenarios: dict  # label -> (path, headers)
+    root: Path = ROOT  # the tree served: this one, or a baseline revision's
 
 
 ROUNDS = 5
@@ -178,7 +204,9 @@ def best_of_rounds(servers: dict[str, Server], duration: int) -> dict:
     }
     with ExitStack() as stack:
         ports = {
-            name: stack.enter_context(gunicorn(server.app, server.env, port=18431 + index))
+            name: stack.enter_context(
+                gunicorn(server.app, server.env, port=18431 + index, root=server.root)
+            )
             for index, (name, server) in enumerate(servers.items())
         }
         for round_number in range(ROUNDS):
@@ -217,8 +245,8 @@ def _rotated(scenarios: dict, by: int) -> list:
 
 
 class gunicorn:
-    def __init__(self, app: str, env: dict, port: int):
-        self.app, self.env, self.port = app, env, port
+    def __init__(self, app: str, env: dict, port: int, root: Path = ROOT):
+        self.app, self.env, self.port, self.root = app, env, port, root
 
     def __enter__(self) -> int:
         self.process = subprocess.Popen(
@@ -238,7 +266,7 @@ class gunicorn:
                 "--log-level",
                 "warning",
             ],
-            cwd=ROOT,
+            cwd=self.root,
             env=self.env,
         )
         probe = "/api/v1/health" if self.app.startswith("config") else "/health"
@@ -294,6 +322,12 @@ def print_table(results: dict) -> None:
             )
     print("\nshare: best run over the best health run; paired: the median over rounds of the")
     print("scenario's run over the health run of the same round.")
+    if "baseline" in results:
+        print("\n## this tree over the baseline revision (paired: median over rounds)")
+        for label, row in results["postgres+redis"].items():
+            if label in results["baseline"]:
+                before = results["baseline"][label]
+                print(f"{label:28} {paired_share(row, before):6.2f}x")
     if "peers" in results:
         ours = results["postgres+redis"]["key (Bearer)"]
         theirs = results["peers"]["drf-api-key (HasAPIKey)"]
