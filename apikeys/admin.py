@@ -85,6 +85,10 @@ class ApiKeyAdmin(RevealOnceMixin, admin.ModelAdmin):
         form.actor = request.user  # a fresh class per call, so this is this request's
         return form
 
+    def get_changeform_initial_data(self, request):
+        """The owner defaults to the staff user adding the key: another owner is a choice."""
+        return {"user": request.user.pk, **super().get_changeform_initial_data(request)}
+
     def get_fieldsets(self, request, obj=None):
         if obj is None:
             return [

@@ -42,6 +42,23 @@ def test_staff_with_add_creates_a_key_for_themselves(client):
     assert info_status(raw_key) == 200
 
 
+def test_the_add_form_proposes_the_staff_user_as_the_owner(client):
+    staff = staff_with(client, "add_apikey", "view_apikey")
+
+    form = client.get(f"{ADMIN}add/").context["adminform"].form
+
+    assert form.initial["user"] == staff.pk
+
+
+def test_an_owner_named_in_the_add_url_is_still_proposed(client):
+    staff_with(client, "add_apikey", "view_apikey", "add_apikey_for_others")
+    other = UserFactory()
+
+    form = client.get(f"{ADMIN}add/?user={other.pk}").context["adminform"].form
+
+    assert str(form.initial["user"]) == str(other.pk)
+
+
 def test_staff_with_only_add_cannot_create_a_key_for_another_user(client):
     staff_with(client, "add_apikey", "view_apikey")
     other = UserFactory()
