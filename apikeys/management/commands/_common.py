@@ -45,7 +45,7 @@ def key_from_argument(value: str, *, stdin=None) -> ApiKey:
     value = value.strip()
     if value == STDIN:
         return _key_from_stdin(stdin if stdin is not None else sys.stdin)
-    if len(value) > ID_LENGTH or crypto.is_well_formed(value):
+    if len(value) > ID_LENGTH:  # every whole key is longer than an id
         raise CommandError(
             "That is longer than a key's id or prefix: name the key by its id or prefix, or "
             "pass - and give the whole key on standard input (a key typed on a command line "
