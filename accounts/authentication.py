@@ -21,6 +21,7 @@ from rest_framework_simplejwt.utils import aware_utcnow
 
 from accounts import sessions
 from accounts.tokens import invalid_token, token_decode, token_expired
+from core.nostore import no_store
 from core.principal import AuthMethod, Principal
 from metering import verified
 from metering.policy import cache_key_of_user, meter_for_user
@@ -246,7 +247,11 @@ def forget_verified_access_tokens() -> None:
 
 
 def access_cookie_set(response, access_token: str) -> None:
-    """Give a browser the access token as an HttpOnly cookie that lives as long as the token."""
+    """Give a browser the access token as an HttpOnly cookie that lives as long as the token.
+
+    The response now carries the token, so it is marked ``no-store`` (SPEC §9).
+    """
+    no_store(response)
     response.set_cookie(
         ACCESS_COOKIE,
         access_token,

@@ -21,7 +21,7 @@ from django.utils.html import format_html, format_html_join
 from rest_framework.exceptions import APIException
 
 from apikeys import services
-from apikeys.admin_forms import ApiKeyAddForm, ApiKeyChangeForm, RotateForm
+from apikeys.admin_forms import ApiKeyAddForm, ApiKeyChangeForm, RotateForm, issue_refusal
 from apikeys.bootstrap import bootstrap_available
 from apikeys.models import ApiKey, InstallationState
 from apikeys.selectors import daily_usage
@@ -84,6 +84,10 @@ class ApiKeyAdmin(RevealOnceMixin, admin.ModelAdmin):
         form = super().get_form(request, obj, change=change, **kwargs)
         form.actor = request.user  # a fresh class per call, so this is this request's
         return form
+
+    def get_changeform_initial_data(self, request):
+        """The owner defaults to the staff user adding the key: another owner is a choice."""
+        return {"user": request.user.pk, **super().get_changeform_initial_data(request)}
 
     def get_fieldsets(self, request, obj=None):
         if obj is None:
@@ -189,8 +193,11 @@ class ApiKeyAdmin(RevealOnceMixin, admin.ModelAdmin):
     def activate_keys(self, request, queryset):
         self._each(request, queryset, services.api_key_activate, "Activated")
 
+    # Rotating changes the old key (it stops working), so it needs ``change``; the successor
+    # is a new credential of the old key's owner, so issuing it follows the add form's rule.
     @admin.action(
-        description="Rotate selected API keys (the new keys are shown once)", permissions=["add"]
+        description="Rotate selected API keys (the new keys are shown once)",
+        permissions=["change"],
     )
     def rotate_keys(self, request, queryset):
         form = RotateForm(request.POST if "apply" in request.POST else None)
@@ -207,7 +214,13 @@ class ApiKeyAdmin(RevealOnceMixin, admin.ModelAdmin):
             return TemplateResponse(request, self.rotate_template, context)
         grace = form.cleaned_data["grace_period_seconds"]
         rotated = []
-        for api_key in queryset:
+        for api_key in queryset.select_related("user"):
+            refusal = issue_refusal(
+                actor=request.user, owner=api_key.user, key_type=api_key.key_type
+            )
+            if refusal is not None:
+                messages.error(request, f"{api_key.key_prefix}: not rotated: {refusal}")
+                continue
             try:
                 rotated.append(
                     services.api_key_rotate(

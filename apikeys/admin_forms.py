@@ -10,7 +10,7 @@ from rest_framework.exceptions import APIException
 from rest_framework.exceptions import ValidationError as DRFValidationError
 
 from apikeys import rules, services
-from apikeys.models import ApiKey
+from apikeys.models import ApiKey, KeyType
 from apikeys.serializers import ApiKeyCreateSerializer, ApiKeyUpdateSerializer
 from core.forms import error_messages
 
@@ -20,6 +20,29 @@ FORM_FIELD = {"tenant_id": "tenant"}
 CODE_FIELD = {"tenant_not_found": ("tenant", "The owner is not a member of this tenant.")}
 # What an emptied JSON or list field means: the model's default, never NULL.
 EMPTY = {"scopes": list, "endpoints": list, "allowed_ips": list, "metadata": dict}
+
+
+# The permission that lets a staff user issue a key owned by someone else (apikeys.models).
+ISSUE_FOR_OTHERS = "apikeys.add_apikey_for_others"
+
+
+def issue_refusal(*, actor, owner, key_type: str) -> str | None:
+    """Why ``actor`` may not issue (add or rotate) a key that ``owner`` holds, or ``None``.
+
+    A new key is a working credential of its owner, handed to the one who issues it: for
+    another owner that is acting as them. It needs a superuser or ``add_apikey_for_others``;
+    an ``admin``-type key for another owner (the owner's administrative reach) a superuser.
+    """
+    if actor.is_superuser or owner.pk == actor.pk:
+        return None
+    if key_type == KeyType.ADMIN:
+        return "Only a superuser may issue an admin key owned by another user."
+    if not actor.has_perm(ISSUE_FOR_OTHERS):
+        return (
+            "You may issue keys only for yourself: a key owned by another user needs a "
+            'superuser or the permission "Can add API keys owned by other users".'
+        )
+    return None
 
 
 class WordListField(forms.CharField):
@@ -146,6 +169,13 @@ class ApiKeyAddForm(_ServiceForm):
     def clean(self):
         cleaned = self._cleaned_with_defaults()
         if self.errors:
+            return cleaned
+        refusal = issue_refusal(
+            actor=self.actor, owner=cleaned["user"], key_type=cleaned["key_type"]
+        )
+        if refusal is not None:
+            # Beside the owner: the settings may be fine, the owner is what this user may not pick.
+            self.add_error("user", refusal)
             return cleaned
         fields = ApiKeyCreateSerializer().fields
         validated = self._validated({k: v for k, v in cleaned.items() if k in fields})

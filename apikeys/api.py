@@ -33,6 +33,7 @@ from apikeys.serializers import (
     UsageQuerySerializer,
     UsageSerializer,
 )
+from core.nostore import NO_STORE
 from core.principal import Principal, principal_of
 from core.views import SharedAuthenticators
 from metering.usage import usage_flush_quietly
@@ -150,7 +151,9 @@ class ApiKeyListView(KeyManagementEndpoint):
             **data,
         )
         api_key.key = raw_key
-        return Response(ApiKeyCreatedSerializer(api_key).data, status=status.HTTP_201_CREATED)
+        return Response(
+            ApiKeyCreatedSerializer(api_key).data, status=status.HTTP_201_CREATED, headers=NO_STORE
+        )
 
 
 class ApiKeyDetailView(KeyManagementEndpoint):
@@ -265,7 +268,11 @@ class ApiKeyRotateView(KeyManagementEndpoint):
             request=request,
         )
         successor.key = raw_key
-        return Response(ApiKeyCreatedSerializer(successor).data, status=status.HTTP_201_CREATED)
+        return Response(
+            ApiKeyCreatedSerializer(successor).data,
+            status=status.HTTP_201_CREATED,
+            headers=NO_STORE,
+        )
 
 
 class ApiKeyUsageView(KeyManagementEndpoint):
@@ -356,4 +363,6 @@ class BootstrapView(SharedAuthenticators, APIView):
             "note": "Bootstrap is now permanently disabled. Use this admin key to create "
             "scoped keys for your services, then revoke or narrow it.",
         }
-        return Response(BootstrapResponseSerializer(body).data, status=status.HTTP_201_CREATED)
+        return Response(
+            BootstrapResponseSerializer(body).data, status=status.HTTP_201_CREATED, headers=NO_STORE
+        )

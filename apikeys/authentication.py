@@ -111,8 +111,8 @@ def _record_use_directly(principal: Principal, ip: str | None) -> None:
 def _verified_key(raw_key: str, key_hash: str):
     """The key from the database, if it may authenticate at all.
 
-    A key found under a retired pepper is counted under its stored hash's generation, which
-    never matches the presented hash's: it is served, but read from the database each time.
+    A key found under a retired pepper comes back re-hashed under the current one, so it is
+    cached under the presented hash like any other key.
     """
     api_key = api_key_get_for_authentication(raw_key, key_hash=key_hash)
     if api_key is None:

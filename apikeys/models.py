@@ -69,6 +69,10 @@ class ApiKey(models.Model):
     class Meta:
         ordering = ["-created_at", "id"]
         verbose_name = "API key"
+        # ``add_apikey`` lets a staff user issue keys to themselves only: a key is its owner's
+        # credential, so issuing one for someone else (admin add form, rotate action) is acting
+        # as them. That needs a superuser or this permission (docs/apikeys.md).
+        permissions = [("add_apikey_for_others", "Can add API keys owned by other users")]
         constraints = [
             models.CheckConstraint(
                 condition=~Q(key_type=KeyType.RESTRICTED) | ~Q(scopes=[]) | ~Q(endpoints=[]),

@@ -20,15 +20,42 @@ def api_key_fresh(api_key: ApiKey) -> ApiKey:
 def api_key_get_for_authentication(raw_key: str, *, key_hash: str | None = None) -> ApiKey | None:
     """One indexed probe on the keyed hash; retired peppers are tried only after a miss.
 
-    ``key_hash`` is the raw key's hash under the current pepper, when the caller has it.
+    ``key_hash`` is the raw key's hash under the current pepper, when the caller has it. A key
+    found under a retired pepper is re-hashed under the current one then and there, so a pepper
+    rotation finishes as keys are used (docs/apikeys.md). This is the one place that holds both
+    the raw key and its row, which the re-hash needs.
     """
+    current_hash = key_hash or crypto.hash_key(raw_key)
     queryset = ApiKey.objects.select_related("user")
-    api_key = queryset.filter(key_hash=key_hash or crypto.hash_key(raw_key)).first()
-    if api_key is None:
-        for legacy_hash in crypto.fallback_hashes(raw_key):
-            api_key = queryset.filter(key_hash=legacy_hash).first()
-            if api_key is not None:
-                break
+    api_key = queryset.filter(key_hash=current_hash).first()
+    if api_key is not None:
+        return api_key
+    for legacy_hash in crypto.fallback_hashes(raw_key):
+        api_key = queryset.filter(key_hash=legacy_hash).first()
+        if api_key is not None:
+            return api_key_adopt_current_pepper(
+                api_key, legacy_hash=legacy_hash, current_hash=current_hash
+            )
+    return None
+
+
+def api_key_adopt_current_pepper(api_key: ApiKey, *, legacy_hash: str, current_hash: str):
+    """Store ``api_key`` (found under ``legacy_hash``) under ``current_hash``; return it.
+
+    One conditional UPDATE: of concurrent requests with the same key exactly one moves the row,
+    and the others find it under the current hash. The returned key carries the current hash,
+    so the verified record is cached under the hash every later request presents. A process
+    still hashing with the old pepper may hold the key under the old hash: that generation is
+    bumped, so it reads the row again (and revocations reach it through the new hash).
+    """
+    from metering import verified  # metering reads keys: import at call time
+    from metering.policy import cache_key_of_key
+
+    moved = ApiKey.objects.filter(pk=api_key.pk, key_hash=legacy_hash).update(key_hash=current_hash)
+    if not moved:
+        return ApiKey.objects.select_related("user").filter(key_hash=current_hash).first()
+    api_key.key_hash = current_hash
+    verified.invalidate_on_commit(cache_key_of_key(legacy_hash))
     return api_key
 
 

@@ -27,6 +27,7 @@ from apikeys.models import ApiKey
 from apikeys.selectors import api_key_fresh, api_key_get, api_key_list, daily_usage
 from audit.models import AuditEvent
 from core.errors import RateLimitExceeded, ServiceUnavailable
+from core.nostore import no_store
 from core.views import see_other
 from metering.usage import usage_flush_quietly
 from tenants.selectors import tenants_for_user
@@ -69,9 +70,8 @@ def _reveal(request, api_key: ApiKey, raw_key: str, *, rotated_from=None):
         {"api_key": api_key, "raw_key": raw_key, "rotated_from": rotated_from},
         status=201,
     )
-    response["Cache-Control"] = "no-store"
     response["Referrer-Policy"] = "no-referrer"
-    return response
+    return no_store(response)
 
 
 @require_GET

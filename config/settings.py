@@ -58,6 +58,7 @@ MIDDLEWARE = [
     "metering.throttles.RateLimitHeadersMiddleware",
     "core.middleware.CorsMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "core.middleware.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "core.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",

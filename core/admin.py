@@ -2,6 +2,8 @@
 
 from django.template.response import TemplateResponse
 
+from core.nostore import no_store
+
 
 class RevealOnceMixin:
     """Show new secrets in the page the request that made them renders, and nowhere else.
@@ -19,6 +21,4 @@ class RevealOnceMixin:
             "opts": self.model._meta,
             "created": created,
         }
-        response = TemplateResponse(request, self.reveal_template, context)
-        response["Cache-Control"] = "no-store"
-        return response
+        return no_store(TemplateResponse(request, self.reveal_template, context))

@@ -1,4 +1,5 @@
-"""Django's and django-cors-headers' middleware, doing nothing for a request they have no part in.
+"""Django's and django-cors-headers' middleware, doing nothing for a request they have no part in;
+and the Content-Security-Policy that every HTML page is sent with.
 
 Every API request passes through the whole stack, so a middleware that builds something the
 request never uses costs every request (measured in docs/performance.md).
@@ -68,3 +69,38 @@ class CorsMiddleware(cors.CorsMiddleware):
         ):
             return self.get_response(request)
         return super().__call__(request)
+
+
+# SPEC §9: pages load scripts, styles and images from this origin only, and frame nowhere.
+PAGE_POLICY = (
+    "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+    "frame-ancestors 'none'; base-uri 'self'; form-action 'self'"
+)
+# The browsable API, its login page and the API docs are DRF's and drf-spectacular's templates,
+# which put style attributes and a <style> block in their markup. Their scripts are files all
+# the same (the docs through SpectacularSwaggerSplitView): only styles may be inline there.
+API_PAGE_POLICY = PAGE_POLICY.replace("style-src 'self'", "style-src 'self' 'unsafe-inline'")
+API_PAGE_PREFIXES = ("/api/", "/api-auth/")
+
+
+class ContentSecurityPolicyMiddleware:
+    """Send a Content-Security-Policy with every HTML page that has none of its own.
+
+    Only HTML: a JSON answer runs nothing in a browser, and the API's hot path pays one header
+    lookup for it.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        headers = response.headers
+        # Content-Type first: every response has one, and a lookup that finds its header is
+        # cheap, where one that misses raises (and catches) a KeyError inside the mapping.
+        if not headers.get("Content-Type", "").startswith("text/html"):
+            return response
+        if "Content-Security-Policy" not in headers:
+            api_page = request.path.startswith(API_PAGE_PREFIXES)
+            headers["Content-Security-Policy"] = API_PAGE_POLICY if api_page else PAGE_POLICY
+        return response

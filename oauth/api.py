@@ -21,6 +21,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.errors import RateLimitExceeded, ServiceUnavailable
+from core.nostore import NO_STORE
 from core.principal import principal_of
 from core.views import SharedAuthenticators
 from oauth import services
@@ -39,9 +40,6 @@ from oauth.serializers import (
     TokenResponseSerializer,
 )
 from tenants.models import Tenant
-
-# RFC 6749 §5.1: responses that carry tokens must not be cached.
-NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
 def _oauth_error(description: str) -> OpenApiResponse:

@@ -227,7 +227,20 @@ def _client_authenticate(token_request: TokenRequest) -> ServiceClient:
     matches = client_secret_matches(secret, client.secret_hash if client else _DUMMY_HASH)
     if client is None or not matches or not client.is_active or not secret:
         raise invalid_client()
+    current_hash = hash_client_secret(secret)
+    if client.secret_hash != current_hash:  # it matched under a retired pepper
+        _client_secret_adopt_current_pepper(client, current_hash)
     return client
+
+
+def _client_secret_adopt_current_pepper(client: ServiceClient, current_hash: str) -> None:
+    """Store a secret that matched under a retired pepper under the current one, so a pepper
+    rotation finishes (docs/apikeys.md). A conditional UPDATE: a concurrent rotation of the
+    secret, or the same re-hash by another request, wins and this one changes nothing."""
+    ServiceClient.objects.filter(pk=client.pk, secret_hash=client.secret_hash).update(
+        secret_hash=current_hash
+    )
+    client.secret_hash = current_hash
 
 
 def _scopes_granted(client: ServiceClient, scope: str | None) -> list[str]:

@@ -1,6 +1,7 @@
 """Rotating the pepper (docs/apikeys.md): new keys under the new one, old keys through a
-fallback, a pepper in neither setting refused — and a changed setting is used at once, although
-the keyed HMAC of the current pepper is built only once."""
+fallback that moves them to the new one on their first use, a pepper in neither setting
+refused — and a changed setting is used at once, although the keyed HMAC of the current pepper
+is built only once."""
 
 import hashlib
 import hmac
@@ -8,9 +9,12 @@ import hmac
 import pytest
 from django.test import override_settings
 
-from apikeys import crypto
+from apikeys import crypto, selectors
 from apikeys.models import ApiKey
-from tests.apikeys.conftest import INFO_URL, key_client, make_api_key
+from metering import verified
+from metering.policy import cache_key_of_key
+from tests.apikeys.conftest import INFO_URL, VERIFY_URL, key_client, make_api_key
+from tests.factories import StaffUserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -95,3 +99,75 @@ def test_a_key_under_a_pepper_in_neither_setting_is_refused():
 
     assert response.status_code == 401
     assert response.json()["code"] == "invalid_api_key"
+
+
+# --- a rotation finishes: keys found under a fallback move to the current pepper -------------
+
+
+def test_one_use_under_the_fallback_re_hashes_the_key_under_the_current_pepper():
+    with override_settings(KEYWARD_KEY_PEPPER=OLD):
+        api_key, raw = make_api_key()
+
+    with override_settings(KEYWARD_KEY_PEPPER=NEW, KEYWARD_KEY_PEPPER_FALLBACKS=[OLD]):
+        assert key_client(raw).get(INFO_URL).status_code == 200
+
+    assert ApiKey.objects.get(pk=api_key.pk).key_hash == crypto.hash_key(raw, NEW)
+
+
+def test_a_re_hashed_key_works_once_the_fallback_is_removed():
+    with override_settings(KEYWARD_KEY_PEPPER=OLD):
+        _, raw = make_api_key()
+    with override_settings(KEYWARD_KEY_PEPPER=NEW, KEYWARD_KEY_PEPPER_FALLBACKS=[OLD]):
+        key_client(raw).get(INFO_URL)
+    verified.clear()  # another process, which never saw the key: the database must have it
+
+    with override_settings(KEYWARD_KEY_PEPPER=NEW, KEYWARD_KEY_PEPPER_FALLBACKS=[]):
+        response = key_client(raw).get(INFO_URL)
+
+    assert response.status_code == 200, response.content
+
+
+def test_the_cached_record_of_a_re_hashed_key_carries_the_current_hash():
+    with override_settings(KEYWARD_KEY_PEPPER=OLD):
+        _, raw = make_api_key()
+
+    with override_settings(KEYWARD_KEY_PEPPER=NEW, KEYWARD_KEY_PEPPER_FALLBACKS=[OLD]):
+        key_client(raw).get(INFO_URL)
+
+    entry = verified.get(cache_key_of_key(crypto.hash_key(raw, NEW)))
+    assert entry is not None
+    assert entry.record.api_key.key_hash == crypto.hash_key(raw, NEW)
+    assert entry.meter.generation_of == cache_key_of_key(crypto.hash_key(raw, NEW))
+
+
+def test_keys_verify_re_hashes_a_key_found_under_the_fallback():
+    with override_settings(KEYWARD_KEY_PEPPER=OLD):
+        api_key, raw = make_api_key()
+
+    with override_settings(KEYWARD_KEY_PEPPER=NEW, KEYWARD_KEY_PEPPER_FALLBACKS=[OLD]):
+        _, verifier_key = make_api_key(StaffUserFactory(), scopes=["keys:verify"])
+        response = key_client(verifier_key).post(VERIFY_URL, {"key": raw}, format="json")
+
+    assert response.json()["valid"] is True, response.json()
+    assert ApiKey.objects.get(pk=api_key.pk).key_hash == crypto.hash_key(raw, NEW)
+
+
+def test_a_key_another_request_re_hashed_first_is_found_under_the_current_hash():
+    with override_settings(KEYWARD_KEY_PEPPER=OLD):
+        api_key, raw = make_api_key()
+    old_hash, new_hash = crypto.hash_key(raw, OLD), crypto.hash_key(raw, NEW)
+    ApiKey.objects.filter(pk=api_key.pk).update(key_hash=new_hash)  # the other request won
+
+    found = selectors.api_key_adopt_current_pepper(
+        api_key, legacy_hash=old_hash, current_hash=new_hash
+    )
+
+    assert (found.pk, found.key_hash) == (api_key.pk, new_hash)
+    assert ApiKey.objects.get(pk=api_key.pk).key_hash == new_hash
+
+
+def test_a_key_under_the_current_pepper_is_not_written_on_use(django_assert_num_queries):
+    with override_settings(KEYWARD_KEY_PEPPER=NEW, KEYWARD_KEY_PEPPER_FALLBACKS=[OLD]):
+        _, raw = make_api_key()
+        with django_assert_num_queries(1):
+            selectors.api_key_get_for_authentication(raw)

@@ -19,9 +19,9 @@ from tests.factories import StaffUserFactory, TenantFactory, UserFactory
 pytestmark = pytest.mark.django_db
 
 
-def run(name, *args) -> tuple[str, str]:
+def run(name, *args, **options) -> tuple[str, str]:
     stdout, stderr = StringIO(), StringIO()
-    call_command(name, *args, stdout=stdout, stderr=stderr)
+    call_command(name, *args, stdout=stdout, stderr=stderr, **options)
     return stdout.getvalue(), stderr.getvalue()
 
 
@@ -196,16 +196,90 @@ def test_listapikeys_refuses_all_with_active(db):
 # --- naming a key ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("by", ["id", "prefix", "full key"])
-def test_revokeapikey_finds_the_key_by_id_prefix_or_the_key_itself(member, by):
+@pytest.mark.parametrize("by", ["id", "prefix", "prefix as pages show it"])
+def test_revokeapikey_finds_the_key_by_id_or_prefix(member, by):
     api_key, raw_key = make_key(member)
-    name = {"id": str(api_key.pk), "prefix": api_key.key_prefix, "full key": raw_key}[by]
+    name = {
+        "id": str(api_key.pk),
+        "prefix": api_key.key_prefix,
+        "prefix as pages show it": f"{api_key.key_prefix}…",
+    }[by]
 
     out, _ = run("revokeapikey", name)
 
     assert out == f"Revoked {api_key.key_prefix} ({api_key.pk}).\n"
     assert info_status(raw_key) == 401
     assert AuditEvent.objects.filter(event_type="api_key.revoked", target_id=str(api_key.pk))
+
+
+def test_revokeapikey_reads_a_whole_key_from_standard_input(member):
+    api_key, raw_key = make_key(member)
+
+    out, err = run("revokeapikey", "-", stdin=StringIO(raw_key + "\n"))
+
+    assert out == f"Revoked {api_key.key_prefix} ({api_key.pk}).\n"
+    assert raw_key not in out + err
+    assert info_status(raw_key) == 401
+
+
+@pytest.mark.parametrize(
+    "command", ["revokeapikey", "activateapikey", "rotateapikey", "deleteapikey"]
+)
+def test_commands_refuse_a_whole_key_as_an_argument_without_echoing_it(member, command):
+    _, raw_key = make_key(member)
+
+    with pytest.raises(CommandError, match="give the whole key on standard input") as refused:
+        run(command, raw_key, "--yes") if command == "deleteapikey" else run(command, raw_key)
+
+    assert raw_key not in str(refused.value)
+    assert ApiKey.objects.get().is_active
+    assert info_status(raw_key) == 200
+
+
+@pytest.mark.parametrize(
+    "command", ["revokeapikey", "activateapikey", "rotateapikey", "deleteapikey"]
+)
+def test_commands_read_the_key_from_standard_input(member, command):
+    api_key, raw_key = make_key(member)
+    if command == "activateapikey":
+        run("revokeapikey", api_key.key_prefix)
+    extra = ["--yes"] if command == "deleteapikey" else []
+
+    out, err = run(command, "-", *extra, stdin=StringIO(raw_key))
+
+    assert api_key.key_prefix in out + err
+    assert raw_key not in err
+
+
+@pytest.mark.parametrize("given", ["", "not a key\n", "kw_" + "A" * 49])
+def test_standard_input_without_a_well_formed_key_is_refused(member, given):
+    make_key(member)
+
+    with pytest.raises(CommandError, match="Standard input holds no well-formed API key"):
+        run("revokeapikey", "-", stdin=StringIO(given))
+
+    assert ApiKey.objects.get().is_active
+
+
+def test_an_unknown_key_on_standard_input_is_refused_by_its_prefix_only(member):
+    _, raw_key = make_key(member)
+    ApiKey.objects.all().delete()
+
+    with pytest.raises(CommandError, match="No API key matches the key on standard input") as no:
+        run("revokeapikey", "-", stdin=StringIO(raw_key))
+
+    assert raw_key not in str(no.value) and raw_key[:12] in str(no.value)
+
+
+def test_a_key_at_a_terminal_is_read_without_echo(member, monkeypatch):
+    api_key, raw_key = make_key(member)
+    terminal = StringIO()
+    terminal.isatty = lambda: True
+    monkeypatch.setattr("getpass.getpass", lambda prompt: raw_key)
+
+    out, _ = run("revokeapikey", "-", stdin=terminal)
+
+    assert out == f"Revoked {api_key.key_prefix} ({api_key.pk}).\n"
 
 
 @pytest.mark.parametrize(
@@ -400,7 +474,7 @@ def test_bootstrap_refuses_a_name_too_long(db):
 
 def test_no_key_from_a_command_lands_in_a_database_dump(member):
     created = run("createapikey", "--user", member.email, "--name", "x")[0].strip()
-    rotated = run("rotateapikey", created, "--grace-period", "60")[0].strip()
+    rotated = run("rotateapikey", "-", "--grace-period", "60", stdin=StringIO(created))[0].strip()
 
     dump = StringIO()
     call_command("dumpdata", "apikeys", "audit", stdout=dump)

@@ -4,7 +4,9 @@ Not a command itself (Django skips modules whose name starts with an underscore)
 """
 
 import contextlib
+import getpass
 import re
+import sys
 import uuid
 from datetime import datetime, timedelta
 
@@ -27,24 +29,52 @@ OPTION = {
     "description": "--description",
     "grace_period_seconds": "--grace-period",
 }
+STDIN = "-"  # the KEY argument that reads a whole key from standard input
+ID_LENGTH = 36  # a UUID as text: nothing that names a key on the command line is longer
+KEY_HELP = "the key's id or key_prefix, or - to read the whole key from standard input"
 DURATION = re.compile(r"(?P<amount>\d{1,9})(?P<unit>[smhd])")
 UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
-def key_from_argument(value: str) -> ApiKey:
-    """The key named by its id, its 12-character prefix, or (for a leaked key) the key itself."""
+def key_from_argument(value: str, *, stdin=None) -> ApiKey:
+    """The key named by its id or its 12-character prefix (as pages show it, ``…`` and all).
+
+    ``-`` reads a whole key (a leaked one, say) from ``stdin``: a key on the command line would
+    stay in the shell's history and show in ``ps``, so a whole key there is refused, unechoed.
+    """
     value = value.strip()
-    if crypto.is_well_formed(value):
-        api_key = api_key_get_for_authentication(value)
-    else:
-        api_key = api_key_get_by_id_or_prefix(value)
-    # An id is worth echoing whole; anything longer may be a (mistyped) key: only its prefix.
-    shown = value if len(value) <= 36 else crypto.display_prefix(value) + "…"
+    if value == STDIN:
+        return _key_from_stdin(stdin if stdin is not None else sys.stdin)
+    if len(value) > ID_LENGTH:  # every whole key is longer than an id
+        raise CommandError(
+            "That is longer than a key's id or prefix: name the key by its id or prefix, or "
+            "pass - and give the whole key on standard input (a key typed on a command line "
+            "stays in the shell's history; if it was real, treat it as leaked)."
+        )
+    prefix = value.removesuffix("…").removesuffix("...")
+    api_key = api_key_get_by_id_or_prefix(prefix)
     if api_key is not None:
         return api_key
-    if ApiKey.objects.filter(key_prefix=value).count() > 1:
-        raise CommandError(f"Several keys share the prefix {shown!r}: name the key by its id.")
-    raise CommandError(f"No API key has the id or prefix {shown!r}.")
+    if ApiKey.objects.filter(key_prefix=prefix).count() > 1:
+        raise CommandError(f"Several keys share the prefix {prefix!r}: name the key by its id.")
+    raise CommandError(f"No API key has the id or prefix {value!r}.")
+
+
+def _key_from_stdin(stdin) -> ApiKey:
+    """The key whose whole value is the first line of ``stdin`` (typed unechoed at a terminal)."""
+    at_terminal = stdin.isatty()
+    raw_key = (
+        getpass.getpass("API key (not echoed): ") if at_terminal else stdin.readline()
+    ).strip()
+    # Never echoed back: at most its display prefix, which listings show anyway.
+    if not crypto.is_well_formed(raw_key):
+        raise CommandError("Standard input holds no well-formed API key.")
+    api_key = api_key_get_for_authentication(raw_key)
+    if api_key is None:
+        raise CommandError(
+            f"No API key matches the key on standard input ({crypto.display_prefix(raw_key)}…)."
+        )
+    return api_key
 
 
 def user_from_email(email: str, option: str = "--user"):

@@ -2,18 +2,19 @@
 
 from django.core.management.base import BaseCommand
 
-from apikeys.management.commands._common import key_from_argument, service_refusals
+from apikeys.management.commands._common import KEY_HELP, key_from_argument, service_refusals
 from apikeys.services import api_key_rotate
 
 
 class Command(BaseCommand):
+    stealth_options = ("stdin",)  # a stand-in for sys.stdin, as createsuperuser takes (tests)
     help = (
         "Issue a successor with the same settings and print it (shown this once) alone on "
         "stdout; the old key stops at once, or after the grace period."
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("key", metavar="KEY", help="the key's id or key_prefix")
+        parser.add_argument("key", metavar="KEY", help=KEY_HELP)
         parser.add_argument(
             "--grace-period",
             type=int,
@@ -23,7 +24,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, key, grace_period, **options):
-        api_key = key_from_argument(key)
+        api_key = key_from_argument(key, stdin=options.get("stdin"))
         with service_refusals():
             successor, raw_key = api_key_rotate(api_key=api_key, grace_period_seconds=grace_period)
         self.stdout.write(raw_key)

@@ -1,0 +1,21 @@
+// The Copy button of the page that shows a new key once (templates/apikeys/reveal.html).
+(function () {
+  var button = document.getElementById("copy-key");
+  var input = document.getElementById("raw-key");
+  var status = document.getElementById("copy-status");
+  function done(ok) {
+    status.textContent = ok ? "Copied to the clipboard." : "Copy failed: select the key and copy it by hand.";
+    if (ok) { button.textContent = "Copied"; }
+  }
+  button.addEventListener("click", function () {
+    input.focus();
+    input.select();
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(input.value).then(function () { done(true); }, function () { done(document.execCommand("copy")); });
+    } else {
+      var ok = false;
+      try { ok = document.execCommand("copy"); } catch (e) { ok = false; }
+      done(ok);
+    }
+  });
+})();
