@@ -51,6 +51,8 @@ def normalise_path(raw: str) -> str:
     Tomcat-style servers). The result is idempotent: ``normalise_path(p) == p`` for any
     result ``p``. Paths are case-sensitive (RFC 3986 §6.2.2.1): ``/Orders`` is not ``/orders``.
     """
+    if "?" in raw:  # nginx's $request_uri carries the query: keep such a path on the fast path
+        raw = raw.partition("?")[0]
     if raw[:1] == "/" and _NEEDS_WORK.search(raw) is None:
         return raw
     path = _without_query(raw)
