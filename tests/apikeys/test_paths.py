@@ -179,6 +179,17 @@ def normal_or_none(raw: str) -> str | None:
 
 
 @settings(max_examples=400, deadline=None)
+@given(st.one_of(st.text(), st.text(alphabet="/.%2eEfF5cC\\?#;a\x00é\uff0e", max_size=24)))
+def test_normalise_path_answers_any_text_with_a_path_or_invalid_path(raw):
+    try:
+        normal = normalise_path(raw)
+    except InvalidPath:
+        return  # anything else (UnicodeEncodeError, IndexError…) would be a 500 at the edge
+
+    assert normal.startswith("/") and normal.isascii()
+
+
+@settings(max_examples=400, deadline=None)
 @given(PATHS)
 def test_normalise_path_is_idempotent(raw):
     normal = normal_or_none(raw)
