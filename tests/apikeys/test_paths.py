@@ -358,6 +358,29 @@ def test_auth_check_refuses_an_invalid_path_with_403_invalid_path(orders_key, ur
     assert response["X-Auth-Error-Code"] == "invalid_path"
 
 
+@pytest.mark.parametrize("uri", ["/api/v1/orders/../admin/users", "/api/v1/orders/%2E%2E/admin"])
+def test_auth_check_derives_the_resource_from_the_normal_form(user, uri):
+    _, raw = make_api_key(user, scopes=["orders:read"])
+
+    response = check(raw, uri)
+
+    assert response.status_code == 403  # the resource is admin, not orders
+    assert response.json()["code"] == "insufficient_permissions"
+    assert "admin:read" in response.json()["detail"]
+
+
+def test_verify_derives_the_resource_from_the_normal_form(verifier, user):
+    _, raw = make_api_key(user, scopes=["orders:read"])
+
+    response = verifier.post(
+        VERIFY_URL, {"key": raw, "path": "/api/v1/orders/%2e%2e/admin/users"}, format="json"
+    )
+
+    assert response.status_code == 200
+    assert response.json()["valid"] is False
+    assert "admin:read" in response.json()["reason"]
+
+
 def test_auth_check_refuses_an_invalid_path_even_for_a_full_access_key(user):
     _, raw = make_api_key(user)
 
