@@ -38,7 +38,6 @@ GRACE_PERIOD_CHOICES = [
     (7 * 86400, "7 days"),
 ]
 
-PATH_SHAPE = "the path must start with / and hold no spaces, ? or #"
 
 # Where the service's error keys differ from the form's field names.
 SERVICE_FIELD_NAMES = {"tenant_id": "tenant", "grace_period_seconds": "grace_period"}
@@ -175,8 +174,8 @@ def parse_endpoint_grants(text: str) -> list[dict]:
             grants.append(serializer.validated_data)
         else:
             problems = "; ".join(
-                PATH_SHAPE if field == "path" else " ".join(str(m) for m in _flatten(messages))
-                for field, messages in serializer.errors.items()
+                " ".join(str(m) for m in _flatten(messages))  # normalise_path says why, for a path
+                for messages in serializer.errors.values()
             )
             errors.append(f"Line {number} ({line[:80]!r}): {problems}")
     if errors:

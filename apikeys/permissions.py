@@ -14,6 +14,7 @@ from rest_framework.permissions import BasePermission
 
 from core.client_ip import client_ip
 from core.principal import AuthMethod, Principal, principal_of
+from identity.paths import InvalidPath, normalise_path
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 ADMIN_SCOPE = "admin"
@@ -135,10 +136,22 @@ def authorize(
 
 
 def endpoint_granted(grants, method: str, path: str) -> bool:
-    """True when a grant covers ``path`` (itself or below it) for ``method``."""
+    """True when a grant covers ``path`` (itself or below it) for ``method``.
+
+    Both sides are compared in ``normalise_path``'s form (grants are stored in it; rows saved
+    before it and callers holding a raw path get it here), so ``/api/v1/orders/../admin`` is not
+    below ``/api/v1/orders``, a trailing slash on either side changes nothing, and a refused
+    path matches no grant. Paths are case-sensitive, as RFC 3986 has them: a grant for
+    ``/api/v1/orders`` does not admit ``/API/v1/orders``.
+    """
+    try:
+        path = normalise_path(path)
+    except InvalidPath:
+        return False
     method = method.upper()
     for grant in grants:
-        base = grant.get("path", "").rstrip("/")
+        grant_path = grant.get("path")
+        base = _grant_base(grant_path) if isinstance(grant_path, str) else ""
         if not base:
             continue
         if path != base and not path.startswith(base + "/"):
@@ -149,6 +162,15 @@ def endpoint_granted(grants, method: str, path: str) -> bool:
         if method == "HEAD" and "GET" in methods:
             return True
     return False
+
+
+@lru_cache(maxsize=1024)
+def _grant_base(grant_path: str) -> str:
+    """A grant's path in normal form without its trailing slash; "" for one that matches nothing."""
+    try:
+        return normalise_path(grant_path).rstrip("/")
+    except InvalidPath:
+        return ""
 
 
 def ip_refusal(principal: Principal, ip: str | None) -> Decision | None:

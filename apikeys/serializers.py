@@ -3,13 +3,16 @@
 import ipaddress
 import json
 
+from django.core.validators import ProhibitNullCharactersValidator
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.utils import html
+from rest_framework.validators import ProhibitSurrogateCharactersValidator
 
 from apikeys.models import ApiKey, KeyType
 from apikeys.rules import parse_scopes
 from apikeys.services import MAX_GRACE_PERIOD
+from identity.paths import InvalidPath, normalise_path
 
 HTTP_METHODS = ("GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE", "*")
 SCOPE_SHAPE = (
@@ -63,8 +66,29 @@ def _valid_scope(scope: str) -> bool:
     )
 
 
+class PathField(serializers.CharField):
+    """A request path as sent, for ``normalise_path`` to judge (SPEC §9).
+
+    Not trimmed, and without CharField's NUL and surrogate validators: ``normalise_path``
+    refuses those itself, so each door answers them with its own code (``invalid_path``).
+    """
+
+    def __init__(self, **kwargs):
+        super().__init__(trim_whitespace=False, **kwargs)
+        self.validators = [
+            validator
+            for validator in self.validators
+            if not isinstance(
+                validator, ProhibitNullCharactersValidator | ProhibitSurrogateCharactersValidator
+            )
+        ]
+
+
 class EndpointGrantSerializer(serializers.Serializer):
-    path = serializers.RegexField(r"^/[^\s?#]*$", max_length=256)
+    path = PathField(
+        max_length=256,
+        help_text="Stored in normal form (SPEC §9): dot segments removed, // collapsed.",
+    )
     methods = serializers.ListField(
         child=serializers.ChoiceField(choices=HTTP_METHODS), min_length=1, max_length=8
     )
@@ -74,6 +98,13 @@ class EndpointGrantSerializer(serializers.Serializer):
             data = {**data, "methods": [str(m).upper() for m in data["methods"]]}
         value = super().to_internal_value(data)
         return {"path": value["path"], "methods": sorted(set(value["methods"]))}
+
+    def validate_path(self, value):
+        """The grant as it will be judged: a request path is compared in this same form."""
+        try:
+            return normalise_path(value)
+        except InvalidPath as exc:
+            raise serializers.ValidationError(str(exc), code="invalid") from exc
 
 
 class RateLimitSerializer(serializers.Serializer):
@@ -308,12 +339,13 @@ class BootstrapResponseSerializer(serializers.Serializer):
 class KeyVerifyRequestSerializer(serializers.Serializer):
     key = serializers.CharField(max_length=512, trim_whitespace=True)
     method = serializers.ChoiceField(choices=HTTP_METHODS[:-1], required=False, default="GET")
-    path = serializers.RegexField(
-        r"^/[^\s#]*$",
+    path = PathField(
         max_length=2048,
         required=False,
         default=None,
-        help_text="The request to judge; without it, only the key itself (and ip) is judged.",
+        allow_blank=True,  # judged by normalise_path, which answers 400 invalid_path
+        help_text="The request to judge, judged in normal form (SPEC §9); without it, only the "
+        "key itself (and ip) is judged.",
     )
     tenant_id = serializers.UUIDField(required=False, allow_null=True)
     ip = serializers.IPAddressField(

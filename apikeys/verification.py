@@ -16,6 +16,7 @@ from apikeys.selectors import api_key_get_for_authentication
 from core.client_ip import client_ip
 from core.errors import BadRequest
 from core.principal import Principal
+from identity.paths import normalise_path
 from metering import policy, throttles
 from metering.meter import MeterUnavailable, take
 from metering.usage import usage_record_direct
@@ -57,7 +58,11 @@ def verify_key(
     """Judge ``raw_key`` for ``method path`` as if it had called it; count it as a use.
 
     Without a ``path`` the key alone is judged: valid, active, unexpired, the IP and tenant.
+    ``path`` is judged in its normal form (SPEC §9); one that ``normalise_path`` refuses raises
+    ``InvalidPath`` before anything is looked up or counted: the call itself is malformed.
     """
+    if path is not None:
+        path = normalise_path(path)
     if not crypto.is_well_formed(raw_key):
         return Verdict(False, "invalid_api_key", "Not a well-formed key (checksum mismatch).")
     api_key = api_key_get_for_authentication(raw_key)
@@ -107,10 +112,13 @@ def check_forwarded(request, *, principal: Principal, method: str, path: str):
 
     Returns the decision and the tenant the request acts in (``None`` when none is named or
     implied and the route leaves that to its upstream); raises the refusal a direct call would
-    get (the view answers it in a form a reverse proxy passes on).
+    get (the view answers it in a form a reverse proxy passes on). ``path`` is the raw
+    ``X-Original-URI``: it is judged in its normal form (SPEC §9), and one that
+    ``normalise_path`` refuses raises ``InvalidPath``.
     """
-    if not path.startswith("/") or len(path) > 2048:
-        raise BadRequest("X-Original-URI must be a path.", code="validation_error")
+    if len(path) > 2048:
+        raise BadRequest("X-Original-URI is over 2,048 characters.", code="validation_error")
+    path = normalise_path(path)
     decision = authorize(
         principal, method=method, path=path, ip=client_ip(request), **route_rules(path)
     )

@@ -13,8 +13,10 @@ from apikeys.api import ERRORS
 from apikeys.permissions import HasPrincipal
 from apikeys.serializers import KeyVerifyRequestSerializer, KeyVerifyResponseSerializer
 from apikeys.verification import check_forwarded, verify_key
+from core.errors import BadRequest
 from core.principal import principal_of
 from core.views import SharedAuthenticators
+from identity.paths import InvalidPath
 
 
 class KeyVerifyView(SharedAuthenticators, APIView):
@@ -30,14 +32,17 @@ class KeyVerifyView(SharedAuthenticators, APIView):
         serializer = KeyVerifyRequestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        verdict = verify_key(
-            verifier=principal_of(request),
-            raw_key=data["key"],
-            method=data["method"],
-            path=data["path"],
-            tenant_id=data.get("tenant_id"),
-            ip=data.get("ip"),
-        )
+        try:
+            verdict = verify_key(
+                verifier=principal_of(request),
+                raw_key=data["key"],
+                method=data["method"],
+                path=data["path"],
+                tenant_id=data.get("tenant_id"),
+                ip=data.get("ip"),
+            )
+        except InvalidPath as exc:
+            raise BadRequest(str(exc), code=exc.code) from exc
         return Response(KeyVerifyResponseSerializer(verdict.as_dict()).data)
 
 
@@ -72,8 +77,11 @@ class AuthCheckView(SharedAuthenticators, APIView):
         tenant the caller may not see (404) or a malformed forwarded header (400) is answered
         403 here, keeping its code (``tenant_not_found``, ``validation_error``) in the body.
         Every refusal also names its code in ``X-Auth-Error-Code``, which nginx can forward.
+        A path refused by ``normalise_path`` is 403 ``invalid_path`` (SPEC §9).
         """
-        if isinstance(exc, exceptions.APIException) and exc.status_code in (400, 404):
+        if isinstance(exc, InvalidPath):
+            exc = exceptions.PermissionDenied(str(exc), code=exc.code)
+        elif isinstance(exc, exceptions.APIException) and exc.status_code in (400, 404):
             codes = exc.get_codes()
             code = codes if isinstance(codes, str) else "validation_error"
             exc = exceptions.PermissionDenied(
@@ -100,7 +108,8 @@ class AuthCheckView(SharedAuthenticators, APIView):
     def _check(self, request):
         principal = principal_of(request)
         method = (request.META.get("HTTP_X_ORIGINAL_METHOD") or request.method).upper()
-        path = (request.META.get("HTTP_X_ORIGINAL_URI") or "/").split("?", 1)[0]
+        original_uri = request.META.get("HTTP_X_ORIGINAL_URI")
+        path = "/" if original_uri is None else _header_text(original_uri).split("?", 1)[0]
         decision, tenant_id = check_forwarded(
             request, principal=principal, method=method, path=path
         )
@@ -114,3 +123,16 @@ class AuthCheckView(SharedAuthenticators, APIView):
         response["X-Auth-Method"] = principal.auth_method
         response["X-Auth-Reason"] = decision.reason
         return response
+
+
+def _header_text(value: str) -> str:
+    """A header as the text its bytes spell: WSGI hands headers over decoded as ISO-8859-1,
+    and a proxy forwards a raw UTF-8 request line as it came (``/café`` as ``/cafÃ©``)."""
+    if value.isascii():
+        return value
+    try:
+        return value.encode("iso-8859-1").decode("utf-8")
+    except UnicodeEncodeError:
+        return value  # already text (not from a WSGI server)
+    except UnicodeDecodeError as exc:
+        raise InvalidPath("X-Original-URI is not UTF-8.") from exc

@@ -286,7 +286,8 @@ def test_verify_needs_a_credential(db):
         {"key": ""},
         {"key": ["a"]},
         {"key": "kw_x", "method": "FETCH"},
-        {"key": "k", "path": "x"},
+        # Over the length bound; a path that is no path is 400 invalid_path (test_paths.py).
+        {"key": "k", "path": "/" + "a" * 2048},
     ],
 )
 def test_verify_with_a_malformed_body_gets_400_validation_error(verifier, body):
@@ -405,11 +406,10 @@ def test_auth_check_for_a_person_with_a_jwt(user):
     assert response["X-Auth-Key-Prefix"] == ""
 
 
-@pytest.mark.parametrize("uri", ["orders", "http://evil.example/x", "/" + "a" * 3000])
-def test_auth_check_with_a_malformed_original_uri_gets_403_validation_error(user, uri):
+def test_auth_check_with_an_overlong_original_uri_gets_403_validation_error(user):
     _, raw = make_api_key(user)
 
-    response = check(key_client(raw), uri=uri)
+    response = check(key_client(raw), uri="/" + "a" * 3000)
 
     assert response.status_code == 403  # a proxy knows only 2xx, 401 and 403
     assert response.json()["code"] == "validation_error"

@@ -228,7 +228,7 @@ def test_restricted_key_without_scopes_gets_the_services_error_beside_scopes(log
     [
         ("GET api/v1/agents", "Line 1.*starting with /"),
         ("FETCH /api/v1/agents", "not a valid choice"),
-        ("GET /api/v1/agents\nGET /a?b", "Line 2.*hold no spaces"),
+        ("GET /api/v1/agents\nGET /a/..%2Fb", "Line 2.*encoded slash"),
     ],
 )
 def test_malformed_endpoint_grants_are_shown_beside_the_field(logged_in, grants, message):
