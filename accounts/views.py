@@ -15,7 +15,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from rest_framework import exceptions
 
 from accounts.authentication import access_cookie_set
-from accounts.csrf import CSRF_FAILED
+from accounts.csrf import CSRF_FAILED, CrossSitePost
 from accounts.forms import LoginForm, RegisterForm
 from accounts.ratelimits import register_rate_limit
 from accounts.selectors import user_memberships
@@ -130,7 +130,8 @@ def error_page(request, exc: Exception):
     if isinstance(exc, ServiceUnavailable):
         return render(request, "accounts/unavailable.html", status=503)
     if isinstance(exc, exceptions.PermissionDenied) and exc.get_codes() == CSRF_FAILED:
-        return render(request, "403_csrf.html", status=403)
+        context = {"cross_site": isinstance(exc, CrossSitePost)}
+        return render(request, "403_csrf.html", context, status=403)
     return None
 
 
