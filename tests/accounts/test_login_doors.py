@@ -10,7 +10,11 @@ from dataclasses import dataclass
 
 import pytest
 import time_machine
+from django.contrib import admin
+from django.contrib.auth.views import LoginView
+from django.urls import URLResolver, get_resolver
 
+from accounts.admin_login import AdminLoginForm
 from accounts.authentication import ACCESS_COOKIE
 from audit.models import AuditEvent
 from tests.accounts.conftest import post_form
@@ -261,3 +265,20 @@ def test_browsable_api_logs_out_through_the_auth_logout_endpoint(client, staff):
 
     assert b'action="/api/v1/auth/logout"' in response.content
     assert b'name="csrfmiddlewaretoken"' in response.content
+
+
+def _views(patterns):
+    for pattern in patterns:
+        if isinstance(pattern, URLResolver):
+            yield from _views(pattern.url_patterns)
+        else:
+            callback = pattern.callback
+            yield getattr(callback, "view_class", None) or getattr(callback, "cls", callback)
+
+
+def test_no_login_view_of_its_own_is_mounted_anywhere():
+    """Django's and DRF's login views check passwords unlimited and unaudited."""
+    mounted = [view for view in _views(get_resolver().url_patterns) if isinstance(view, type)]
+
+    assert not [view for view in mounted if issubclass(view, LoginView)]
+    assert admin.site.login_form is AdminLoginForm
