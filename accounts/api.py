@@ -47,7 +47,10 @@ FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 ERROR = OpenApiResponse(
     AuthErrorSerializer,
-    description="`{detail, code}` (SPEC §8); 403 `csrf_failed` when a cookie rides without a token",
+    description=(
+        "`{detail, code}` (SPEC §8); 403 `csrf_failed` when a cookie rides without a token, "
+        "or when a cookie-less post comes from another site"
+    ),
 )
 
 
