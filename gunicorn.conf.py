@@ -9,7 +9,9 @@ import os
 import shutil
 import tempfile
 
-bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")
+# Loopback: gunicorn serves only the reverse proxy in front of it, never clients directly
+# (docs/deploy.md). A node behind a proxy on another host binds its private address instead.
+bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("GUNICORN_WORKERS", "4"))
 threads = int(os.environ.get("GUNICORN_THREADS", "2"))
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))

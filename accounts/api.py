@@ -16,7 +16,7 @@ from rest_framework.views import APIView
 from accounts import views
 from accounts.authentication import access_cookie_delete
 from accounts.csrf import csrf_enforce_for_cookies
-from accounts.ratelimits import login_rate_limit, register_rate_limit
+from accounts.ratelimits import register_rate_limit
 from accounts.selectors import credential_describe
 from accounts.serializers import (
     AuthErrorSerializer,
@@ -31,6 +31,7 @@ from accounts.serializers import (
     VerifyResponseSerializer,
 )
 from accounts.services import (
+    login_attempt_unreadable,
     refresh_token_rotate,
     user_authenticate,
     user_login_tokens,
@@ -46,7 +47,10 @@ FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 ERROR = OpenApiResponse(
     AuthErrorSerializer,
-    description="`{detail, code}` (SPEC §8); 403 `csrf_failed` when a cookie rides without a token",
+    description=(
+        "`{detail, code}` (SPEC §8); 403 `csrf_failed` when a cookie rides without a token, "
+        "or when a cookie-less post comes from another site"
+    ),
 )
 
 
@@ -188,9 +192,10 @@ class LoginView(PublicEndpoint):
         """
         if is_form_post(request):
             return views.login_submit(request._request)
-        login_rate_limit(request, email=_body_field(request, "email"))
         serializer = LoginSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
+        if not serializer.is_valid():
+            login_attempt_unreadable(request=request._request, email=_body_field(request, "email"))
+            raise serializers.ValidationError(serializer.errors)
         user = user_authenticate(
             request=request._request,
             email=serializer.validated_data["email"],

@@ -15,7 +15,7 @@ from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
 from accounts.models import IssuedRefreshToken, RefreshTokenFamily, User
-from accounts.ratelimits import normalised_email
+from accounts.ratelimits import login_rate_limit, normalised_email
 from accounts.tokens import (
     FAMILY_CLAIM,
     FamilyRefreshToken,
@@ -71,26 +71,50 @@ def user_register(
     return user
 
 
-def user_authenticate(*, request, email: str, password: str, via: str) -> User:
-    """Check an email and password; one 401 ``invalid_credentials`` for every kind of failure.
+def user_authenticate(
+    *, request, email: str, password: str, via: str, staff_only: bool = False
+) -> User:
+    """Every login door's check: count the attempt, check the password, audit the outcome.
 
-    Django's ``authenticate`` runs the password hasher once whether or not the email exists
-    (``ModelBackend`` hashes the password for an unknown user), so neither the answer nor its
-    timing tells an attacker which emails have accounts. An inactive user fails the same way.
+    SPEC §9 "every login door is one door": the JSON and form logins, the pages and the Django
+    admin all come here, so one email or one client IP has one budget whichever door it knocks
+    on (``login_rate_limit``: 429 ``RateLimitExceeded`` when over, 503 ``ServiceUnavailable``
+    when the cache cannot count), and every attempt leaves the same ``login.succeeded`` or
+    ``login.failed`` row, ``via`` naming the door. The attempt is counted before the password
+    is checked, so even the right password is refused once the budget is spent.
+
+    Failures are one 401 ``invalid_credentials``. Django's ``authenticate`` runs the password
+    hasher once whether or not the email exists (``ModelBackend`` hashes the password for an
+    unknown user), so neither the answer nor its timing tells an attacker which emails have
+    accounts. An inactive user fails the same way; with ``staff_only`` (the admin's door) so
+    does a user who is not staff, as Django's admin login form would have it.
     """
+    login_rate_limit(request, email=email)
     user = auth.authenticate(request, email=email, password=password)
+    refused = {}
+    if user is not None and staff_only and not user.is_staff:
+        user, refused = None, {"reason": "not_staff"}
     if user is None:
         audit_record(
             event_type="login.failed",
             request=request,
             outcome=AuditEvent.Outcome.FAILURE,
-            data={"email": normalised_email(email), "via": via},
+            data={"email": normalised_email(email), "via": via, **refused},
         )
         raise invalid_credentials()
     audit_record(
         event_type="login.succeeded", request=request, actor=user, target=user, data={"via": via}
     )
     return user
+
+
+def login_attempt_unreadable(*, request, email) -> None:
+    """Count a login post its door could not read (a field missing or malformed).
+
+    No password is checked, so nothing is audited; the attempt still costs the caller in both
+    of ``user_authenticate``'s buckets, so malformed posts are no free way to probe the limits.
+    """
+    login_rate_limit(request, email=email)
 
 
 @transaction.atomic

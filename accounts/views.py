@@ -15,12 +15,13 @@ from django.views.decorators.http import require_GET, require_http_methods
 from rest_framework import exceptions
 
 from accounts.authentication import access_cookie_set
-from accounts.csrf import CSRF_FAILED
+from accounts.csrf import CSRF_FAILED, CrossSitePost
 from accounts.forms import LoginForm, RegisterForm
-from accounts.ratelimits import login_rate_limit, register_rate_limit
+from accounts.ratelimits import register_rate_limit
 from accounts.selectors import user_memberships
 from accounts.services import (
     INVALID_CREDENTIALS,
+    login_attempt_unreadable,
     user_authenticate,
     user_login_session,
     user_register,
@@ -90,21 +91,20 @@ def register_submit(request):
 
 def login_submit(request):
     """Log in from a form post: a session plus the ``access_token`` cookie, 303 to the app."""
-    try:
-        login_rate_limit(request, email=request.POST.get("email"))
-    except (RateLimitExceeded, ServiceUnavailable) as exc:
-        return error_page(request, exc)
     form = LoginForm(request.POST)
     context = {"form": form, "next": request.POST.get("next", "")}
-    if not form.is_valid():
-        return render(request, "accounts/login.html", context, status=400)
     try:
+        if not form.is_valid():
+            login_attempt_unreadable(request=request, email=request.POST.get("email"))
+            return render(request, "accounts/login.html", context, status=400)
         user = user_authenticate(
             request=request,
             email=form.cleaned_data["email"],
             password=form.cleaned_data["password"],
             via="form",
         )
+    except (RateLimitExceeded, ServiceUnavailable) as exc:
+        return error_page(request, exc)
     except exceptions.AuthenticationFailed:
         form.add_error(None, INVALID_CREDENTIALS)
         response = render(request, "accounts/login.html", context, status=401)
@@ -130,7 +130,8 @@ def error_page(request, exc: Exception):
     if isinstance(exc, ServiceUnavailable):
         return render(request, "accounts/unavailable.html", status=503)
     if isinstance(exc, exceptions.PermissionDenied) and exc.get_codes() == CSRF_FAILED:
-        return render(request, "403_csrf.html", status=403)
+        context = {"cross_site": isinstance(exc, CrossSitePost)}
+        return render(request, "403_csrf.html", context, status=403)
     return None
 
 

@@ -5,6 +5,7 @@ from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from accounts import api_urls as accounts_api
+from accounts.admin_login import AdminLoginForm
 from agents import api_urls as agents_api
 from apikeys import api_urls as apikeys_api
 from audit import api_urls as audit_api
@@ -30,11 +31,15 @@ api_v1 = [
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
 ]
 
+# SPEC §9, every login door is one door: the admin checks passwords through the same service as
+# the API and the pages. DRF's own login (``rest_framework.urls``) is not mounted: the browsable
+# API links to ``/login`` instead (templates/rest_framework/api.html).
+admin.site.login_form = AdminLoginForm
+
 urlpatterns = [
     path("api/v1/", include(api_v1)),
     # The split view serves its start-up script as a file: the page runs no inline script (CSP).
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="api-docs"),
-    path("api-auth/", include("rest_framework.urls")),
     path("admin/", admin.site.urls),
     path("oauth2/", include("oauth.urls")),
     # Browsers ask for /favicon.ico on pages that name no icon (the admin, the API docs).

@@ -76,11 +76,11 @@ PAGE_POLICY = (
     "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
     "frame-ancestors 'none'; base-uri 'self'; form-action 'self'"
 )
-# The browsable API, its login page and the API docs are DRF's and drf-spectacular's templates,
+# The browsable API and the API docs are DRF's and drf-spectacular's templates,
 # which put style attributes and a <style> block in their markup. Their scripts are files all
 # the same (the docs through SpectacularSwaggerSplitView): only styles may be inline there.
 API_PAGE_POLICY = PAGE_POLICY.replace("style-src 'self'", "style-src 'self' 'unsafe-inline'")
-API_PAGE_PREFIXES = ("/api/", "/api-auth/")
+API_PAGE_PREFIXES = ("/api/",)
 
 
 class ContentSecurityPolicyMiddleware:

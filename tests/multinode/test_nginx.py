@@ -5,11 +5,14 @@ when the documented configuration stops working. Needs Debian's nginx (``nginx-l
 auth_request module) and openssl; skipped without them.
 """
 
+import base64
 import contextlib
 import http.client
 import json
 import os
+import re
 import shutil
+import socket
 import ssl
 import subprocess
 import tempfile
@@ -20,11 +23,13 @@ from pathlib import Path
 
 import pytest
 
+from accounts.tokens import access_token_for_user
 from apikeys.services import api_key_create, api_key_revoke
 from tests.factories import UserFactory
 from tests.multinode.conftest import ROOT, free_port, key_with_room, start_nodes, stop_nodes
 
 NGINX = "/usr/sbin/nginx"
+NODE_THREADS = 4  # keyward_node: one worker, four threads
 
 pytestmark = [
     pytest.mark.postgres,
@@ -38,7 +43,7 @@ pytestmark = [
 
 
 class EchoHandler(BaseHTTPRequestHandler):
-    """The guarded service: answers with the X-Auth-* headers nginx handed it."""
+    """The guarded service: answers with the headers nginx handed it (X-Auth-* apart)."""
 
     def _echo(self):
         body = json.dumps(
@@ -46,6 +51,7 @@ class EchoHandler(BaseHTTPRequestHandler):
                 "method": self.command,
                 "path": self.path,
                 "auth": {k: v for k, v in self.headers.items() if k.lower().startswith("x-auth-")},
+                "headers": {k.lower(): v for k, v in self.headers.items()},
             }
         ).encode()
         self.send_response(200)
@@ -75,7 +81,7 @@ def keyward_node(django_db_setup):
     [node] = start_nodes(
         1,
         workers=1,
-        threads=4,
+        threads=NODE_THREADS,
         extra_env={
             "ALLOWED_HOSTS": "127.0.0.1,localhost,keyward.example.com",
             "KEYWARD_TRUSTED_PROXIES": "1",
@@ -253,6 +259,122 @@ def test_a_key_over_its_limit_gets_429_with_retry_after_not_500(nginx):
     assert body["code"] == "rate_limit_error"
     assert body["retry_after"] == int(headers["retry-after"])
     assert 1 <= body["retry_after"] <= 60
+
+
+def basic(raw: str) -> str:
+    return "Basic " + base64.b64encode(f"apikey:{raw}".encode()).decode()
+
+
+@pytest.mark.parametrize(
+    "present",
+    [
+        lambda raw: {"X-API-Key": raw},
+        lambda raw: {"Authorization": f"Bearer {raw}"},
+        lambda raw: {"Authorization": raw},
+        lambda raw: {"Authorization": basic(raw)},
+    ],
+    ids=["x-api-key", "bearer", "bare", "basic"],
+)
+def test_the_service_never_sees_the_key(nginx, present):
+    _, raw = api_key_create(user=UserFactory(), name="hidden", scopes=["read:all"])
+
+    status, _, body = get(nginx, "/inventory/items", present(raw))
+
+    assert status == 200
+    assert "authorization" not in body["headers"]
+    assert "x-api-key" not in body["headers"]
+    assert raw not in json.dumps(body)
+    assert raw.split("_", 1)[1] not in json.dumps(body)
+
+
+@pytest.mark.parametrize(
+    ("cookie", "left"),
+    [
+        ("access_token={jwt}", None),
+        ("access_token={jwt}; theme=dark", "theme=dark"),
+        ("theme=dark; access_token={jwt}", "theme=dark"),
+        ("theme=dark; access_token={jwt}; lang=en", "theme=dark; lang=en"),
+        ("theme=dark;access_token={jwt};lang=en", "theme=dark;lang=en"),
+        ("x_access_token=kept; access_token={jwt}", "x_access_token=kept"),
+        ("sessionid=abc; access_token={jwt}; lang=en", "lang=en"),
+        ("access_token={jwt}; access_token={jwt}", None),  # a second copy drops the header
+    ],
+)
+def test_the_service_never_sees_the_access_token_cookie(nginx, cookie, left):
+    user = UserFactory()
+    jwt = str(access_token_for_user(user=user))
+
+    status, _, body = get(nginx, "/inventory/items", {"Cookie": cookie.format(jwt=jwt)})
+
+    assert status == 200, body
+    assert body["auth"]["X-Auth-User-Id"] == str(user.pk)
+    assert body["headers"].get("cookie") == left
+    assert jwt not in json.dumps(body)
+
+
+def assert_ietf_headers(headers, *, per_minute, per_hour, remaining):
+    """The RateLimit-Policy / RateLimit pair as Keyward writes it (either draft's syntax)."""
+    policy = headers["ratelimit-policy"]
+    assert re.search(rf"\b{per_minute};w=60\b", policy), policy
+    assert re.search(rf"\b{per_hour};w=3600\b", policy), policy
+    assert re.search(rf"\br(?:emaining)?={remaining}\b", headers["ratelimit"]), headers["ratelimit"]
+
+
+def test_the_rate_limit_headers_reach_the_client(nginx):
+    _, raw = key_with_room(UserFactory(), rate_limit={"per_minute": 5, "per_hour": 100})
+
+    status, headers, _ = get(nginx, "/inventory/items", {"X-API-Key": raw})
+
+    assert status == 200
+    assert headers["x-ratelimit-limit"] == "5"
+    assert headers["x-ratelimit-remaining"] == "4"
+    assert int(headers["x-ratelimit-reset"]) >= 1
+    assert_ietf_headers(headers, per_minute=5, per_hour=100, remaining=4)
+
+
+def test_the_rate_limit_headers_reach_the_client_on_429(nginx):
+    _, raw = key_with_room(UserFactory(), rate_limit={"per_minute": 1, "per_hour": 100})
+    get(nginx, "/inventory/items", {"X-API-Key": raw})
+
+    status, headers, _ = get(nginx, "/inventory/items", {"X-API-Key": raw})
+
+    assert status == 429
+    assert headers["x-ratelimit-remaining"] == "0"
+    assert_ietf_headers(headers, per_minute=1, per_hour=100, remaining=0)
+
+
+@contextlib.contextmanager
+def slow_clients(port: int, count: int):
+    """``count`` TLS connections that start a request and never finish it (slowloris)."""
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    heads = [
+        b"GET /api/v1/health HTTP/1.1\r\nHost: keyward.example.com\r\nX-Slow: ",
+        b"POST /api/v1/auth/login HTTP/1.1\r\nHost: keyward.example.com\r\n"
+        b"Content-Type: application/json\r\nContent-Length: 100000\r\n\r\n{",
+    ]
+    sockets = []
+    try:
+        for n in range(count):
+            sock = context.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=5))
+            sock.sendall(heads[n % len(heads)])
+            sockets.append(sock)
+        yield
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def test_slow_clients_wait_on_nginx_not_on_gunicorn(nginx):
+    with slow_clients(nginx, 2 * NODE_THREADS):
+        started = time.monotonic()
+        status, _, body = get(nginx, "/api/v1/health", {"Host": "keyward.example.com"})
+        elapsed = time.monotonic() - started
+
+    assert status == 200, body
+    assert body == {"status": "ok"}
+    assert elapsed < 2
 
 
 def test_keyward_unreachable_gives_503_not_500(guarded_service):
