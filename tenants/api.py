@@ -307,6 +307,7 @@ class InvitationListView(TenantsEndpoint):
 
     @extend_schema(
         summary="List a tenant's open invitations (owner or admin)",
+        description="Pending invitations that have not expired, newest first.",
         parameters=[TENANT_ID],
         responses={200: InvitationSerializer(many=True), **ERRORS},
         tags=["tenants"],
@@ -323,6 +324,7 @@ class InvitationDetailView(TenantsEndpoint):
 
     @extend_schema(
         summary="Read one open invitation (owner or admin)",
+        description="An invitation that is not open in this tenant is 404 `not_found`.",
         parameters=[TENANT_ID, INVITATION_ID],
         responses={200: InvitationSerializer, **ERRORS},
         tags=["tenants"],
@@ -337,6 +339,7 @@ class InvitationDetailView(TenantsEndpoint):
 
     @extend_schema(
         summary="Cancel an open invitation (owner or admin)",
+        description="The invitation closes; nobody's membership changes.",
         parameters=[TENANT_ID, INVITATION_ID],
         responses={204: OpenApiResponse(description="Cancelled."), **ERRORS},
         tags=["tenants"],
@@ -379,6 +382,10 @@ class UserInvitationListView(UserInvitationsEndpoint):
 
     @extend_schema(
         summary="List the open invitations to your email",
+        description=(
+            "Pending, unexpired invitations addressed to your account's email, oldest first. "
+            "A session or a user's access token only: an API key gets 403."
+        ),
         responses={200: UserInvitationSerializer(many=True), **USER_INVITATION_ERRORS},
         tags=["invitations"],
     )
@@ -422,6 +429,7 @@ class UserInvitationDeclineView(UserInvitationsEndpoint):
 
     @extend_schema(
         summary="Decline an invitation; nothing else changes",
+        description="Someone else's, a closed or an expired invitation is 404 `not_found`.",
         parameters=[INVITATION_ID],
         request=None,
         responses={200: InvitationAnswerSerializer, **USER_INVITATION_ERRORS},
