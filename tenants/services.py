@@ -1,9 +1,10 @@
-"""Writes on tenants and memberships, and the role rules that guard them.
+"""Writes on tenants, memberships and invitations, and the role rules that guard them.
 
 Every change writes the audit log. ``actor_role`` is the caller's role in the tenant
 (``tenants.resolution.TenantAccess.role``); ``None`` means the caller is not a member (staff
 looking on), and no write is open to them. Changes to a tenant's members run with the tenant's
-row locked, so two concurrent changes can never leave it without an owner.
+row locked, so two concurrent changes can never leave it without an owner. A person joins a
+tenant only by accepting an invitation (SPEC §9); ``member_add`` is the operator's direct way.
 """
 
 from django.contrib.auth import get_user_model
