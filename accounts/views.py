@@ -28,6 +28,7 @@ from accounts.services import (
 )
 from core.errors import BEARER_CHALLENGE, RateLimitExceeded, ServiceUnavailable
 from core.views import see_other
+from tenants.selectors import invitation_list_for_user
 
 WWW_AUTHENTICATE = BEARER_CHALLENGE
 
@@ -60,7 +61,10 @@ def dashboard(request):
     return render(
         request,
         "accounts/dashboard.html",
-        {"memberships": user_memberships(user=request.user)},
+        {
+            "memberships": user_memberships(user=request.user),
+            "invitations": invitation_list_for_user(user=request.user),
+        },
     )
 
 

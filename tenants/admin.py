@@ -12,7 +12,7 @@ from django.forms.models import BaseInlineFormSet
 
 from audit.services import audit_record
 from tenants import services
-from tenants.models import Membership, Tenant
+from tenants.models import Membership, Tenant, TenantInvitation
 from tenants.selectors import member_stranded_without
 
 Role = Membership.Role
@@ -127,3 +127,22 @@ class TenantAdmin(admin.ModelAdmin):
     def delete_queryset(self, request, queryset):
         for tenant in queryset:
             services.tenant_delete(tenant=tenant, actor_role=Role.OWNER, request=request)
+
+
+@admin.register(TenantInvitation)
+class TenantInvitationAdmin(admin.ModelAdmin):
+    """Read-only: invitations are made, answered and cancelled through the API and pages."""
+
+    list_display = ("email", "tenant", "role", "status", "invited_by", "created_at", "expires_at")
+    list_filter = ("status", "role", "created_at")
+    search_fields = ("email", "tenant__name", "tenant__slug")
+    list_select_related = ("tenant", "invited_by")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -12,4 +12,26 @@ urlpatterns = [
         api.MemberDetailView.as_view(),
         name="member-detail",
     ),
+    path(
+        "tenants/<str:tenant_id>/invitations",
+        api.InvitationListView.as_view(),
+        name="tenant-invitation-list",
+    ),
+    path(
+        "tenants/<str:tenant_id>/invitations/<str:invitation_id>",
+        api.InvitationDetailView.as_view(),
+        name="tenant-invitation-detail",
+    ),
+    # The invited person's side lives here too, beside the rules it shares.
+    path("user/invitations", api.UserInvitationListView.as_view(), name="user-invitation-list"),
+    path(
+        "user/invitations/<str:invitation_id>/accept",
+        api.UserInvitationAcceptView.as_view(),
+        name="user-invitation-accept",
+    ),
+    path(
+        "user/invitations/<str:invitation_id>/decline",
+        api.UserInvitationDeclineView.as_view(),
+        name="user-invitation-decline",
+    ),
 ]

@@ -20,7 +20,7 @@ class MemberInviteForm(PageForm):
     email = forms.EmailField(
         label="Email",
         max_length=254,
-        help_text="The person must already have a Keyward account.",
+        help_text="With or without a Keyward account yet.",
         widget=forms.EmailInput(attrs={"autocomplete": "off"}),
     )
     role = forms.ChoiceField(label="Role", choices=Membership.Role.choices, initial="member")

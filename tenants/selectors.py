@@ -1,8 +1,11 @@
-"""Reads of tenants and memberships."""
+"""Reads of tenants, memberships and invitations."""
+
+import uuid
 
 from django.db.models import CharField, Count, OuterRef, QuerySet, Subquery, Value
+from django.utils import timezone
 
-from tenants.models import Membership, Tenant
+from tenants.models import Membership, Tenant, TenantInvitation
 
 
 def tenants_for_user(*, user):
@@ -107,3 +110,44 @@ def _as_id(value) -> int | None:
     except ValueError:
         return None
     return number if 0 < number < 2**63 else None
+
+
+def invitation_list_live(*, tenant) -> QuerySet:
+    """A tenant's invitations still open: pending and not yet expired, newest first."""
+    return _live(TenantInvitation.objects.filter(tenant=tenant)).select_related("invited_by")
+
+
+def invitation_get_live(*, tenant, invitation_id) -> TenantInvitation | None:
+    """The tenant's open invitation ``invitation_id`` (from a URL: anything), if any."""
+    invitation_id = _as_uuid(invitation_id)
+    if invitation_id is None:
+        return None
+    return invitation_list_live(tenant=tenant).filter(pk=invitation_id).first()
+
+
+def invitation_list_for_user(*, user) -> QuerySet:
+    """Open invitations addressed to ``user``'s email, which they alone may answer."""
+    return (
+        _live(TenantInvitation.objects.filter(email__iexact=user.email))
+        .select_related("tenant", "invited_by")
+        .order_by("created_at", "id")
+    )
+
+
+def invitation_get_for_user(*, user, invitation_id) -> TenantInvitation | None:
+    """``user``'s open invitation ``invitation_id``; anyone else's reads as none (404)."""
+    invitation_id = _as_uuid(invitation_id)
+    if invitation_id is None:
+        return None
+    return invitation_list_for_user(user=user).filter(pk=invitation_id).first()
+
+
+def _live(invitations: QuerySet) -> QuerySet:
+    return invitations.filter(status=TenantInvitation.Status.PENDING, expires_at__gt=timezone.now())
+
+
+def _as_uuid(value) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        return None

@@ -1,6 +1,6 @@
 from rest_framework import serializers
 
-from tenants.models import Membership, Tenant
+from tenants.models import Membership, Tenant, TenantInvitation
 
 
 class TenantSerializer(serializers.ModelSerializer):
@@ -48,9 +48,67 @@ class MemberSerializer(serializers.ModelSerializer):
 
 
 class MemberAddSerializer(serializers.Serializer):
-    email = serializers.EmailField(help_text="An existing user's email address.")
+    email = serializers.EmailField(
+        max_length=254,
+        help_text="The person to invite; they need not have an account yet. They become a "
+        "member only when they accept.",
+    )
     role = serializers.ChoiceField(choices=Membership.Role.choices, default=Membership.Role.MEMBER)
 
 
 class MemberRoleSerializer(serializers.Serializer):
     role = serializers.ChoiceField(choices=Membership.Role.choices)
+
+
+class InvitedSerializer(serializers.Serializer):
+    """The answer to an invitation: the same whether or not the email has an account."""
+
+    status = serializers.ChoiceField(choices=["invited"])
+    invitation_id = serializers.UUIDField()
+
+
+class InvitationSerializer(serializers.ModelSerializer):
+    """An open invitation as the tenant's owners and admins see it."""
+
+    invited_by = serializers.EmailField(
+        source="invited_by.email", read_only=True, allow_null=True, default=None
+    )
+
+    class Meta:
+        model = TenantInvitation
+        fields = ["id", "email", "role", "invited_by", "created_at", "expires_at"]
+        read_only_fields = fields
+
+
+class InvitationTenantSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Tenant
+        fields = ["id", "name", "slug"]
+        read_only_fields = fields
+
+
+class UserInvitationSerializer(serializers.ModelSerializer):
+    """An open invitation as the invited person sees it."""
+
+    tenant = InvitationTenantSerializer(read_only=True)
+    invited_by = serializers.EmailField(
+        source="invited_by.email", read_only=True, allow_null=True, default=None
+    )
+
+    class Meta:
+        model = TenantInvitation
+        fields = ["id", "tenant", "role", "invited_by", "created_at", "expires_at"]
+        read_only_fields = fields
+
+
+class InvitationAnswerSerializer(serializers.Serializer):
+    """What became of an invitation its holder answered."""
+
+    status = serializers.ChoiceField(choices=["accepted", "declined"])
+    invitation_id = serializers.UUIDField()
+    tenant = InvitationTenantSerializer()
+    role = serializers.ChoiceField(
+        choices=Membership.Role.choices,
+        allow_null=True,
+        help_text="Your role in the tenant now; null after a decline.",
+    )

@@ -18,4 +18,17 @@ urlpatterns = [
         views.member_remove,
         name="member-remove",
     ),
+    path(
+        "tenants/<uuid:tenant_id>/invitations/<uuid:invitation_id>/cancel",
+        views.invitation_cancel,
+        name="invitation-cancel",
+    ),
+    path(
+        "invitations/<uuid:invitation_id>/accept", views.invitation_accept, name="invitation-accept"
+    ),
+    path(
+        "invitations/<uuid:invitation_id>/decline",
+        views.invitation_decline,
+        name="invitation-decline",
+    ),
 ]

@@ -1,4 +1,5 @@
-"""Web pages for tenants: list and create, switch the current tenant, and manage members.
+"""Web pages for tenants: list and create, switch the current tenant, manage members and
+invitations, and answer one's own invitations (shown on the dashboard).
 
 Pages show only tenants the user belongs to; any other tenant answers 404, as the API does.
 Changes go through ``tenants.services``, whose role rules decide; a refusal is shown on the
@@ -23,7 +24,7 @@ from core.views import see_other
 from tenants import services
 from tenants.forms import MemberInviteForm, MemberRoleForm, TenantCreateForm
 from tenants.models import Membership, Tenant
-from tenants.selectors import member_get, member_list, membership_get
+from tenants.selectors import invitation_list_live, member_get, member_list, membership_get
 
 SESSION_KEY = "current_tenant"
 
@@ -125,8 +126,9 @@ def tenant_members(request, tenant_id):
     if request.method == "POST":
         if form.is_valid():
             try:
-                added = services.member_add(
+                invitation = services.invitation_create(
                     tenant=tenant,
+                    actor=request.user,
                     actor_role=membership.role,
                     email=form.cleaned_data["email"],
                     role=form.cleaned_data["role"],
@@ -138,22 +140,76 @@ def tenant_members(request, tenant_id):
                 form.add_error(None, str(exc.detail))
                 status = 403
             else:
-                messages.success(request, f"{added.user.email} is now {_role_phrase(added.role)}.")
+                messages.success(
+                    request,
+                    f"{invitation.email} is invited to join as {_role_phrase(invitation.role)}; "
+                    "they become a member when they accept.",
+                )
                 return see_other(f"/tenants/{tenant.pk}/members")
         status = status if status == 403 else 400
+    can_manage = membership.role in services.MANAGERS
     return render(
         request,
         "tenants/members.html",
         {
             "tenant": tenant,
             "my_role": membership.role,
-            "can_manage": membership.role in services.MANAGERS,
+            "can_manage": can_manage,
             "members": member_list(tenant=tenant),
+            "invitations": invitation_list_live(tenant=tenant) if can_manage else (),
             "roles": Membership.Role.choices,
             "form": form,
         },
         status=status,
     )
+
+
+@require_POST
+@login_required
+def invitation_cancel(request, tenant_id, invitation_id):
+    membership = _membership_or_404(request, tenant_id)
+    try:
+        invitation = services.invitation_cancel(
+            tenant=membership.tenant,
+            actor_role=membership.role,
+            invitation_id=invitation_id,
+            request=request,
+        )
+    except exceptions.NotFound as exc:
+        raise Http404("No such invitation.") from exc
+    except exceptions.APIException as exc:
+        messages.error(request, _message(exc))
+    else:
+        messages.success(request, f"The invitation of {invitation.email} is cancelled.")
+    return see_other(f"/tenants/{membership.tenant_id}/members")
+
+
+@require_POST
+@login_required
+def invitation_accept(request, invitation_id):
+    try:
+        invitation, joined = services.invitation_accept(
+            user=request.user, invitation_id=invitation_id, request=request
+        )
+    except exceptions.NotFound as exc:
+        raise Http404("No such invitation.") from exc
+    messages.success(
+        request, f"You joined “{invitation.tenant.name}” as {_role_phrase(joined.role)}."
+    )
+    return see_other("/")
+
+
+@require_POST
+@login_required
+def invitation_decline(request, invitation_id):
+    try:
+        invitation = services.invitation_decline(
+            user=request.user, invitation_id=invitation_id, request=request
+        )
+    except exceptions.NotFound as exc:
+        raise Http404("No such invitation.") from exc
+    messages.success(request, f"You declined the invitation to “{invitation.tenant.name}”.")
+    return see_other("/")
 
 
 @require_POST

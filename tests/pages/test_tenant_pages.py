@@ -3,7 +3,7 @@ import re
 import pytest
 
 from audit.models import AuditEvent
-from tenants.models import Membership, Tenant
+from tenants.models import Membership, Tenant, TenantInvitation
 from tests.factories import MembershipFactory, TenantFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -112,7 +112,7 @@ def test_members_page_of_a_tenant_the_user_is_not_in_is_404(logged_in):
     assert logged_in.get(f"/tenants/{other.pk}/members").status_code == 404
 
 
-def test_invite_by_email_adds_the_member(logged_in, team):
+def test_invite_by_email_invites_without_adding(logged_in, team):
     invitee = UserFactory(email="babbage@example.com")
 
     response = logged_in.post(
@@ -120,17 +120,20 @@ def test_invite_by_email_adds_the_member(logged_in, team):
     )
 
     assert response.status_code == 303
-    assert Membership.objects.get(tenant=team, user=invitee).role == Role.ADMIN
-    assert AuditEvent.objects.filter(event_type="member.added", tenant_id=team.pk).exists()
+    assert not Membership.objects.filter(tenant=team, user=invitee).exists()
+    assert TenantInvitation.objects.get(tenant=team, email=invitee.email).role == Role.ADMIN
+    assert AuditEvent.objects.filter(event_type="invitation.created", tenant_id=team.pk).exists()
 
 
-def test_invite_of_an_unknown_email_shows_the_error_beside_the_field(logged_in, team):
+def test_invite_of_an_existing_member_shows_the_error_beside_the_field(logged_in, team):
+    colleague = _member(team)
+
     response = logged_in.post(
-        f"/tenants/{team.pk}/members", {"email": "nobody@example.com", "role": "member"}
+        f"/tenants/{team.pk}/members", {"email": colleague.user.email, "role": "member"}
     )
 
     assert response.status_code == 400
-    assert re.search(r'id="id_email_error".*No active user', response.content.decode(), re.S)
+    assert re.search(r'id="id_email_error".*already a member', response.content.decode(), re.S)
 
 
 def test_plain_member_sees_no_invite_form(client, team):
@@ -153,7 +156,8 @@ def test_plain_member_posting_an_invite_is_refused(client, team):
     )
 
     assert response.status_code == 403
-    assert b"Only an owner or admin may add members." in response.content
+    assert b"Only an owner or admin may invite members." in response.content
+    assert not TenantInvitation.objects.exists()
 
 
 def test_change_role_updates_the_membership(logged_in, team):

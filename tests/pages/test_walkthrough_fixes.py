@@ -131,8 +131,8 @@ def test_invite_message_puts_the_right_article_before_the_role(logged_in, user, 
         f"/tenants/{tenant.pk}/members", {"email": invitee.email, "role": role}, follow=True
     )
 
-    assert f"{invitee.email} is now {phrase}." in response.content.decode()
-    assert Membership.objects.get(tenant=tenant, user=invitee).role == role
+    assert f"{invitee.email} is invited to join as {phrase};" in response.content.decode()
+    assert not Membership.objects.filter(tenant=tenant, user=invitee).exists()
 
 
 def test_role_change_message_puts_the_right_article_before_the_role(logged_in, user):

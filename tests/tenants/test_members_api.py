@@ -1,11 +1,14 @@
-"""/api/v1/tenants/{id}/members: the role matrix of docs/tenants.md, checked in the database."""
+"""/api/v1/tenants/{id}/members: the role matrix of docs/tenants.md, checked in the database.
+
+Adding is by invitation and consent (SPEC §9): ``test_invitations_api.py``.
+"""
 
 import pytest
 
 from audit.models import AuditEvent
 from tenants.models import Membership
 from tests.factories import MembershipFactory, UserFactory
-from tests.tenants.helpers import client_for, jwt_for, make_key
+from tests.tenants.helpers import client_for, jwt_for
 
 pytestmark = pytest.mark.django_db
 
@@ -64,91 +67,7 @@ def test_reading_a_user_who_is_not_a_member_gets_404_not_found(member, outsider,
     assert response.json()["code"] == "not_found"
 
 
-# --- add ----------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("actor_role", "new_role", "allowed"),
-    [
-        (OWNER, MEMBER, True),
-        (OWNER, ADMIN, True),
-        (OWNER, OWNER, True),
-        (ADMIN, MEMBER, True),
-        (ADMIN, ADMIN, True),
-        (ADMIN, OWNER, False),
-        (MEMBER, MEMBER, False),
-        (MEMBER, ADMIN, False),
-    ],
-)
-def test_adding_members_follows_the_role_matrix(
-    member_with_role, tenant, actor_role, new_role, allowed
-):
-    actor = member_with_role(actor_role)
-    newcomer = UserFactory()
-
-    response = client_for(jwt_for(actor)).post(
-        members_url(tenant), {"email": newcomer.email.upper(), "role": new_role}
-    )
-
-    if allowed:
-        assert response.status_code == 201
-        assert response.json()["role"] == new_role
-        assert role_of(tenant, newcomer) == new_role
-        event = AuditEvent.objects.get(event_type="member.added")
-        assert event.tenant_id == tenant.pk and event.data["user_id"] == newcomer.pk
-    else:
-        assert response.status_code == 403
-        assert response.json()["code"] == "insufficient_permissions"
-        assert role_of(tenant, newcomer) is None
-
-
-def test_adding_defaults_to_the_member_role(owner, tenant):
-    newcomer = UserFactory()
-
-    client_for(jwt_for(owner)).post(members_url(tenant), {"email": newcomer.email})
-
-    assert role_of(tenant, newcomer) == MEMBER
-
-
-@pytest.mark.parametrize("email", ["nobody@example.com", "inactive"])
-def test_adding_an_unknown_or_inactive_email_gets_400(owner, tenant, email):
-    if email == "inactive":
-        email = UserFactory(is_active=False).email
-
-    response = client_for(jwt_for(owner)).post(members_url(tenant), {"email": email})
-
-    assert response.status_code == 400
-    assert response.json()["code"] == "validation_error"
-    assert "email" in response.json()["errors"]
-
-
-def test_adding_someone_twice_gets_400_and_keeps_their_role(owner, admin, tenant):
-    response = client_for(jwt_for(owner)).post(
-        members_url(tenant), {"email": admin.email, "role": MEMBER}
-    )
-
-    assert response.status_code == 400
-    assert role_of(tenant, admin) == ADMIN
-
-
-@pytest.mark.parametrize(
-    "body", [{}, {"email": "not-an-email"}, {"email": "a@b.c", "role": "king"}]
-)
-def test_bad_input_to_add_gets_400_validation_error(owner, tenant, body):
-    response = client_for(jwt_for(owner)).post(members_url(tenant), body)
-
-    assert response.status_code == 400
-    assert response.json()["code"] == "validation_error"
-
-
-def test_a_key_without_a_write_scope_cannot_add_members(owner, tenant):
-    newcomer = UserFactory()
-    raw_key = make_key(owner, scopes=["tenants:read"])
-
-    response = client_for(raw_key).post(members_url(tenant), {"email": newcomer.email})
-
-    assert response.status_code == 403
-    assert role_of(tenant, newcomer) is None
+# --- add: POST members invites instead (SPEC §9), see test_invitations_api.py ---------------
 
 
 # --- change role --------------------------------------------------------------------------

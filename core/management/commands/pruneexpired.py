@@ -7,12 +7,14 @@ from django.utils import timezone
 from accounts.services import refresh_tokens_prune
 from apikeys.services import api_key_prune_expired
 from audit.services import audit_prune, audit_record
+from tenants.services import invitation_prune_expired
 
 
 class Command(BaseCommand):
     help = (
         "Delete what has outlived its use: audit events past retention, API keys expired for "
-        "longer than the grace period, and refresh tokens (and their blacklist rows) past expiry."
+        "longer than the grace period, refresh tokens (and their blacklist rows) past expiry, and "
+        "tenant invitations left unanswered past expiry."
     )
 
     def add_arguments(self, parser):
@@ -34,11 +36,18 @@ class Command(BaseCommand):
         now = timezone.now()
         keys = api_key_prune_expired(before=now - timedelta(days=expired_key_days))
         tokens = refresh_tokens_prune(before=now)
+        invitations = invitation_prune_expired(before=now)
         events = audit_prune(before=now - timedelta(days=audit_days))
         audit_record(
             event_type="maintenance.pruned",
-            data={"audit_events": events, "api_keys": keys, "refresh_tokens": tokens},
+            data={
+                "audit_events": events,
+                "api_keys": keys,
+                "refresh_tokens": tokens,
+                "invitations": invitations,
+            },
         )
         self.stdout.write(
-            f"pruned: {events} audit events, {keys} expired API keys, {tokens} refresh tokens"
+            f"pruned: {events} audit events, {keys} expired API keys, {tokens} refresh tokens, "
+            f"{invitations} expired invitations"
         )
