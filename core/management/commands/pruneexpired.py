@@ -4,7 +4,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.utils import timezone
 
-from accounts.services import refresh_tokens_prune
+from accounts.services import access_token_revocations_prune, refresh_tokens_prune
 from apikeys.services import api_key_prune_expired
 from audit.services import audit_prune, audit_record
 
@@ -12,7 +12,8 @@ from audit.services import audit_prune, audit_record
 class Command(BaseCommand):
     help = (
         "Delete what has outlived its use: audit events past retention, API keys expired for "
-        "longer than the grace period, and refresh tokens (and their blacklist rows) past expiry."
+        "longer than the grace period, refresh tokens (and their blacklist rows) past expiry, and "
+        "access-token revocations (from logouts) once every token they name has expired."
     )
 
     def add_arguments(self, parser):
@@ -34,11 +35,18 @@ class Command(BaseCommand):
         now = timezone.now()
         keys = api_key_prune_expired(before=now - timedelta(days=expired_key_days))
         tokens = refresh_tokens_prune(before=now)
+        revocations = access_token_revocations_prune(before=now)
         events = audit_prune(before=now - timedelta(days=audit_days))
         audit_record(
             event_type="maintenance.pruned",
-            data={"audit_events": events, "api_keys": keys, "refresh_tokens": tokens},
+            data={
+                "audit_events": events,
+                "api_keys": keys,
+                "refresh_tokens": tokens,
+                "access_token_revocations": revocations,
+            },
         )
         self.stdout.write(
-            f"pruned: {events} audit events, {keys} expired API keys, {tokens} refresh tokens"
+            f"pruned: {events} audit events, {keys} expired API keys, {tokens} refresh tokens, "
+            f"{revocations} access-token revocations"
         )
