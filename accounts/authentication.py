@@ -284,6 +284,7 @@ class ActiveUser:
     user: object
     revoked_jtis: frozenset[str] = frozenset()
     revoked_families: frozenset[str] = frozenset()
+    credentials_epoch: int | None = None  # ``user.credentials_epoch()``, worked out once
 
     def accepts(self, token) -> bool:
         """False for a token logged out, of a revoked login, or issued before logins ended."""
@@ -291,7 +292,11 @@ class ActiveUser:
             return False
         if self.revoked_families and token.get(FAMILY_CLAIM) in self.revoked_families:
             return False
-        return credentials_current(token, user=self.user)
+        return credentials_current(
+            token,
+            valid_after=self.user.credentials_valid_after,
+            epoch=self.credentials_epoch,
+        )
 
 
 def _served_user(user_id, request) -> ActiveUser:
@@ -318,4 +323,9 @@ def _active_user(user_id) -> ActiveUser:
     jtis, families = set(), set()
     for claim, value in access_token_revocations_live(user_id=user.pk):
         (jtis if claim == AccessTokenRevocation.Claim.JTI else families).add(value)
-    return ActiveUser(user=user, revoked_jtis=frozenset(jtis), revoked_families=frozenset(families))
+    return ActiveUser(
+        user=user,
+        revoked_jtis=frozenset(jtis),
+        revoked_families=frozenset(families),
+        credentials_epoch=user.credentials_epoch(),
+    )

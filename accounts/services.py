@@ -164,7 +164,10 @@ def _rotate(token: FamilyRefreshToken) -> tuple[TokenPair | None, RefreshTokenFa
         .filter(family=family, outstanding_token__jti=token[api_settings.JTI_CLAIM])
         .first()
     )
-    if issue is None or not credentials_current(token, user=family.user):
+    user = family.user
+    if issue is None or not credentials_current(
+        token, valid_after=user.credentials_valid_after, epoch=user.credentials_epoch()
+    ):
         raise invalid_token(TOKEN_REVOKED if issue is not None else "Invalid token.")
     if issue.rotated_at is not None:
         token_family_revoke(family=family, reason=RefreshTokenFamily.RevokedReason.REUSE)

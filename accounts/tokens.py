@@ -75,18 +75,19 @@ def _stamp_credentials(token, user) -> None:
         token[CREDENTIALS_CLAIM] = epoch
 
 
-def credentials_current(token, *, user) -> bool:
+def credentials_current(token, *, valid_after, epoch: int | None) -> bool:
     """False for a token issued before the user's logins were last ended (SPEC §9).
 
-    A token Keyward minted names the ``credentials_valid_after`` it was minted under, exactly,
-    so no clock is compared. One minted elsewhere (SimpleJWT's ``for_user``, or before the claim
-    existed) is judged by its ``iat``: whole seconds, so one minted in the very second the
-    logins ended, even just after, is refused too — the safe side.
+    ``valid_after`` is the user's ``credentials_valid_after`` and ``epoch`` the same moment as
+    ``User.credentials_epoch`` gives it (callers on the hot path work it out once per user). A
+    token Keyward minted names the moment it was minted under, exactly, so no clock is
+    compared. One minted elsewhere (SimpleJWT's ``for_user``, or before the claim existed) is
+    judged by its ``iat``: whole seconds, so one minted in the very second the logins ended,
+    even just after, is refused too — the safe side.
     """
-    valid_after = user.credentials_valid_after
     stamped = token.get(CREDENTIALS_CLAIM)
     if stamped is not None:
-        return stamped == user.credentials_epoch()
+        return stamped == epoch
     if valid_after is None:
         return True
     issued_at = token.get("iat")
