@@ -234,7 +234,8 @@ class LogoutView(PublicEndpoint):
         user_logout(
             request=request._request,
             refresh_token=serializer.validated_data.get("refresh_token") or None,
-            access_tokens=_presented_access_tokens(request),
+            access_token=_bearer_access_token(request),
+            cookie_access_token=request.COOKIES.get(ACCESS_COOKIE) or None,
         )
         if is_form_post(request):
             response = views.logged_out_redirect(request._request)
@@ -244,20 +245,12 @@ class LogoutView(PublicEndpoint):
         return response
 
 
-def _presented_access_tokens(request) -> tuple[str, ...]:
-    """The JWTs the call carries: a Bearer header's, and the browser's cookie's.
-
-    An API key in the header is not a login and is left alone. The cookie is the browser's
-    own: one that no longer decodes is simply deleted with the rest.
-    """
-    tokens = []
+def _bearer_access_token(request) -> str | None:
+    """The JWT of an ``Authorization: Bearer`` header; an API key there is no login."""
     parts = request.META.get("HTTP_AUTHORIZATION", "").split()
     if len(parts) == 2 and parts[0].lower() == "bearer" and looks_like_jwt(parts[1]):
-        tokens.append(parts[1])
-    cookie = request.COOKIES.get(ACCESS_COOKIE)
-    if cookie and looks_like_jwt(cookie) and cookie not in tokens:
-        tokens.append(cookie)
-    return tuple(tokens)
+        return parts[1]
+    return None
 
 
 class IsPersonLogin(BasePermission):

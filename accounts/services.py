@@ -231,16 +231,17 @@ def user_token_families_revoke(*, user_id, reason: str) -> int:
     return _blacklist(OutstandingToken.objects.filter(keyward_issue__family__user_id=user_id))
 
 
-def access_token_revoke(*, raw_token: str) -> User | None:
+def access_token_revoke(*, raw_token: str, strict: bool = True) -> User | None:
     """Log out the login an access token belongs to: refuse the token, and its family if any.
 
     Returns the token's user. An expired token is already refused and needs nothing (``None``);
-    a tampered one, or a refresh token, is 401 ``invalid_token``.
+    a tampered one, or a refresh token, is 401 ``invalid_token`` — or, not ``strict`` (a
+    browser's own cookie, which logout deletes anyway), nothing.
     """
     try:
         token = token_decode(AccessToken, raw_token)
     except exceptions.AuthenticationFailed as exc:
-        if exc.get_codes() == "token_expired":
+        if exc.get_codes() == "token_expired" or not strict:
             return None
         raise
     user = User.objects.filter(pk=token.get(api_settings.USER_ID_CLAIM)).first()
@@ -299,20 +300,28 @@ def refresh_token_revoke(*, raw_token: str) -> RefreshTokenFamily | None:
 
 @transaction.atomic
 def user_logout(
-    *, request, refresh_token: str | None = None, access_tokens: tuple[str, ...] = ()
+    *,
+    request,
+    refresh_token: str | None = None,
+    access_token: str | None = None,
+    cookie_access_token: str | None = None,
 ) -> None:
     """End the session (if any), the refresh token's family and the access tokens given.
 
-    One transaction: every revocation commits, and is announced to every process, together,
-    before the caller answers; a bad token leaves everything as it was.
+    ``access_token`` is one the caller presented (a Bearer header): if it is not a valid
+    access token the answer is 401 and nothing changes. ``cookie_access_token`` is the
+    browser's cookie: revoked if it is valid, ignored otherwise. One transaction: every
+    revocation commits, and is announced to every process, together, before the caller
+    answers.
     """
     user = request.user if request.user.is_authenticated else None
     family = refresh_token_revoke(raw_token=refresh_token) if refresh_token else None
     if user is None and family is not None:
         user = family.user
-    for raw_token in access_tokens:
-        token_user = access_token_revoke(raw_token=raw_token)
-        user = user or token_user
+    if access_token:
+        user = access_token_revoke(raw_token=access_token) or user
+    if cookie_access_token and cookie_access_token != access_token:
+        user = access_token_revoke(raw_token=cookie_access_token, strict=False) or user
     auth.logout(request)
     if user is not None:
         audit_record(event_type="logout", request=request, actor=user, target=user)

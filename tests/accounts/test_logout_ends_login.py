@@ -466,3 +466,14 @@ def test_pruneexpired_deletes_revocations_whose_tokens_have_expired(user):
     assert AccessTokenRevocation.objects.count() == 2
     assert "2 access-token revocations" in out.getvalue()
     assert_refused(live["access_token"])
+
+
+def test_form_logout_with_a_cookie_token_that_no_longer_decodes_still_logs_out(user):
+    browser = form_login(user)
+    thief = replay_session(browser)
+    browser.cookies[ACCESS_COOKIE] = "eyJhbGciOiJIUzI1NiJ9.e30.bad"
+
+    response = browser_post(browser, LOGOUT)
+
+    assert response.status_code == 303
+    assert thief.get(VERIFY).status_code == 401
