@@ -477,3 +477,28 @@ def test_form_logout_with_a_cookie_token_that_no_longer_decodes_still_logs_out(u
 
     assert response.status_code == 303
     assert thief.get(VERIFY).status_code == 401
+
+
+def test_the_admin_shows_when_a_users_logins_last_ended_read_only(user):
+    bearer(login(user)["access_token"]).post(LOGOUT_ALL, {}, format="json")
+    admin = Client()
+    admin.force_login(UserFactory(is_staff=True, is_superuser=True))
+
+    page = admin.get(f"/admin/accounts/user/{user.pk}/change/").content.decode()
+
+    assert "Credentials valid after" in page
+    assert 'name="credentials_valid_after"' not in page
+
+
+def test_changing_ones_own_password_in_the_admin_keeps_that_admin_session():
+    root = UserFactory(is_staff=True, is_superuser=True)
+    admin = Client()
+    admin.force_login(root)
+
+    admin.post(
+        f"/admin/accounts/user/{root.pk}/password/",
+        {"password1": NEW_PASSWORD, "password2": NEW_PASSWORD, "usable_password": "true"},
+    )
+
+    assert admin.get("/admin/").status_code == 200
+    assert User.objects.get(pk=root.pk).credentials_valid_after is not None
