@@ -219,7 +219,8 @@ class LogoutView(PublicEndpoint):
                 429: ERROR,
             }
         ),
-        auth=[],
+        # No credential is needed; the access token and session presented are the ones ended.
+        auth=[{}, {"jwtAuth": []}, {"jwtCookieAuth": []}, {"cookieAuth": []}],
         tags=["auth"],
     )
     def post(self, request):
@@ -283,6 +284,7 @@ class LogoutAllView(SharedAuthenticators, APIView):
             429: ERROR,
             503: ERROR,
         },
+        auth=[{"jwtAuth": []}, {"jwtCookieAuth": []}, {"cookieAuth": []}],  # a key gets 403
         tags=["auth"],
     )
     def post(self, request):
