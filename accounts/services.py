@@ -228,7 +228,11 @@ def user_token_families_revoke(*, user_id, reason: str) -> int:
     RefreshTokenFamily.objects.filter(user_id=user_id, revoked_at__isnull=True).update(
         revoked_at=timezone.now(), revoked_reason=reason
     )
-    return _blacklist(OutstandingToken.objects.filter(keyward_issue__family__user_id=user_id))
+    return _blacklist(
+        OutstandingToken.objects.filter(
+            keyward_issue__family__user_id=user_id, expires_at__gt=timezone.now()
+        )
+    )
 
 
 def access_token_revoke(*, raw_token: str, strict: bool = True) -> User | None:
@@ -244,8 +248,11 @@ def access_token_revoke(*, raw_token: str, strict: bool = True) -> User | None:
         if exc.get_codes() == "token_expired" or not strict:
             return None
         raise
-    user = User.objects.filter(pk=token.get(api_settings.USER_ID_CLAIM)).first()
-    if user is None:  # deleted, or a service client's token: no login to end
+    try:
+        user = User.objects.filter(pk=token.get(api_settings.USER_ID_CLAIM)).first()
+    except (ValueError, TypeError, OverflowError):
+        user = None
+    if user is None:  # deleted, or not a user's token: no login to end
         return None
     with transaction.atomic():
         _access_revoke(
@@ -318,10 +325,12 @@ def user_logout(
     family = refresh_token_revoke(raw_token=refresh_token) if refresh_token else None
     if user is None and family is not None:
         user = family.user
+    token_users = []
     if access_token:
-        user = access_token_revoke(raw_token=access_token) or user
+        token_users.append(access_token_revoke(raw_token=access_token))
     if cookie_access_token and cookie_access_token != access_token:
-        user = access_token_revoke(raw_token=cookie_access_token, strict=False) or user
+        token_users.append(access_token_revoke(raw_token=cookie_access_token, strict=False))
+    user = user or next((token_user for token_user in token_users if token_user), None)
     auth.logout(request)
     if user is not None:
         audit_record(event_type="logout", request=request, actor=user, target=user)
