@@ -68,7 +68,7 @@ class UserAdmin(DjangoUserAdmin):
                 )
             },
         ),
-        ("Important dates", {"fields": ("last_login", "date_joined")}),
+        ("Important dates", {"fields": ("last_login", "date_joined", "credentials_valid_after")}),
     )
     add_fieldsets = (
         (
@@ -90,7 +90,9 @@ class UserAdmin(DjangoUserAdmin):
     list_filter = ("is_staff", "is_superuser", "is_active", "groups")
     search_fields = ("email", "first_name", "last_name")
     ordering = ("email",)
-    readonly_fields = ("last_login", "date_joined")
+    # Logins end through a new password or deactivation (or the user's own "sign out
+    # everywhere"), never by editing when they ended.
+    readonly_fields = ("last_login", "date_joined", "credentials_valid_after")
 
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)

@@ -1,4 +1,4 @@
-"""The auth API: register, login, logout, refresh, verify (SPEC §2).
+"""The auth API: register, login, logout, logout-all, refresh, verify (SPEC §2, §9).
 
 Register, login and logout take JSON or form posts. A form post (the seeds' curl examples, a
 page's form) gets the browser answer: a 303, or the page again with its errors. JSON gets JSON.
@@ -8,13 +8,13 @@ from collections.abc import Mapping
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework import serializers, status
-from rest_framework.permissions import AllowAny
+from rest_framework import exceptions, serializers, status
+from rest_framework.permissions import AllowAny, BasePermission
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts import views
-from accounts.authentication import access_cookie_delete
+from accounts.authentication import ACCESS_COOKIE, access_cookie_delete
 from accounts.csrf import csrf_enforce_for_cookies
 from accounts.ratelimits import register_rate_limit
 from accounts.selectors import credential_describe
@@ -22,6 +22,8 @@ from accounts.serializers import (
     AuthErrorSerializer,
     LoginResponseSerializer,
     LoginSerializer,
+    LogoutAllResponseSerializer,
+    LogoutAllSerializer,
     LogoutSerializer,
     RefreshSerializer,
     RegisterResponseSerializer,
@@ -36,10 +38,12 @@ from accounts.services import (
     user_authenticate,
     user_login_tokens,
     user_logout,
+    user_logout_all,
     user_register,
 )
+from apikeys.authentication import looks_like_jwt
 from apikeys.permissions import HasPrincipal
-from core.principal import principal_of
+from core.principal import AuthMethod, principal_of
 from core.views import SharedAuthenticators
 
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
@@ -220,21 +224,91 @@ class LogoutView(PublicEndpoint):
                 429: ERROR,
             }
         ),
-        auth=[],
+        # No credential is needed; the access token and session presented are the ones ended.
+        auth=[{}, {"jwtAuth": []}, {"jwtCookieAuth": []}, {"cookieAuth": []}],
         tags=["auth"],
     )
     def post(self, request):
-        """End the session and revoke the refresh token's whole family, if one is given."""
+        """End the login: the session, the refresh token's family, and the access token.
+
+        The access token is the one the call carries (``Authorization: Bearer`` or the
+        ``access_token`` cookie); with it, the refresh tokens of its login end too. Each is
+        refused on every node before this answers.
+        """
         serializer = LogoutSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         user_logout(
             request=request._request,
             refresh_token=serializer.validated_data.get("refresh_token") or None,
+            access_token=_bearer_access_token(request),
+            cookie_access_token=request.COOKIES.get(ACCESS_COOKIE) or None,
         )
         if is_form_post(request):
             response = views.logged_out_redirect(request._request)
         else:
             response = Response(status=status.HTTP_204_NO_CONTENT)
+        access_cookie_delete(response)
+        return response
+
+
+def _bearer_access_token(request) -> str | None:
+    """The JWT of an ``Authorization: Bearer`` header; an API key there is no login."""
+    parts = request.META.get("HTTP_AUTHORIZATION", "").split()
+    if len(parts) == 2 and parts[0].lower() == "bearer" and looks_like_jwt(parts[1]):
+        return parts[1]
+    return None
+
+
+class IsPersonLogin(BasePermission):
+    """Called with a person's own login (session or JWT): not an API key or service client."""
+
+    def has_permission(self, request, view):
+        principal = principal_of(request)
+        if principal is None:
+            return False  # DRF answers 401 authentication_required
+        if principal.auth_method not in (AuthMethod.SESSION, AuthMethod.JWT):
+            raise exceptions.PermissionDenied(
+                "Signing out everywhere needs your own login (session or token), not a key.",
+                code="insufficient_permissions",
+            )
+        return True
+
+
+class LogoutAllView(SharedAuthenticators, APIView):
+    permission_classes = [IsPersonLogin]
+
+    @extend_schema(
+        summary="Sign out everywhere",
+        request=_request_body(LogoutAllSerializer),
+        responses={
+            200: LogoutAllResponseSerializer,
+            303: OpenApiResponse(description="Form post: redirect to the login page."),
+            400: ERROR,
+            401: ERROR,
+            403: ERROR,
+            429: ERROR,
+            503: ERROR,
+        },
+        auth=[{"jwtAuth": []}, {"jwtCookieAuth": []}, {"cookieAuth": []}],  # a key gets 403
+        tags=["auth"],
+    )
+    def post(self, request):
+        """End every session, refresh token and access token of yours issued before now.
+
+        With ``keys: true``, also revoke every API key you own. Each is refused on every node
+        before this answers. A form post (the dashboard's button) is redirected to the login page.
+        """
+        serializer = LogoutAllSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        keys_revoked = user_logout_all(
+            request=request._request,
+            user=request.user,
+            revoke_keys=serializer.validated_data["keys"],
+        )
+        if is_form_post(request):
+            response = views.signed_out_everywhere_redirect(request._request)
+        else:
+            response = Response({"keys_revoked": keys_revoked})
         access_cookie_delete(response)
         return response
 

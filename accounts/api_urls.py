@@ -10,5 +10,6 @@ urlpatterns = [
     path("auth/register", api.RegisterView.as_view(), name="auth-register"),
     path("auth/login", api.LoginView.as_view(), name="auth-login"),
     path("auth/logout", api.LogoutView.as_view(), name="auth-logout"),
+    path("auth/logout-all", api.LogoutAllView.as_view(), name="auth-logout-all"),
     path("auth/refresh", api.RefreshView.as_view(), name="auth-refresh"),
 ]

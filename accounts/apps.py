@@ -6,4 +6,7 @@ class AccountsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
-        from accounts import schema  # noqa: F401  (registers the OpenAPI security schemes)
+        from accounts import (  # noqa: F401  (the OpenAPI security schemes; the logins' end)
+            schema,
+            signals,
+        )

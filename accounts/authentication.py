@@ -6,6 +6,7 @@ otherwise.
 """
 
 import threading
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from django.conf import settings
@@ -20,7 +21,15 @@ from rest_framework_simplejwt.tokens import AccessToken
 from rest_framework_simplejwt.utils import aware_utcnow
 
 from accounts import sessions
-from accounts.tokens import invalid_token, token_decode, token_expired
+from accounts.models import AccessTokenRevocation
+from accounts.services import TOKEN_REVOKED, access_token_revocations_live
+from accounts.tokens import (
+    FAMILY_CLAIM,
+    credentials_current,
+    invalid_token,
+    token_decode,
+    token_expired,
+)
 from core.nostore import no_store
 from core.principal import AuthMethod, Principal
 from metering import verified
@@ -171,12 +180,7 @@ def _expiry(epoch: float | None) -> datetime | None:
 
 def _counted_session_user(user_id, request):
     try:
-        return verified.serve(
-            cache_key_of_user(user_id),
-            load=lambda: _active_user(user_id),
-            meter_of=meter_for_user,
-            request=request,
-        )
+        return _served_user(user_id, request).user
     except exceptions.AuthenticationFailed:
         return None
 
@@ -195,7 +199,13 @@ def authenticate_access_token(raw_token: str, *, request=None):
     the shared cache does both, see ``metering.verified``), else from the database.
     """
     token = verified_access_token(raw_token)
-    user = _user_for(token, request)
+    user_id = token.get(api_settings.USER_ID_CLAIM)
+    if user_id is None:
+        raise invalid_token()
+    active = _served_user(user_id, request)
+    if not active.accepts(token):
+        raise invalid_token(TOKEN_REVOKED)
+    user = active.user
     return user, Principal(
         auth_method=AuthMethod.JWT,
         user=user,
@@ -213,8 +223,9 @@ def verified_access_token(raw_token: str) -> AccessToken:
     """The access token, checked by SimpleJWT once per process and its expiry on every use.
 
     A JWT cannot change, so once its signature and claims have passed ``AccessToken`` the only
-    thing that can make it unacceptable later is time (its ``exp``), or its user changing — which
-    the user's generation in ``metering.verified`` catches. PyJWT's decode is most of a JWT
+    things that can make it unacceptable later are time (its ``exp``), its user changing, or a
+    logout revoking it — the last two come with the user's record (``ActiveUser``), which the
+    user's generation in ``metering.verified`` keeps current. PyJWT's decode is most of a JWT
     request's cost, so it is paid once per token, not once per request. Tokens are remembered by
     digest, never as themselves.
     """
@@ -267,19 +278,46 @@ def access_cookie_delete(response) -> None:
     response.delete_cookie(ACCESS_COOKIE, path="/", samesite="Lax")
 
 
-def _user_for(token, request):
-    user_id = token.get(api_settings.USER_ID_CLAIM)
-    if user_id is None:
-        raise invalid_token()
+@dataclass(frozen=True, slots=True)
+class ActiveUser:
+    """The record cached for a user: the user, and which of their access tokens are revoked.
+
+    Logout adds a revocation and bumps the user's generation, so the record is read again, on
+    every process, with it; a warm request checks a token against it without a query.
+    """
+
+    user: object
+    revoked_jtis: frozenset[str] = frozenset()
+    revoked_families: frozenset[str] = frozenset()
+    credentials_epoch: int | None = None  # ``user.credentials_epoch()``, worked out once
+
+    def accepts(self, token) -> bool:
+        """False for a token logged out, of a revoked login, or issued before logins ended."""
+        if self.revoked_jtis and token.get(api_settings.JTI_CLAIM) in self.revoked_jtis:
+            return False
+        if self.revoked_families and token.get(FAMILY_CLAIM) in self.revoked_families:
+            return False
+        return credentials_current(
+            token,
+            valid_after=self.user.credentials_valid_after,
+            epoch=self.credentials_epoch,
+        )
+
+
+def _served_user(user_id, request) -> ActiveUser:
     return verified.serve(
         cache_key_of_user(user_id),
         load=lambda: _active_user(user_id),
-        meter_of=meter_for_user,
+        meter_of=_meter_of_active_user,
         request=request,
     )
 
 
-def _active_user(user_id):
+def _meter_of_active_user(active: ActiveUser):
+    return meter_for_user(active.user)
+
+
+def _active_user(user_id) -> ActiveUser:
     user_model = get_user_model()
     try:
         user = user_model.objects.get(pk=user_id)
@@ -287,4 +325,12 @@ def _active_user(user_id):
         raise invalid_token() from exc
     if not user.is_active:
         raise invalid_token()
-    return user
+    jtis, families = set(), set()
+    for claim, value in access_token_revocations_live(user_id=user.pk):
+        (jtis if claim == AccessTokenRevocation.Claim.JTI else families).add(value)
+    return ActiveUser(
+        user=user,
+        revoked_jtis=frozenset(jtis),
+        revoked_families=frozenset(families),
+        credentials_epoch=user.credentials_epoch(),
+    )

@@ -64,6 +64,14 @@ class LogoutSerializer(serializers.Serializer):
     refresh_token = serializers.CharField(required=False, allow_blank=True)
 
 
+class LogoutAllSerializer(serializers.Serializer):
+    keys = serializers.BooleanField(default=False, help_text="Also revoke every API key you own.")
+
+
+class LogoutAllResponseSerializer(serializers.Serializer):
+    keys_revoked = serializers.IntegerField(help_text="How many API keys were revoked.")
+
+
 class VerifyUserSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     email = serializers.EmailField()

@@ -2,9 +2,10 @@
 
 Every login starts a family (``accounts.models.RefreshTokenFamily``); its refresh token carries
 the family's id in the ``family`` claim, and rotation copies the claim into the successor. The
-family is what reuse detection and logout revoke. SimpleJWT signs, decodes and keeps the
-blacklist; the lifetimes are read from settings when a token is made, not when SimpleJWT was
-imported.
+family is what reuse detection and logout revoke. Every token also carries ``cred_since``, the
+user's ``credentials_valid_after`` when it was minted (``credentials_current``). SimpleJWT
+signs, decodes and keeps the blacklist; the lifetimes are read from settings when a token is
+made, not when SimpleJWT was imported.
 """
 
 import uuid
@@ -22,6 +23,7 @@ from rest_framework_simplejwt.utils import datetime_from_epoch
 from accounts.models import IssuedRefreshToken, RefreshTokenFamily
 
 FAMILY_CLAIM = "family"
+CREDENTIALS_CLAIM = "cred_since"
 TOKEN_TYPE = "bearer"
 
 
@@ -63,7 +65,35 @@ def access_token_for_user(*, user) -> AccessToken:
     """A stand-alone access token, e.g. for the browser's ``access_token`` cookie."""
     token = AccessToken.for_user(user)
     token.set_exp(lifetime=timedelta(seconds=access_token_lifetime()))
+    _stamp_credentials(token, user)
     return token
+
+
+def _stamp_credentials(token, user) -> None:
+    epoch = user.credentials_epoch()
+    if epoch is not None:
+        token[CREDENTIALS_CLAIM] = epoch
+
+
+def credentials_current(token, *, valid_after, epoch: int | None) -> bool:
+    """False for a token issued before the user's logins were last ended (SPEC §9).
+
+    ``valid_after`` is the user's ``credentials_valid_after`` and ``epoch`` the same moment as
+    ``User.credentials_epoch`` gives it (callers on the hot path work it out once per user). A
+    token Keyward minted names the moment it was minted under, exactly, so no clock is
+    compared. One minted elsewhere (SimpleJWT's ``for_user``, or before the claim existed) is
+    judged by its ``iat``: whole seconds, so one minted in the very second the logins ended,
+    even just after, is refused too — the safe side.
+    """
+    stamped = token.get(CREDENTIALS_CLAIM)
+    if stamped is not None:
+        return stamped == epoch
+    if valid_after is None:
+        return True
+    issued_at = token.get("iat")
+    if not isinstance(issued_at, int | float):
+        return False
+    return issued_at >= valid_after.timestamp()
 
 
 def token_pair_issue(*, family: RefreshTokenFamily) -> TokenPair:
@@ -72,6 +102,7 @@ def token_pair_issue(*, family: RefreshTokenFamily) -> TokenPair:
     refresh.set_exp(lifetime=timedelta(seconds=refresh_token_lifetime()))
     refresh[api_settings.USER_ID_CLAIM] = str(family.user_id)
     refresh[FAMILY_CLAIM] = str(family.pk)
+    _stamp_credentials(refresh, family.user)  # copied into the access token below
     outstanding = OutstandingToken.objects.create(
         user_id=family.user_id,
         jti=refresh[api_settings.JTI_CLAIM],

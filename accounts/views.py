@@ -125,6 +125,12 @@ def logged_out_redirect(request):
     return see_other(settings.LOGOUT_REDIRECT_URL)
 
 
+def signed_out_everywhere_redirect(request):
+    """After the dashboard's "Sign out everywhere": the login page, saying what happened."""
+    messages.info(request, "You have been signed out everywhere.")
+    return see_other(settings.LOGOUT_REDIRECT_URL)
+
+
 def error_page(request, exc: Exception):
     """The HTML answer, for a form post, to what the API answers in JSON."""
     if isinstance(exc, RateLimitExceeded):

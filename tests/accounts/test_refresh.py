@@ -171,7 +171,9 @@ def test_refresh_token_of_an_inactive_user_gets_401_invalid_token(api_client, us
 
     assert response.status_code == 401
     assert response.json()["code"] == "invalid_token"
-    assert not BlacklistedToken.objects.exists()
+    # Refused, not rotated: no successor was minted (deactivation itself revoked the login).
+    assert OutstandingToken.objects.count() == 1
+    assert RefreshTokenFamily.objects.get().revoked_reason == "credentials"
 
 
 def test_refresh_token_of_a_deleted_user_gets_401_invalid_token(api_client, user, tokens):

@@ -4,7 +4,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.utils import timezone
 
-from accounts.services import refresh_tokens_prune
+from accounts.services import access_token_revocations_prune, refresh_tokens_prune
 from apikeys.services import api_key_prune_expired
 from audit.services import audit_prune, audit_record
 from tenants.services import invitation_prune_expired
@@ -13,7 +13,8 @@ from tenants.services import invitation_prune_expired
 class Command(BaseCommand):
     help = (
         "Delete what has outlived its use: audit events past retention, API keys expired for "
-        "longer than the grace period, refresh tokens (and their blacklist rows) past expiry, and "
+        "longer than the grace period, refresh tokens (and their blacklist rows) past expiry, "
+        "access-token revocations (from logouts) once every token they name has expired, and "
         "tenant invitations left unanswered past expiry."
     )
 
@@ -36,6 +37,7 @@ class Command(BaseCommand):
         now = timezone.now()
         keys = api_key_prune_expired(before=now - timedelta(days=expired_key_days))
         tokens = refresh_tokens_prune(before=now)
+        revocations = access_token_revocations_prune(before=now)
         invitations = invitation_prune_expired(before=now)
         events = audit_prune(before=now - timedelta(days=audit_days))
         audit_record(
@@ -44,10 +46,12 @@ class Command(BaseCommand):
                 "audit_events": events,
                 "api_keys": keys,
                 "refresh_tokens": tokens,
+                "access_token_revocations": revocations,
                 "invitations": invitations,
             },
         )
         self.stdout.write(
             f"pruned: {events} audit events, {keys} expired API keys, {tokens} refresh tokens, "
+            f"{revocations} access-token revocations, "
             f"{invitations} expired invitations"
         )
