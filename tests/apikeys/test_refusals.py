@@ -11,6 +11,7 @@ from datetime import timedelta
 import pytest
 import time_machine
 from django.utils import timezone
+from prometheus_client import REGISTRY
 
 from apikeys.selectors import api_key_fresh
 from tests.apikeys.conftest import INFO_URL, forged_key, key_client, make_api_key
@@ -197,3 +198,27 @@ def test_a_valid_key_header_beside_a_valid_authorization_acts_as_the_key(user, a
 
     assert response.status_code == 200
     assert response.json()["id"] == str(api_key.pk)
+
+
+def auth_outcomes(code: str) -> float:
+    labels = {"method": "api_key", "code": code}
+    return REGISTRY.get_sample_value("keyward_auth_outcomes_total", labels) or 0.0
+
+
+def test_requests_from_outside_the_allowlist_are_counted_in_the_metrics(user):
+    _, raw = allowlisted_key(user)
+    before = auth_outcomes("ip_not_allowed")
+
+    for _ in range(3):
+        key_client(raw).get(INFO_URL, REMOTE_ADDR=OUTSIDE)
+
+    assert auth_outcomes("ip_not_allowed") == before + 3
+
+
+def test_invented_keys_are_counted_in_the_metrics(user):
+    before = auth_outcomes("invalid_api_key")
+
+    for _ in range(3):
+        key_client(forged_key(make_api_key(user)[1])).get(INFO_URL)
+
+    assert auth_outcomes("invalid_api_key") == before + 3
