@@ -9,6 +9,7 @@ import pytest
 from django_redis import get_redis_connection
 
 from apikeys import crypto, known_keys
+from audit.models import AuditEvent
 from tests.apikeys.conftest import INFO_URL, key_client, make_api_key
 
 pytestmark = pytest.mark.django_db
@@ -102,3 +103,18 @@ def test_an_invented_key_creates_no_generation_in_the_shared_cache(user):
     key_client(invented_key()).get(INFO_URL)  # the first one is looked up in the database
 
     assert [name for name in redis.scan_iter(match="*gen:key:*")] == []
+
+
+def test_a_burst_of_invented_keys_is_audited_once_not_per_request(user):
+    make_api_key(user)
+
+    for _ in range(12):
+        key_client(invented_key()).get(INFO_URL)
+
+    bursts = AuditEvent.objects.filter(event_type="api_key.auth_failed_burst")
+    assert bursts.count() == 1
+    assert bursts.get().data == {
+        "failures": 10,
+        "window_seconds": 60,
+        "last_code": "invalid_api_key",
+    }
