@@ -14,7 +14,7 @@ from django.utils import timezone
 from prometheus_client import REGISTRY
 
 from apikeys.selectors import api_key_fresh
-from tests.apikeys.conftest import INFO_URL, forged_key, key_client, make_api_key
+from tests.apikeys.conftest import INFO_URL, VERIFY_URL, forged_key, key_client, make_api_key
 from tests.factories import MembershipFactory, TenantFactory
 from tests.tenants.helpers import jwt_for
 
@@ -222,3 +222,36 @@ def test_invented_keys_are_counted_in_the_metrics(user):
         key_client(forged_key(make_api_key(user)[1])).get(INFO_URL)
 
     assert auth_outcomes("invalid_api_key") == before + 3
+
+
+# --- keys/verify judges a key as a real request would --------------------------------------
+
+
+@pytest.fixture
+def verifier(user):
+    _, raw = make_api_key(user, scopes=["keys:verify"])
+    return key_client(raw)
+
+
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [
+        ({"ip": OUTSIDE}, "ip_not_allowed"),
+        ({"tenant_id": "other"}, "tenant_mismatch"),
+    ],
+    ids=["ip", "tenant"],
+)
+def test_a_verified_key_refused_for_its_ip_or_tenant_spends_nothing_of_its_own(
+    verifier, user, body, code
+):
+    tenant = MembershipFactory(user=user).tenant
+    api_key, raw = allowlisted_key(user, tenant=tenant)
+    if body.get("tenant_id") == "other":
+        body = {"tenant_id": str(TenantFactory().pk)}
+
+    verdicts = [
+        verifier.post(VERIFY_URL, {"key": raw, **body}, format="json").json() for _ in range(3)
+    ]
+
+    assert {(v["valid"], v["code"]) for v in verdicts} == {(False, code)}
+    assert api_key_fresh(api_key).request_count == 0
