@@ -2,7 +2,8 @@
 
 The checksum (``crypto``) is public: anyone can make well-formed keys offline, and each one that
 reached the database would cost an indexed probe for nothing. So every process keeps the first
-64 bits of every stored key hash, sorted in one array (8 bytes a key), read in one query. The
+64 bits of every stored key hash, sorted in one array (8 bytes a key), read in one query once
+the process has met an unknown key (so a cold real key still costs just its one probe). The
 copy is current while the shared generation ``keys:all`` holds the value read before that
 query; saving any key bumps it once the save commits (``apikeys.signals``).
 
@@ -33,6 +34,7 @@ from metering import backends, verified
 FAMILY = "keys:all"  # the generation every saved key bumps
 MAX_KEYS = 2_000_000  # 16 MB a process
 RETRY_SECONDS = 600  # past MAX_KEYS, how long before the keys are counted again
+UNREACHABLE_RETRY_SECONDS = 5  # the shared cache away: how long before it is asked again
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +45,7 @@ class Known:
 
 
 _known: Known | None = None
-_too_many_until = 0.0
+_not_before = 0.0  # no copy is read before then: too many keys, or the shared cache away
 _lock = threading.Lock()
 
 
@@ -54,7 +56,7 @@ def refused_as_unknown(raw_key: str, key_hash: str, request) -> bool:
     """
     known = _known  # read once a key was not found (``learn``): a cold real key costs one probe
     for _ in range(2):  # a stale copy is read again once
-        if known is None or not _still_usable(known) or _maybe_stored(known, raw_key, key_hash):
+        if known is None or _maybe_stored(known, raw_key, key_hash):
             return False
         confirmed = verified.count_refused(request, generation_of=FAMILY, expected=known.generation)
         if confirmed is not verified.STALE:
@@ -78,6 +80,13 @@ def keys_changed_on_commit() -> None:
 def forget() -> None:
     global _known
     _known = None
+
+
+def reset() -> None:
+    """Forget the copy and any back-off (tests: each starts with an empty cache)."""
+    global _not_before
+    forget()
+    _not_before = 0.0
 
 
 def _announce() -> None:
@@ -106,32 +115,38 @@ def _prefix(key_hash: str) -> int:
 
 def _current() -> Known | None:
     known = _known
-    if known is not None and _still_usable(known):
+    if _still_usable(known):
         return known
     with _lock:
-        if _known is None or not _still_usable(_known):
+        if not _still_usable(_known):
             _load()
         return _known
 
 
-def _still_usable(known: Known) -> bool:
-    return known.complete or time.monotonic() < _too_many_until
+def _still_usable(known: Known | None) -> bool:
+    """A complete copy; or, until the next attempt is due, whatever the last one left."""
+    if known is not None and known.complete:
+        return True
+    return time.monotonic() < _not_before
 
 
 def _load() -> None:  # under ``_lock``
-    global _known, _too_many_until
+    global _known, _not_before
     try:
         # Read before the hashes: a key saved after this read bumps past it (as in ``verified``).
         generation = backends.active().generation_ensure(FAMILY)
     except CACHE_ERRORS:
-        return  # nothing can be confirmed: every unknown key asks the database meanwhile
+        generation = None
     if not generation:
+        # Nothing could be confirmed: unknown keys ask the database meanwhile, and an outage
+        # costs a failed call here once per few seconds, not once per request.
+        _not_before = time.monotonic() + UNREACHABLE_RETRY_SECONDS
         return
     hashes = ApiKey.objects.values_list("key_hash", flat=True)
     prefixes = array("Q")
     for n, key_hash in enumerate(hashes.iterator(chunk_size=10_000)):
         if n >= MAX_KEYS:
-            _too_many_until = time.monotonic() + RETRY_SECONDS
+            _not_before = time.monotonic() + RETRY_SECONDS
             _known = Known(generation, array("Q"), complete=False)
             return
         prefixes.append(_prefix(key_hash))

@@ -6,11 +6,13 @@ that does not expire. A key created after its refusal, here or in another proces
 """
 
 import pytest
+from django.test import override_settings
 from django_redis import get_redis_connection
 
 from apikeys import crypto, known_keys
 from audit.models import AuditEvent
 from tests.apikeys.conftest import INFO_URL, key_client, make_api_key
+from tests.metering.test_limits_api import UNREACHABLE_REDIS
 
 pytestmark = pytest.mark.django_db
 
@@ -118,3 +120,15 @@ def test_a_burst_of_invented_keys_is_audited_once_not_per_request(user):
         "window_seconds": 60,
         "last_code": "invalid_api_key",
     }
+
+
+def test_with_the_shared_cache_down_invented_keys_are_refused_and_real_ones_served(user):
+    _, raw = make_api_key(user)
+    key_client(invented_key()).get(INFO_URL)  # the process holds every stored hash
+
+    with override_settings(CACHES=UNREACHABLE_REDIS):
+        refused = [key_client(invented_key()).get(INFO_URL) for _ in range(3)]
+        served = key_client(raw).get(INFO_URL)
+
+    assert all(refused_as_invalid(response) for response in refused)
+    assert served.status_code == 200
