@@ -96,9 +96,11 @@ def keyward_server(extra_env: dict) -> "Server":
         "Basic apikey:": ("/api/v1/auth/verify", {"Authorization": f"Basic {basic}"}),
         "JWT": ("/api/v1/auth/verify", {"Authorization": f"Bearer {creds['jwt']}"}),
         "session": ("/api/v1/auth/verify", {"Cookie": f"sessionid={creds['session']}"}),
-        # Every response is a 401 (the non-2xx column): each one is a refusal.
-        "invented keys (401)": ("/api/v1/auth/verify", {}, rotating_keys_script(creds["invented"])),
     }
+    if "invented" in creds:  # a tree whose seed invents keys (not an older one)
+        # Every response is a 401 (the non-2xx column): each one is a refusal.
+        script = rotating_keys_script(creds["invented"])
+        scenarios["invented keys (401)"] = ("/api/v1/auth/verify", {}, script)
     return Server("config.wsgi", env, scenarios)
 
 
