@@ -10,6 +10,7 @@ from django.contrib.auth import get_user_model
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
+from apikeys import known_keys
 from apikeys.models import ApiKey
 from metering import verified
 from metering.policy import cache_key_of_key, cache_key_of_user
@@ -21,6 +22,12 @@ from tenants.models import Membership
 def _key_changed(sender, instance, created=False, **kwargs):
     if not created:
         verified.invalidate_on_commit(cache_key_of_key(instance.key_hash))
+
+
+@receiver(post_save, sender=ApiKey)
+def _key_saved(sender, instance, **kwargs):
+    """A saved key may have a hash no process knows yet: created, rotated in, or re-hashed."""
+    known_keys.keys_changed_on_commit()
 
 
 @receiver(post_save, sender=get_user_model())

@@ -75,13 +75,17 @@ def verify_key(
             return Verdict(False, code, UNKNOWN)
         return Verdict(False, code, detail, api_key)
 
+    principal = principal_for_key(api_key)
+    # Refused for its IP or its tenant, a key spends nothing of its own, as on a real request.
+    refused = ip_refusal(principal, ip) or _bound_elsewhere(api_key, tenant_id)
+    if refused is not None:
+        return Verdict(False, refused.code, refused.reason, api_key, api_key.tenant_id)
     reading = _count_use(api_key, ip)
     ratelimit = (
         {"limit": reading.limit, "remaining": reading.remaining, "reset": reading.reset}
         if reading is not None and reading.policy
         else None
     )
-    principal = principal_for_key(api_key)
     if path is None:
         decision = _key_alone(principal, ip)
     else:
@@ -157,6 +161,14 @@ def _visible(verifier: Principal, api_key) -> bool:
     if verifier.is_staff or verifier.user.pk == api_key.user_id:
         return True
     return users_share_a_tenant(verifier.user, api_key.user)
+
+
+def _bound_elsewhere(api_key, tenant_id) -> Decision | None:
+    if api_key.tenant_id is not None and tenant_id is not None and api_key.tenant_id != tenant_id:
+        return Decision.deny(
+            "tenant_mismatch", "The key is bound to another tenant than the one named."
+        )
+    return None
 
 
 def _tenant_rule(principal, api_key, tenant_id, path) -> tuple[str, str] | None:

@@ -80,8 +80,10 @@ def audit_failed_key_authentication(request, code: str) -> None:
     minute = int(time.time() // 60)
     counter = f"audit:keyfail:{ip}:{minute}"
     try:
-        cache.add(counter, 0, 120)
-        count = cache.incr(counter)
+        try:
+            count = cache.incr(counter)  # one trip, but for an address's first refusal a minute
+        except ValueError:
+            count = 1 if cache.add(counter, 1, 120) else cache.incr(counter)
     except (*CACHE_ERRORS, ValueError):
         return
     if count in BURST_THRESHOLDS:

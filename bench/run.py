@@ -2,7 +2,9 @@
 
 For each stack — PostgreSQL + Redis, and the embedded default (SQLite, in-process cache) — it
 starts gunicorn with one sync worker, loads it with wrk (-t1 -c4) and prints req/s and p50/p99
-for health, key (Bearer), Basic ``apikey:``, JWT and session, each as a share of health. On
+for health, key (Bearer), Basic ``apikey:``, JWT and session, each as a share of health, and
+for refusals: well-formed keys (valid checksum) that were never issued, a different one on each
+request from a rotating set, as an attacker who knows the public checksum sends them. On
 PostgreSQL it runs the peers (djangorestframework-api-key, knox, SimpleJWT) in the same shape,
 side by side with Keyward and interleaved with it, so that both are measured in the same minutes.
 Then the in-process cost of each authentication step, the lookup cost at 10 / 10k / 1M keys,
@@ -108,6 +110,10 @@ def keyward_server(extra_env: dict, root: Path = ROOT) -> "Server":
         "JWT": ("/api/v1/auth/verify", {"Authorization": f"Bearer {creds['jwt']}"}),
         "session": ("/api/v1/auth/verify", {"Cookie": f"sessionid={creds['session']}"}),
     }
+    if "invented" in creds:  # a tree whose seed invents keys (not an older one)
+        # Every response is a 401 (the non-2xx column): each one is a refusal.
+        script = rotating_keys_script(creds["invented"])
+        scenarios["invented keys (401)"] = ("/api/v1/auth/verify", {}, script)
     return Server("config.wsgi", env, scenarios, root)
 
 
@@ -121,6 +127,25 @@ def checkout(revision: str) -> Path:
     ).stdout
     subprocess.run(["tar", "-x", "-C", str(target)], input=archive, check=True)
     return target
+
+
+def rotating_keys_script(keys: list[str]) -> Path:
+    """A wrk script that presents the next of ``keys`` (as Bearer) on each request."""
+    script = ROOT / "var" / "bench-invented-keys.lua"
+    script.parent.mkdir(exist_ok=True)
+    listed = ",\n".join(f'  "{key}"' for key in keys)
+    script.write_text(
+        f"local keys = {{\n{listed}\n}}\n"
+        "local n = 0\n"
+        "request = function()\n"
+        "  n = n + 1\n"
+        "  local headers = {}\n"
+        "  for name, value in pairs(wrk.headers) do headers[name] = value end\n"
+        '  headers["Authorization"] = "Bearer " .. keys[n % #keys + 1]\n'
+        "  return wrk.format(nil, nil, headers)\n"
+        "end\n"
+    )
+    return script
 
 
 def peers_server() -> "Server":
@@ -183,7 +208,7 @@ class Server:
 
     app: str
     env: dict
-    scenarios: dict  # label -> (path, headers)
+    scenarios: dict  # label -> (path, headers) or (path, headers, wrk script)
     root: Path = ROOT  # the tree served: this one, or a baseline revision's
 
 
@@ -211,8 +236,8 @@ def best_of_rounds(servers: dict[str, Server], duration: int) -> dict:
         }
         for round_number in range(ROUNDS):
             for name, server in servers.items():
-                for label, (path, headers) in _rotated(server.scenarios, round_number):
-                    runs[name][label].append(wrk(ports[name], path, headers, duration))
+                for label, (path, headers, *script) in _rotated(server.scenarios, round_number):
+                    runs[name][label].append(wrk(ports[name], path, headers, duration, *script))
     return {
         name: {
             label: {
@@ -283,10 +308,12 @@ class gunicorn:
         self.process.wait(timeout=10)
 
 
-def wrk(port: int, path: str, headers: dict, duration: int) -> dict:
+def wrk(port: int, path: str, headers: dict, duration: int, script: Path | None = None) -> dict:
     command = ["wrk", "-t1", "-c4", f"-d{duration}s", "--latency"]
     for name, value in headers.items():
         command += ["-H", f"{name}: {value}"]
+    if script is not None:
+        command += ["-s", str(script)]
     output = subprocess.run(
         [*command, f"http://127.0.0.1:{port}{path}"], check=True, capture_output=True, text=True
     ).stdout

@@ -1,7 +1,7 @@
 """Create Keyward's benchmark credentials (a key, a JWT, a session) and print them as JSON.
 
 The key's rate limit is raised far above what wrk can send, so limiting and usage recording run
-on every request without refusing any.
+on every request without refusing any. ``invented`` are well-formed keys never issued.
 """
 
 import json
@@ -16,9 +16,11 @@ from django.contrib.auth import get_user_model  # noqa: E402
 from django.test import Client  # noqa: E402
 from rest_framework_simplejwt.tokens import AccessToken  # noqa: E402
 
+from apikeys import crypto  # noqa: E402
 from apikeys.services import api_key_create  # noqa: E402
 from tenants.services import tenant_create_personal  # noqa: E402
 
+INVENTED_KEYS = 2000  # a rotating set: each is presented again only after all the others
 User = get_user_model()
 user = User.objects.filter(email="bench@example.com").first()
 if user is None:
@@ -34,4 +36,14 @@ _, raw_key = api_key_create(
 client = Client()
 client.force_login(user)
 session = client.cookies["sessionid"].value
-print(json.dumps({"key": raw_key, "jwt": str(AccessToken.for_user(user)), "session": session}))
+invented = [crypto.generate_key() for _ in range(INVENTED_KEYS)]
+print(
+    json.dumps(
+        {
+            "key": raw_key,
+            "jwt": str(AccessToken.for_user(user)),
+            "session": session,
+            "invented": invented,
+        }
+    )
+)

@@ -18,8 +18,9 @@ from django.contrib.auth import get_user_model  # noqa: E402
 from django.contrib.auth.hashers import check_password, make_password  # noqa: E402
 from django.db import connection  # noqa: E402
 from django.test import RequestFactory  # noqa: E402
+from rest_framework.exceptions import AuthenticationFailed  # noqa: E402
 
-from apikeys import crypto  # noqa: E402
+from apikeys import crypto, known_keys  # noqa: E402
 from apikeys.authentication import authenticate_key, presented_key  # noqa: E402
 from apikeys.models import ApiKey  # noqa: E402
 from apikeys.selectors import api_key_get_for_authentication  # noqa: E402
@@ -82,6 +83,13 @@ def main() -> None:
         "whole warm authentication (the sum, as served)",
         per_call_us(lambda: authenticate_key(raw_key, request=request), repeat=repeat),
     )
+    invented = crypto.generate_key()  # well-formed, never issued
+    refused = RequestFactory().get("/api/v1/auth/verify", HTTP_AUTHORIZATION=f"Bearer {invented}")
+    refuse(invented, refused)  # the first unknown key reads the stored hashes
+    report(
+        "refusing a well-formed unknown key (no query)",
+        per_call_us(lambda: refuse(invented, refused), repeat=repeat),
+    )
     report(
         "cold lookup: one indexed probe (process cache bypassed)",
         per_call_us(lambda: api_key_get_for_authentication(raw_key), repeat=repeat // 5),
@@ -95,12 +103,30 @@ def main() -> None:
             f"{ApiKey.objects.count():,}",
             per_call_us(lambda: api_key_get_for_authentication(raw_key), repeat=repeat // 5),
         )
+        report(
+            "  reading every stored hash (after any key is saved)",
+            per_call_us(read_stored_hashes, repeat=3),
+        )
 
     print("\n## Password login cost (Argon2id, t=2, m=19 MiB, p=1)")
     encoded = make_password("correct horse battery staple")
     login = per_call_us(lambda: check_password("correct horse battery staple", encoded), repeat=20)
     report("check_password", login)
     print(f"{'logins per second per core (Keycloak: ~15 at its default)':52} {1e6 / login[0]:9.1f}")
+
+
+def refuse(raw_key: str, request) -> None:
+    try:
+        authenticate_key(raw_key, request=request)
+    except AuthenticationFailed:
+        return
+    raise AssertionError("an invented key was accepted")
+
+
+def read_stored_hashes() -> None:
+    """What each process pays once, on its next unknown key, after a key is saved anywhere."""
+    known_keys.forget()
+    known_keys.learn()
 
 
 def grow_keys_to(size: int, user) -> None:

@@ -13,6 +13,8 @@ import environ
 from corsheaders.defaults import default_headers as cors_default_headers
 from django.core.exceptions import ImproperlyConfigured
 
+from config.logging import logging_config
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
 
@@ -337,12 +339,5 @@ RATELIMIT_IP_META_KEY = "core.client_ip.client_ip"
 RATELIMIT_VIEW = "core.views.rate_limited"
 RATELIMIT_FAIL_OPEN = False
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
-}
+LOGGING = logging_config(env.str("LOG_LEVEL", default="INFO"))
 CSRF_FAILURE_VIEW = "core.views.csrf_failure"

@@ -217,14 +217,24 @@ class RedisBackend:
             pipe.execute()
 
     def generation_bump(self, key_id: str) -> None:
-        self._client.set(self._generation_key(key_id), secrets.token_hex(8))
+        self._client.set(self._generation_key(key_id), secrets.token_hex(8), ex=GENERATION_TTL)
 
     def generation_ensure(self, key_id: str) -> str:
         """The key's generation, created if the cache has none (e.g. after a restart)."""
         key = self._generation_key(key_id)
-        self._client.set(key, secrets.token_hex(8), nx=True)
+        self._client.set(key, secrets.token_hex(8), nx=True, ex=GENERATION_TTL)
         value = self._client.get(key)
         return value.decode() if value is not None else ""
+
+    def generation_get(self, key_id: str) -> str | None:
+        value = self._client.get(self._generation_key(key_id))
+        return value.decode() if value is not None else None
+
+    def generation_claim(self, key_id: str) -> str | None:
+        """A fresh generation if the cache had none; ``None`` if another one was set first."""
+        token = secrets.token_hex(8)
+        claimed = self._client.set(self._generation_key(key_id), token, nx=True, ex=GENERATION_TTL)
+        return token if claimed else None
 
     def _usage_key(self, key_id: str) -> str:
         return self._make_key(f"usage:{key_id}")
@@ -294,11 +304,18 @@ class CacheBackend:
                 current.last_at, current.last_ip = pending.last_at, pending.last_ip
 
     def generation_bump(self, key_id: str) -> None:
-        self._cache.set(f"gen:{key_id}", secrets.token_hex(8), None)
+        self._cache.set(f"gen:{key_id}", secrets.token_hex(8), GENERATION_TTL)
 
     def generation_ensure(self, key_id: str) -> str:
-        self._cache.add(f"gen:{key_id}", secrets.token_hex(8), None)
+        self._cache.add(f"gen:{key_id}", secrets.token_hex(8), GENERATION_TTL)
         return self._cache.get(f"gen:{key_id}") or ""
+
+    def generation_get(self, key_id: str) -> str | None:
+        return self._cache.get(f"gen:{key_id}")
+
+    def generation_claim(self, key_id: str) -> str | None:
+        token = secrets.token_hex(8)
+        return token if self._cache.add(f"gen:{key_id}", token, GENERATION_TTL) else None
 
 
 class MemoryBackend(CacheBackend):
@@ -359,6 +376,17 @@ class MemoryBackend(CacheBackend):
     def generation_ensure(self, key_id: str) -> str:
         with self._lock:
             self._generations.setdefault(key_id, secrets.token_hex(8))
+            return self._generation(key_id)
+
+    def generation_get(self, key_id: str) -> str | None:
+        with self._lock:
+            return self._generation(key_id)
+
+    def generation_claim(self, key_id: str) -> str | None:
+        with self._lock:
+            if key_id in self._generations:
+                return None
+            self._generations[key_id] = secrets.token_hex(8)
             return self._generation(key_id)
 
     def _generation(self, key_id: str) -> str | None:
@@ -443,6 +471,11 @@ class ChangeFile:
 
 
 DIRTY_SET = "usage:dirty"
+
+# Generations live a day in a shared cache, so that nothing a request creates stays forever (a
+# deleted key's, a user's who never returns). One that expires under a cached record only
+# makes the next request read that record again.
+GENERATION_TTL = 86_400
 
 
 @memoize

@@ -93,7 +93,14 @@ def auth_outcome(request, response, route: str) -> tuple[str, str] | None:
         return method, code or "valid"
     if status == 401:
         return _presented_method(request), _error_code(response) or "authentication_failed"
+    if status == 403 and (code := _error_code(response)) in REFUSED_BEFORE_USE:
+        return _presented_method(request), code
     return None
+
+
+# Refused while a key authenticated, before it could spend anything (``apikeys.authentication``):
+# the request has no principal, but it presented a credential that was judged.
+REFUSED_BEFORE_USE = frozenset({"ip_not_allowed", "tenant_mismatch"})
 
 
 def rate_limit_bucket(request) -> str:
