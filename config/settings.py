@@ -66,6 +66,7 @@ MIDDLEWARE = [
     "core.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_ratelimit.middleware.RatelimitMiddleware",
+    "core.errors.ServiceUnavailableMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
