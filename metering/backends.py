@@ -266,6 +266,13 @@ class RedisBackend:
         value = self._client.get(key)
         return value.decode() if value is not None else ""
 
+    def persistence_config(self) -> dict[str, str]:
+        """Redis's ``appendonly`` and ``save`` settings (raises if CONFIG is refused)."""
+        values = {}
+        for name in ("appendonly", "save"):
+            values.update({_text(k): _text(v) for k, v in self._client.config_get(name).items()})
+        return values
+
     def _usage_key(self, key_id: str) -> str:
         return self._make_key(f"usage:{key_id}")
 
@@ -560,6 +567,10 @@ def day_of(now: float) -> str:
 def _day(day_number: int) -> str:
     """``day_of`` by days since the epoch: formatting a date on every request costs ~2 µs."""
     return day_of(day_number * 86400)
+
+
+def _text(value) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def _pending_from_fields(values: dict[str, str]) -> Pending:
