@@ -34,6 +34,8 @@ def _owner_changing(sender, instance, update_fields=None, **kwargs):
     instance._keyward_narrows = False
     if instance._state.adding or instance.pk is None:
         return
+    if update_fields is not None and not set(update_fields) & set(NARROWING_USER_FIELDS):
+        return  # e.g. last_login on every login: no query for what cannot narrow
     before = sender.objects.filter(pk=instance.pk).values(*NARROWING_USER_FIELDS).first()
     instance._keyward_narrows = before is not None and any(
         before[name] and not getattr(instance, name) for name in NARROWING_USER_FIELDS

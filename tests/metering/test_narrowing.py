@@ -156,6 +156,21 @@ def test_revokeapikey_fails_with_service_unavailable_when_the_cache_cannot_confi
     assert ApiKey.objects.get(pk=api_key.pk).is_active
 
 
+def test_the_admin_revoke_action_says_why_the_key_was_not_revoked(admin_client, unconfirmed):
+    api_key, _, _ = owned_key()
+
+    response = admin_client.post(
+        "/admin/apikeys/apikey/",
+        {"action": "revoke_keys", "_selected_action": [str(api_key.pk)]},
+        follow=True,
+    )
+
+    assert response.status_code == 200
+    shown = [str(message) for message in response.context["messages"]]
+    assert any("could not be confirmed on every node" in message for message in shown), shown
+    assert ApiKey.objects.get(pk=api_key.pk).is_active
+
+
 # --- the order of a confirmed change ------------------------------------------------------
 
 
