@@ -157,7 +157,7 @@ def test_flushall_resets_windows_and_usage_survives_what_was_flushed(nodes, faul
     started = time.monotonic()
     user = UserFactory()
     api_key, raw = key_with_room(
-        user, key_type="production", seconds=30, rate_limit={"per_minute": 50}
+        user, key_type="production", seconds=15, rate_limit={"per_minute": 50}
     )
     revoked, revoked_raw = production_key(user, "revoked")
     _, manager = production_key(user, "manager", key_manager=True)
