@@ -127,14 +127,14 @@ def assert_refused_after(load: Load, label: str, since: float):
     """Every request with ``label`` that started after ``since`` was refused (401)."""
     late = [s for s in load.sent if s.label == label and s.started >= since]
     assert late, f"no {label} request after the revoke"
-    assert {s.status for s in late} == {401}, sorted({s.status for s in late})
+    assert {s.status for s in late} == {401}, [(s.status, s.port) for s in late if s.status != 401]
     return len(late)
 
 
 def assert_no_server_error(load: Load, allowed=frozenset({200, 401, 429})):
-    statuses = set(load.statuses())
-    assert 500 not in statuses
-    assert statuses <= allowed, statuses
+    statuses = load.statuses()
+    assert 500 not in statuses, statuses
+    assert set(statuses) <= allowed, statuses
 
 
 def usage_row(name, load, counted, expected, bound, refused, started):
@@ -264,7 +264,7 @@ def test_a_revoke_and_a_deactivation_during_a_redis_stall_are_everywhere_or_nowh
     assert_no_server_error(load)
     refused = assert_refused_after(load, "before", before_at)
     # The revoke during the stall: everywhere (2xx, then refused on every node) or nowhere.
-    assert stalled_revoke.status in (200, 503), stalled_revoke.body
+    assert stalled_revoke.status in (200, 503), (stalled_revoke.status, stalled_revoke.body)
     if stalled_revoke.status == 200:
         refused += assert_refused_after(load, "during", during_at)
     else:
@@ -273,11 +273,12 @@ def test_a_revoke_and_a_deactivation_during_a_redis_stall_are_everywhere_or_nowh
         assert not AuditEvent.objects.filter(
             event_type="api_key.revoked", target_id=str(during.pk)
         ).exists()
-        assert {s.status for s in load.sent if s.label == "during"} == {200}
+        during_statuses = load.statuses("during")
+        assert set(during_statuses) == {200}, (during_statuses, server_warnings(nodes))
     person.refresh_from_db()
     assert person.is_active is not deactivated
     jwt_after = {fetch(n.port, "GET", VERIFY, bearer(token)).status for n in nodes}
-    assert jwt_after == ({401} if deactivated else {200})
+    assert jwt_after == ({401} if deactivated else {200}), (deactivated, jwt_after)
 
     # With Redis back, both changes are made, and refused on every node at once.
     answer, during_at = revoke(nodes[0], during, manager)
