@@ -239,7 +239,7 @@ def _access_revoke(*, user_id, claim: str, value: str, expires_at) -> None:
         [AccessTokenRevocation(user_id=user_id, claim=claim, value=value, expires_at=expires_at)],
         ignore_conflicts=True,
     )
-    verified.invalidate_on_commit(cache_key_of_user(user_id))
+    verified.retire_on_commit(cache_key_of_user(user_id))  # everywhere or nowhere (SPEC §10)
 
 
 @transaction.atomic

@@ -23,4 +23,4 @@ def _logins_ended(sender, instance, created=False, update_fields=None, **kwargs)
         user_id=instance.pk, reason=RefreshTokenFamily.RevokedReason.CREDENTIALS
     )
     sessions.forget_sessions_of(str(instance.pk))
-    verified.invalidate_on_commit(cache_key_of_user(instance.pk))
+    verified.retire_on_commit(cache_key_of_user(instance.pk))  # everywhere or nowhere (SPEC §10)

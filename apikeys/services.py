@@ -2,8 +2,9 @@
 
 The API, the admin, the web pages and the management commands all call these functions, so a
 rule holds whichever door a change comes through. Every change writes the audit log, and every
-change that could narrow what a key may do reaches every process and node before it returns:
-saving the row bumps the key's generation in the shared cache (``metering.verified``).
+change that could narrow what a key may do reaches every process and node before it returns, or
+is not made at all (503): it runs in ``metering.verified.narrowing_change``, and saving the row
+retires the key's generation in the shared cache before the commit.
 
 ``creator`` is the principal asking; when it is an API key (a key manager), the new or changed
 key must stay within it — scopes, endpoint grants, tenant, type, expiry, allowed IPs and rate
@@ -21,6 +22,7 @@ from apikeys.models import ApiKey, InstallationState, KeyType
 from audit.services import audit_record
 from core.errors import BadRequest, Conflict
 from core.principal import AuthMethod, Principal
+from metering.verified import narrowing_change
 
 MAX_GRACE_PERIOD = 7 * 24 * 3600
 
@@ -92,7 +94,7 @@ def api_key_create(
     return api_key, raw_key
 
 
-@transaction.atomic
+@narrowing_change()
 def api_key_update(
     *, api_key: ApiKey, changes: dict, actor=None, creator: Principal | None = None, request=None
 ) -> ApiKey:
@@ -163,7 +165,7 @@ def api_key_activate(*, api_key: ApiKey, actor=None, request=None) -> ApiKey:
     return _set_active(api_key, True, "api_key.activated", actor=actor, request=request)
 
 
-@transaction.atomic
+@narrowing_change()
 def api_key_rotate(
     *,
     api_key: ApiKey,
@@ -240,7 +242,7 @@ def api_key_rotate(
     return successor, raw_key
 
 
-@transaction.atomic
+@narrowing_change()
 def api_key_delete(*, api_key: ApiKey, actor=None, request=None) -> None:
     """Delete the key for good, with its usage; the audit trail keeps its prefix."""
     summary = api_key_summary(api_key)
@@ -270,7 +272,7 @@ def api_key_issue_material(api_key: ApiKey) -> str:
     return raw_key
 
 
-@transaction.atomic
+@narrowing_change()
 def _set_active(api_key: ApiKey, active: bool, event_type: str, *, actor, request) -> ApiKey:
     api_key = ApiKey.objects.select_for_update().get(pk=api_key.pk)
     if api_key.is_active != active:

@@ -1,13 +1,15 @@
 """Any change to a key or its owner retires the cached copies on every process.
 
 Signals, not service calls, so that a change made anywhere — a service, the admin, a shell —
-reaches every node. (``QuerySet.update`` sends no signal: code that updates keys in bulk calls
-``metering.verified.invalidate_on_commit`` itself; ``metering.usage`` need not, as usage
-is not part of what is cached.)
+reaches every node. Inside a transaction (every service's, the admin's) the change is retired
+in the shared cache before it commits, or refused with 503 and rolled back
+(``metering.verified.narrowing_change``). ``QuerySet.update`` sends no signal: code that
+updates keys in bulk calls ``metering.verified.retire_on_commit`` itself; ``metering.usage``
+need not, as usage is not part of what is cached.
 """
 
 from django.contrib.auth import get_user_model
-from django.db.models.signals import post_delete, post_save
+from django.db.models.signals import post_delete, post_save, pre_save
 from django.dispatch import receiver
 
 from apikeys import known_keys
@@ -21,7 +23,24 @@ from tenants.models import Membership
 @receiver(post_delete, sender=ApiKey)
 def _key_changed(sender, instance, created=False, **kwargs):
     if not created:
-        verified.invalidate_on_commit(cache_key_of_key(instance.key_hash))
+        verified.retire_on_commit(cache_key_of_key(instance.key_hash))
+
+
+NARROWING_USER_FIELDS = ("is_active", "is_staff", "is_superuser")
+
+
+@receiver(pre_save, sender=get_user_model())
+def _owner_changing(sender, instance, update_fields=None, **kwargs):
+    """Note whether this save takes something away (deactivation, staff or superuser lost)."""
+    instance._keyward_narrows = False
+    if instance._state.adding or instance.pk is None:
+        return
+    if update_fields is not None and not set(update_fields) & set(NARROWING_USER_FIELDS):
+        return  # e.g. last_login on every login: no query for what cannot narrow
+    before = sender.objects.filter(pk=instance.pk).values(*NARROWING_USER_FIELDS).first()
+    instance._keyward_narrows = before is not None and any(
+        before[name] and not getattr(instance, name) for name in NARROWING_USER_FIELDS
+    )
 
 
 @receiver(post_save, sender=ApiKey)
@@ -33,20 +52,30 @@ def _key_saved(sender, instance, **kwargs):
 @receiver(post_save, sender=get_user_model())
 @receiver(post_delete, sender=get_user_model())
 def _owner_changed(sender, instance, created=False, update_fields=None, **kwargs):
-    """A user deactivated, or no longer staff, must stop acting through cached keys and JWTs."""
+    """A user deactivated, or no longer staff, must stop acting through cached keys and JWTs.
+
+    Such a change (and deleting a user) is everywhere or nowhere; any other change to a user is
+    re-read everywhere on a best-effort basis, as it takes nothing away.
+    """
     if created or (update_fields is not None and set(update_fields) <= {"last_login", "password"}):
         return
-    _retire_records_of(instance.pk)
+    narrows = kwargs["signal"] is post_delete or getattr(instance, "_keyward_narrows", True)
+    invalidate = verified.retire_on_commit if narrows else verified.invalidate_on_commit
+    _retire_records_of(instance.pk, invalidate)
 
 
 @receiver(post_save, sender=Membership)
 @receiver(post_delete, sender=Membership)
-def _membership_changed(sender, instance, **kwargs):
-    """The cached user remembers their sole tenant (``accounts.selectors``): retire it."""
-    _retire_records_of(instance.user_id)
+def _membership_changed(sender, instance, created=False, **kwargs):
+    """The cached user remembers their sole tenant (``accounts.selectors``): retire it.
+
+    Joining takes nothing away, so a new membership stands even if the cache cannot confirm;
+    a change of role or a removal narrows, so it is everywhere or nowhere.
+    """
+    invalidate = verified.invalidate_on_commit if created else verified.retire_on_commit
+    _retire_records_of(instance.user_id, invalidate)
 
 
-def _retire_records_of(user_id) -> None:
-    verified.invalidate_on_commit(cache_key_of_user(user_id))
-    for key_hash in ApiKey.objects.filter(user_id=user_id).values_list("key_hash", flat=True):
-        verified.invalidate_on_commit(cache_key_of_key(key_hash))
+def _retire_records_of(user_id, invalidate) -> None:
+    key_hashes = ApiKey.objects.filter(user_id=user_id).values_list("key_hash", flat=True)
+    invalidate(cache_key_of_user(user_id), *(cache_key_of_key(h) for h in key_hashes))

@@ -69,6 +69,7 @@ MIDDLEWARE = [
     "core.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_ratelimit.middleware.RatelimitMiddleware",
+    "core.errors.ServiceUnavailableMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -325,8 +326,8 @@ KEYWARD_EXPIRED_KEY_RETENTION_DAYS = env.int("KEYWARD_EXPIRED_KEY_RETENTION_DAYS
 KEYWARD_BOOTSTRAP_RATE_PER_IP = env.str("KEYWARD_BOOTSTRAP_RATE_PER_IP", default="60/m")
 KEYWARD_KEY_CREATE_RATE_PER_USER = env.str("KEYWARD_KEY_CREATE_RATE_PER_USER", default="60/m")
 KEYWARD_LOCAL_METRICS_ENABLED = env.bool("KEYWARD_LOCAL_METRICS_ENABLED", default=False)
-# Without Redis the usage buffer lives in the server process: it moves into the database every
-# this many seconds (after a response, never in one), on every read, and when the process exits.
+# Every server process moves the usage buffer (Redis, or without it the process's own) into the
+# database every this many seconds (after a response, never in one), and on every read.
 KEYWARD_USAGE_FLUSH_SECONDS = env.int("KEYWARD_USAGE_FLUSH_SECONDS", default=10)
 # How long a worker polls for the reply of the per-request Redis script before it blocks on
 # the socket (metering.backends.await_reply); 0 blocks at once.

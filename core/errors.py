@@ -68,6 +68,32 @@ class RateLimitExceeded(exceptions.APIException):
         self.extra_headers = headers or {}
 
 
+class ServiceUnavailableMiddleware:
+    """Pages and the admin: a ``ServiceUnavailable`` a view let through is a 503 page, not a 500.
+
+    DRF views answer with ``api_exception_handler`` before this sees anything; what reaches it
+    is a page or an admin form whose service refused, e.g. a revoke the shared cache could not
+    confirm (``metering.verified.ChangeNotPropagated``): nothing was changed, so the page says
+    to try again.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_exception(self, request, exception):
+        if not isinstance(exception, ServiceUnavailable):
+            return None
+        from django.shortcuts import render
+
+        logger.warning("page refused with 503: %s", exception.get_codes())
+        response = render(request, "503.html", {"detail": exception.detail}, status=503)
+        response["Retry-After"] = "1"
+        return response
+
+
 def error_body(detail, code: str, **extra) -> dict:
     return {"detail": str(detail), "code": code, **extra}
 

@@ -30,6 +30,7 @@ from django_redis import get_redis_connection
 from django_redis.cache import RedisCache
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 logger = logging.getLogger(__name__)
 
@@ -74,6 +75,20 @@ result[n + 1] = generation
 return result
 """
 
+# After a narrowing change commits: a fresh generation for each key, unless another change's
+# marker (``~…``, set by ``generation_retire``) is there — that change has not committed yet,
+# and its own settle (or the marker's expiry) moves the generation on. ARGV[1] is our marker,
+# ARGV[2] the generations' time to live (``GENERATION_TTL``), then one fresh value per key.
+_SETTLE_SCRIPT = """
+for i, key in ipairs(KEYS) do
+  local current = redis.call('GET', key)
+  if not (current and string.sub(current, 1, 1) == '~' and current ~= ARGV[1]) then
+    redis.call('SET', key, ARGV[i + 2], 'EX', ARGV[2])
+  end
+end
+return #KEYS
+"""
+
 _TAKE_SCRIPT = """
 local fields = redis.call('HGETALL', KEYS[1])
 redis.call('DEL', KEYS[1])
@@ -94,8 +109,9 @@ class _HeldConnection(threading.local):
     client's own retry would.
     """
 
-    def __init__(self, pool, poll_seconds: float = 0.0):
+    def __init__(self, pool, poll_seconds: float = 0.0, on_reconnect=None):
         self._pool = pool
+        self._on_reconnect = on_reconnect
         self._poll_seconds = poll_seconds
         self._connection = None
         self._pid = None
@@ -106,12 +122,19 @@ class _HeldConnection(threading.local):
             return self._round_trip(connection, args)
         except RedisConnectionError:
             connection.disconnect()  # the next send connects afresh
+            if self._on_reconnect is not None:
+                self._on_reconnect()  # Redis may have restarted with fewer writes than we saw
             return self._round_trip(connection, args)
 
     def _round_trip(self, connection, args):
         connection.send_command(*args, check_health=False)
-        await_reply(connection, self._poll_seconds)
-        return connection.read_response()
+        try:
+            await_reply(connection, self._poll_seconds)
+            return connection.read_response()
+        except RedisTimeoutError as exc:
+            # Sent, then no reply in time: a stalled Redis still runs it when it resumes.
+            exc.maybe_run = True
+            raise
 
     def _connection_for_this_process(self):
         if self._pid != os.getpid():  # a forked worker must not share its parent's socket
@@ -145,13 +168,16 @@ class RedisBackend:
         self._client = get_redis_connection("default")
         self._count = self._client.register_script(_COUNT_SCRIPT)
         self._take = self._client.register_script(_TAKE_SCRIPT)
+        self._settle = self._client.register_script(_SETTLE_SCRIPT)
         # Resolved once: going through the ``cache`` proxy costs a lookup per key per request;
         # and a counter's, a key's or a record's Redis name never changes, so it is built once.
         self._make_key = caches["default"].make_key
         self._dirty_set = self._make_key(DIRTY_SET)
         self._script_head = lru_cache(maxsize=16384)(self._script_head_of)
         self._held = _HeldConnection(
-            self._client.connection_pool, settings.KEYWARD_REDIS_POLL_MICROSECONDS / 1_000_000
+            self._client.connection_pool,
+            settings.KEYWARD_REDIS_POLL_MICROSECONDS / 1_000_000,
+            on_reconnect=_notify_reconnect,
         )
 
     def count(self, counters, *, usage_key_id, generation_of, ip, now, expected_generation=None):
@@ -217,7 +243,22 @@ class RedisBackend:
             pipe.execute()
 
     def generation_bump(self, key_id: str) -> None:
-        self._client.set(self._generation_key(key_id), secrets.token_hex(8), ex=GENERATION_TTL)
+        self.generation_settle([key_id], marker="")
+
+    def generation_retire(self, key_ids, *, marker: str, ttl: int) -> None:
+        """Put ``marker`` in place of each generation, for ``ttl`` seconds at most."""
+        with self._client.pipeline(transaction=False) as pipe:
+            for key_id in key_ids:
+                pipe.set(self._generation_key(key_id), marker, ex=ttl)
+            pipe.execute()
+
+    def generation_settle(self, key_ids, *, marker: str) -> None:
+        """A fresh generation for each key, unless another change's marker holds it."""
+        key_ids = list(key_ids)
+        self._settle(
+            keys=[self._generation_key(k) for k in key_ids],
+            args=[marker, GENERATION_TTL, *(secrets.token_hex(8) for _ in key_ids)],
+        )
 
     def generation_ensure(self, key_id: str) -> str:
         """The key's generation, created if the cache has none (e.g. after a restart)."""
@@ -235,6 +276,13 @@ class RedisBackend:
         token = secrets.token_hex(8)
         claimed = self._client.set(self._generation_key(key_id), token, nx=True, ex=GENERATION_TTL)
         return token if claimed else None
+
+    def persistence_config(self) -> dict[str, str]:
+        """Redis's ``appendonly`` and ``save`` settings (raises if CONFIG is refused)."""
+        values = {}
+        for name in ("appendonly", "save"):
+            values.update({_text(k): _text(v) for k, v in self._client.config_get(name).items()})
+        return values
 
     def _usage_key(self, key_id: str) -> str:
         return self._make_key(f"usage:{key_id}")
@@ -304,7 +352,16 @@ class CacheBackend:
                 current.last_at, current.last_ip = pending.last_at, pending.last_ip
 
     def generation_bump(self, key_id: str) -> None:
-        self._cache.set(f"gen:{key_id}", secrets.token_hex(8), GENERATION_TTL)
+        self.generation_settle([key_id], marker="")
+
+    def generation_retire(self, key_ids, *, marker: str, ttl: int) -> None:
+        self._cache.set_many({f"gen:{k}": marker for k in key_ids}, ttl)
+
+    def generation_settle(self, key_ids, *, marker: str) -> None:
+        # Not atomic as the Redis script is: a cache without scripts is one process's anyway.
+        for key_id in key_ids:
+            if not is_marker_of_another(self._cache.get(f"gen:{key_id}"), marker):
+                self._cache.set(f"gen:{key_id}", secrets.token_hex(8), GENERATION_TTL)
 
     def generation_ensure(self, key_id: str) -> str:
         self._cache.add(f"gen:{key_id}", secrets.token_hex(8), GENERATION_TTL)
@@ -337,6 +394,7 @@ class MemoryBackend(CacheBackend):
         super().__init__()
         self._counters: dict[str, tuple[int, float]] = {}  # key -> (count, expires at)
         self._generations: dict[str, str] = {}
+        self._retiring: dict[str, float] = {}  # key -> when its marker lapses (monotonic)
         self._prune_at = self.PRUNE_AT
         self._changes = ChangeFile(changes_path())
         self._changes_seen = self._changes.stamp()
@@ -369,18 +427,41 @@ class MemoryBackend(CacheBackend):
         return [count if expires_at > now else 0 for count, expires_at in entries]
 
     def generation_bump(self, key_id: str) -> None:
+        self.generation_settle([key_id], marker="")
+
+    def generation_retire(self, key_ids, *, marker: str, ttl: int) -> None:
+        lapses_at = time.monotonic() + ttl
         with self._lock:
-            self._generations[key_id] = secrets.token_hex(8)
+            for key_id in key_ids:
+                self._generations[key_id] = marker
+                self._retiring[key_id] = lapses_at
+        self._changes.announce()
+
+    def generation_settle(self, key_ids, *, marker: str) -> None:
+        with self._lock:
+            for key_id in key_ids:
+                if not is_marker_of_another(self._generations.get(key_id), marker):
+                    self._generations[key_id] = secrets.token_hex(8)
+                    self._retiring.pop(key_id, None)
         self._changes.announce()
 
     def generation_ensure(self, key_id: str) -> str:
         with self._lock:
+            self._lapse_marker(key_id)
             self._generations.setdefault(key_id, secrets.token_hex(8))
             return self._generation(key_id)
 
     def generation_get(self, key_id: str) -> str | None:
         with self._lock:
+            self._lapse_marker(key_id)
             return self._generation(key_id)
+
+    def _lapse_marker(self, key_id: str) -> None:
+        """A marker lives no longer here than on Redis (called under the lock)."""
+        lapses_at = self._retiring.get(key_id)
+        if lapses_at is not None and lapses_at <= time.monotonic():
+            del self._retiring[key_id]
+            self._generations[key_id] = secrets.token_hex(8)
 
     def generation_claim(self, key_id: str) -> str | None:
         with self._lock:
@@ -471,6 +552,29 @@ class ChangeFile:
 
 
 DIRTY_SET = "usage:dirty"
+MARKER_PREFIX = "~"  # a generation held by a change that has not committed yet
+
+
+def is_marker_of_another(value, marker: str) -> bool:
+    return isinstance(value, str) and value.startswith(MARKER_PREFIX) and value != marker
+
+
+_reconnect_listeners: list = []
+
+
+def on_reconnect(listener) -> None:
+    """Call ``listener()`` when the per-request connection finds Redis gone and reconnects.
+
+    ``metering.verified`` empties its records then: a Redis that restarted may have lost the
+    last writes before it died (``appendfsync everysec``), a retired generation among them.
+    """
+    _reconnect_listeners.append(listener)
+
+
+def _notify_reconnect() -> None:
+    for listener in _reconnect_listeners:
+        listener()
+
 
 # Generations live a day in a shared cache, so that nothing a request creates stays forever (a
 # deleted key's, a user's who never returns). One that expires under a cached record only
@@ -503,6 +607,10 @@ def day_of(now: float) -> str:
 def _day(day_number: int) -> str:
     """``day_of`` by days since the epoch: formatting a date on every request costs ~2 µs."""
     return day_of(day_number * 86400)
+
+
+def _text(value) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def _pending_from_fields(values: dict[str, str]) -> Pending:

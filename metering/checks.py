@@ -1,4 +1,5 @@
-"""Refuse to start with rate-limit settings that would fail on every request.
+"""Refuse to start with rate-limit settings that would fail on every request; warn at deploy
+time about a Redis that would lose usage and revocations when it restarts.
 
 The limits are read at call time (STYLE: settings inside functions), so a malformed
 ``KEYWARD_KEY_TYPE_RATE_LIMITS`` would otherwise surface as a 500 on each keyed request. The
@@ -9,9 +10,11 @@ variable instead.
 import re
 
 from django.conf import settings
+from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 
 from apikeys.limits import DEFAULT_TYPE_RATE_LIMITS, WINDOWS
+from core.cache import CACHE_ERRORS
 
 RATE_SETTINGS = (
     "KEYWARD_ANON_RATE_PER_IP",
@@ -76,3 +79,38 @@ def _check_windows(name: str, limits) -> None:
             raise ImproperlyConfigured(
                 f"{name}[{window!r}] must be at least 1 (null means no limit); got {value!r}."
             )
+
+
+REDIS_PERSISTS_NOTHING = "metering.W001"
+
+
+def check_redis_persistence(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+    """``check --deploy``: warn when the Redis in use keeps nothing across a restart.
+
+    Usage not yet flushed and the rate-limit windows live there (SPEC §10); revocations are
+    safe either way, as a Redis that comes back empty retires every cached record. Asked with
+    ``CONFIG GET``; a Redis that refuses CONFIG (managed services often do) or does not answer
+    is not judged.
+    """
+    from metering import backends
+
+    backend = backends.active()
+    if not isinstance(backend, backends.RedisBackend):
+        return []
+    try:
+        config = backend.persistence_config()
+    except CACHE_ERRORS:
+        return []
+    appendonly = str(config.get("appendonly", "")).lower()
+    save = str(config.get("save", "")).strip()
+    if appendonly == "yes" or (save and save != '""'):
+        return []
+    return [
+        checks.Warning(
+            "Redis persists nothing (appendonly no, no save points): a Redis restart loses "
+            "the usage not yet moved into the database, and resets every rate-limit window.",
+            hint="Run Redis with 'appendonly yes' and 'appendfsync always' (or 'everysec', "
+            "at most about a second of usage lost); see docs/deploy.md.",
+            id=REDIS_PERSISTS_NOTHING,
+        )
+    ]

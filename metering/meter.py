@@ -78,7 +78,15 @@ HEADER_NAMES = (
 
 
 class MeterUnavailable(Exception):
-    """The shared cache could not be reached; the caller applies its surface's policy."""
+    """The shared cache could not be reached; the caller applies its surface's policy.
+
+    ``maybe_counted``: the request was sent and timed out, so a stalled Redis may still count
+    it when it resumes; recording its use elsewhere as well would count it twice.
+    """
+
+    def __init__(self, message: str = "", *, maybe_counted: bool = False):
+        super().__init__(message)
+        self.maybe_counted = maybe_counted
 
 
 def take(meter: Meter, *, ip: str | None = None, expected_generation: str | None = None) -> Reading:
@@ -99,7 +107,7 @@ def take(meter: Meter, *, ip: str | None = None, expected_generation: str | None
             expected_generation=expected_generation,
         )
     except CACHE_ERRORS as exc:
-        raise MeterUnavailable(str(exc)) from exc
+        raise MeterUnavailable(str(exc), maybe_counted=getattr(exc, "maybe_run", False)) from exc
     if counts is None:
         return Reading(False, 0, 0, 0, 0, "", generation, stale=True)
     return _reading(plan, counts, generation)

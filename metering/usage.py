@@ -1,13 +1,19 @@
 """Usage of API keys: buffered in the cache on the request path, moved into the database here.
 
-``usage_flush`` runs from ``manage.py flushusage`` (cron, every minute in production) and on
-every read of a key's figures, so the API, the admin and the pages show exact counts at once.
-Where the buffer lives in the server process (no Redis), the server also flushes it itself:
-after a response once ``KEYWARD_USAGE_FLUSH_SECONDS`` have passed, and when the process exits.
+The server moves it itself (SPEC §10: no cron line is needed): after a response, once
+``KEYWARD_USAGE_FLUSH_SECONDS`` have passed since the last time, on every stack — with Redis
+any process of any node takes whatever every process buffered, so a dead worker or node leaves
+nothing behind that the others do not move. ``usage_flush`` also runs on every read of a key's
+figures, so the API, the admin and the pages show exact counts at once, and from
+``manage.py flushusage`` (for an idle installation, or by hand).
+
 Each key's buffer is taken atomically (read and cleared in one Lua call) and added to the
-database in one transaction; if the transaction fails the buffer is put back. What a crash can
-lose is therefore bounded by one flush of the keys being flushed at that instant, and a Redis
-restart loses at most what was buffered since the last flush.
+database in one transaction; if the transaction fails the buffer is put back. What can be lost:
+with Redis, what Redis itself loses (nothing with ``appendfsync always``, about a second with
+``everysec``, everything since the last flush without persistence; a ``FLUSHALL`` empties the
+buffer) and a flush killed between its take and its commit (milliseconds). Where the buffer
+lives in the server process (no Redis), a clean exit flushes it and a killed process loses up
+to one interval.
 """
 
 import logging
@@ -65,14 +71,14 @@ def _now() -> float:
 
 
 def usage_flush_when_due(**kwargs) -> None:
-    """``request_finished``: move an in-process buffer into the database every few seconds.
+    """``request_finished``: move the usage buffer into the database every few seconds.
 
-    Runs after the response has gone, one flush per interval, so no request waits on it and a
-    crash of the server loses at most an interval of usage. With Redis, ``flushusage`` does it.
+    Runs after the response has gone, one flush per interval and process, so no request waits
+    on it. Every stack: an in-process buffer is this process's; the Redis one is everybody's.
     """
     global _next_flush_at
     interval = settings.KEYWARD_USAGE_FLUSH_SECONDS
-    if not interval or not backends.active().buffers_in_process:
+    if not interval:
         return
     now = _now()
     if now < _next_flush_at:
@@ -81,11 +87,16 @@ def usage_flush_when_due(**kwargs) -> None:
     _next_flush_at = now + interval
     if first:
         return  # the interval starts with the first request
-    usage_flush_safely()
+    try:
+        usage_flush()
+    except CACHE_ERRORS:
+        logger.warning("usage flush skipped: cache unavailable")
+    except Exception:
+        logger.exception("usage flush failed; the buffer is kept for the next one")
 
 
 def usage_flush_safely() -> None:
-    """Flush an in-process buffer without raising: at exit and between requests."""
+    """At exit: flush an in-process buffer without raising (a Redis one outlives the process)."""
     try:
         if backends.active().buffers_in_process:
             usage_flush()

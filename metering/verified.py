@@ -8,36 +8,76 @@ cache held for that cache key when the record was read from the database. The me
 counts the request, and counts nothing when they differ; ``serve`` then drops the record,
 reads it again and counts.
 
-Every change to a key or a user bumps its generation (``invalidate_on_commit``, from signals),
-so a revoke, delete, rotation, narrowing or deactivation is seen by every process and node on
-its next request. A reader fetches the generation *before* reading the row, so a change
-committed after that read always bumps past the number the reader holds.
+**Everywhere or nowhere** (SPEC §10). A change that narrows access — revoke, delete, rotation,
+scope or grant narrowing, user deactivation, logout, membership removal — runs inside
+``narrowing_change``, and saving a key, a user or a membership inside a transaction does the
+same through signals (``apikeys.signals``). The order, and why:
+
+1. *Before the commit*, ``retire`` replaces each generation in the shared cache with a
+   *marker* (``~<random>``, expiring after ``MARKER_SECONDS``). If the shared cache does not
+   confirm — unreachable, or stalled past ``REDIS_SOCKET_TIMEOUT`` — ``ChangeNotPropagated``
+   (503 ``service_unavailable``) is raised inside the transaction, which rolls back: the
+   database is unchanged. Once the marker is set, every record cached anywhere holds a number
+   that no longer matches, so its next use reads the database.
+2. The transaction commits.
+3. *After the commit*, ``settle`` puts a fresh generation in place of our marker.
+
+A reader fetches the generation *before* reading the row, and never caches a record read under
+a marker (``current_generation`` answers ``None``). That is what keeps the old row from being
+cached under a new generation: between steps 1 and 3 a reader sees the marker and reads the
+database on every request (seeing the old row until the commit, which is right: the change has
+not answered yet); after step 3 the row it reads is the committed one. Bumping to a fresh
+number before the commit would not do: a reader between the bump and the commit would cache the
+old row under the new number. If step 3 fails (the cache went away just after the commit), the
+marker stays until it expires, and records are read from the database until then — which is
+why a marker expires, and why ``MARKER_SECONDS`` is far longer than any transaction that
+retires something. Settling leaves another change's marker alone: that change has not
+committed yet. A marker that reaches Redis late (the stalled Redis resumes and runs it after
+we gave up) only makes a few reads go to the database.
+
+**A cache that does not answer.** A process that cannot confirm with the shared cache that a
+cached record is current does not serve it at all (SPEC allows up to 1 s): ``serve`` empties
+this process's records (``clear``) on the first failed round trip and reads the database until
+the cache answers again; ``on_unavailable`` records the use another way (API keys: straight
+into the database) when the request was certainly not counted. A round trip that timed out
+after it was sent may still run when a stalled Redis resumes, so that request's use is left to
+Redis rather than written twice. When the per-request connection has to reconnect (Redis
+restarted, perhaps without its last second of writes under ``appendfsync everysec``), the
+records are emptied too.
 
 A record that refuses the request it came with (``refuse``: an API key used from outside its
 allowlist, past its expiry, or naming another tenant than its own) spends nothing of its own:
 the request is counted in the client address's anonymous bucket instead, in a trip that also
 confirms the record's generation, so a refusal is never decided on a stale copy.
-
-If the shared cache cannot be reached, ``clear`` empties this process's records: they can no
-longer be checked, so records are read from the database until the cache answers again, and
-``on_unavailable`` records the use another way (API keys: straight into the database).
 """
 
 import logging
+import secrets
 import threading
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from django.db import transaction
 
 from core.cache import CACHE_ERRORS
 from core.client_ip import client_ip
+from core.errors import ServiceUnavailable
 from metering import backends, policy, throttles
 from metering.meter import Meter, MeterUnavailable, Reading, take
 
 logger = logging.getLogger(__name__)
 
 MAX_ENTRIES = 50_000
+MARKER_SECONDS = 60  # how long a retired generation stays a marker if the change never settles
+
+
+class ChangeNotPropagated(ServiceUnavailable):
+    """The shared cache did not confirm a change that narrows access: it was not made."""
+
+    default_detail = (
+        "The change could not be confirmed on every node, so it was not made. Try again shortly."
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,15 +121,21 @@ def serve(
             try:
                 reading = take(entry.meter, ip=ip, expected_generation=entry.generation)
             except MeterUnavailable as exc:
+                # Unconfirmed: not served from here. One failed trip per request is enough.
                 clear()
-                throttles.note_meter_unavailable(exc)
-            else:
-                if not reading.stale:
-                    throttles.attach_reading(request, reading)
-                    return entry.record
-                forget(cache_key)
+                return _serve_unmetered(load, meter_of, request, ip, on_unavailable, exc, refuse)
+            if not reading.stale:
+                throttles.attach_reading(request, reading)
+                return entry.record
+            forget(cache_key)
 
-    generation = current_generation(cache_key)  # before the read: see the module docstring
+    try:
+        generation = current_generation(cache_key)  # before the read: see the docstring
+    except CACHE_ERRORS as exc:
+        clear()
+        if request is None:
+            return load()
+        return _serve_unmetered(load, meter_of, request, ip, on_unavailable, exc, refuse)
     record = load()
     meter = meter_of(record)
     if generation is MISSING:
@@ -106,14 +152,33 @@ def serve(
         try:
             reading = take(meter, ip=ip)
         except MeterUnavailable as exc:
+            clear()
             throttles.note_meter_unavailable(exc)
-            if on_unavailable is not None:
+            if on_unavailable is not None and not exc.maybe_counted:
                 on_unavailable(record, ip)
             reading = None
         else:
             if reading.generation != generation:
                 forget(cache_key)  # changed while we read it: read again next time
         throttles.attach_reading(request, reading)
+    return record
+
+
+def _serve_unmetered(load, meter_of, request, ip, on_unavailable, exc, refuse=None):
+    """The record from the database, its use recorded without the shared cache.
+
+    A refused request records no use: with the shared cache away there is no anonymous bucket
+    to count it in, and the key's own figures are not its to spend.
+    """
+    record = load()
+    throttles.note_meter_unavailable(exc)
+    if refuse is not None and (refusal := refuse(record)) is not None:
+        throttles.attach_reading(request, None)
+        raise refusal
+    maybe_counted = getattr(exc, "maybe_counted", False)
+    if on_unavailable is not None and not maybe_counted:
+        on_unavailable(record, ip)
+    throttles.attach_reading(request, None)
     return record
 
 
@@ -171,12 +236,18 @@ MISSING = ""  # the shared cache answered, and holds no generation for that reco
 
 
 def current_generation(cache_key: str) -> str | None:
-    """The shared generation of ``cache_key``, ``MISSING``, or ``None`` if unreachable."""
-    try:
-        return backends.active().generation_get(cache_key) or MISSING
-    except CACHE_ERRORS:
-        clear()
-        return None
+    """The shared generation of ``cache_key``: ``MISSING`` if it has none, ``None`` under a marker.
+
+    Raises one of ``CACHE_ERRORS`` when the shared cache does not answer. Nothing is created
+    here, so an unknown credential leaves nothing in the shared cache (``claim_generation``
+    creates one once the record is found).
+    """
+    generation = backends.active().generation_get(cache_key)
+    if generation is None:
+        return MISSING
+    if generation.startswith(backends.MARKER_PREFIX):
+        return None  # a change is under way: read, but do not remember
+    return generation
 
 
 def claim_generation(cache_key: str) -> str | None:
@@ -188,23 +259,92 @@ def claim_generation(cache_key: str) -> str | None:
         return None
 
 
-def invalidate_on_commit(cache_key: str) -> None:
-    """Make every process re-read this record on its next request, once the change commits.
+@contextmanager
+def narrowing_change(*cache_keys: str):
+    """Make the change inside the block everywhere, or nowhere (SPEC §10).
 
-    A process that read the row before the commit holds the old generation, which the bump
-    retires; one that reads after the commit sees the change itself.
+    The block runs in a transaction; before it commits, ``cache_keys`` (and whatever keys,
+    users and memberships the block saves, through their signals) are retired in the shared
+    cache. If that cannot be confirmed, ``ChangeNotPropagated`` (503 ``service_unavailable``)
+    leaves the block and the transaction rolls back. Use it for every change that narrows
+    access; ``apikeys.services`` and ``accounts.services`` do::
+
+        with narrowing_change(cache_key_of_user(user.pk)):
+            family.revoked_at = now
+            family.save()
+
+    Usable as a decorator too (``@narrowing_change()``).
     """
-    forget(cache_key)
-    transaction.on_commit(lambda: invalidate(cache_key))
+    with transaction.atomic():
+        yield
+        if cache_keys:
+            retire_on_commit(*cache_keys)
 
 
-def invalidate(cache_key: str) -> None:
-    forget(cache_key)
+def retire_on_commit(*cache_keys: str) -> None:
+    """Retire ``cache_keys`` now and settle them once the transaction commits.
+
+    Inside a transaction, a failure raises ``ChangeNotPropagated``, which rolls it back. In
+    autocommit (a save outside any transaction: the shell, a data migration) the row is already
+    committed, so the best left is to retire it after the fact, and say so loudly on failure.
+    """
+    for cache_key in cache_keys:
+        forget(cache_key)
+    if not transaction.get_connection().in_atomic_block:
+        # A narrowing change made outside any transaction: say so, as it may not be everywhere.
+        logger.warning("narrowing change saved outside a transaction; use narrowing_change")
+        invalidate(*cache_keys)
+        return
+    marker = retire(*cache_keys)
+    transaction.on_commit(lambda: settle(cache_keys, marker=marker))
+
+
+def retire(*cache_keys: str) -> str:
+    """Put a marker in place of each generation; ``ChangeNotPropagated`` if unconfirmed."""
+    marker = backends.MARKER_PREFIX + secrets.token_hex(8)
     try:
-        backends.active().generation_bump(cache_key)
+        backends.active().generation_retire(cache_keys, marker=marker, ttl=MARKER_SECONDS)
+    except CACHE_ERRORS as exc:
+        logger.warning(
+            "change not made: the shared cache did not confirm it (%s)", type(exc).__name__
+        )
+        raise ChangeNotPropagated() from exc
+    return marker
+
+
+def settle(cache_keys, *, marker: str) -> None:
+    """After the commit: fresh generations in place of ``marker`` (see the docstring)."""
+    for cache_key in cache_keys:
+        forget(cache_key)
+    try:
+        backends.active().generation_settle(cache_keys, marker=marker)
     except CACHE_ERRORS:
-        # Every process that cannot reach the cache reads records from the database anyway.
-        logger.warning("could not bump a generation: shared cache unavailable")
+        # The marker expires on its own; until then these records are read from the database.
+        logger.warning("could not settle a generation: shared cache unavailable")
+
+
+def invalidate_on_commit(*cache_keys: str) -> None:
+    """For a change that cannot narrow access (a new membership, a session saved): best effort.
+
+    The records are re-read everywhere once the change commits, if the shared cache answers
+    then; if not, the change stands anyway, as it takes nothing away.
+    """
+    for cache_key in cache_keys:
+        forget(cache_key)
+    transaction.on_commit(lambda: invalidate(*cache_keys))
+
+
+def invalidate(*cache_keys: str) -> None:
+    """Move generations on now, for a change already committed."""
+    for cache_key in cache_keys:
+        forget(cache_key)
+    try:
+        backends.active().generation_settle(cache_keys, marker="")
+    except CACHE_ERRORS:
+        logger.warning("could not move a generation on: shared cache unavailable")
+
+
+backends.on_reconnect(clear)
 
 
 def _remember(cache_key: str, entry: Verified) -> None:

@@ -9,8 +9,9 @@ import time_machine
 from django.test import override_settings
 from rest_framework.test import APIClient
 
-from apikeys.services import api_key_create
+from apikeys.services import api_key_create, api_key_revoke
 from audit.models import AuditEvent
+from metering.verified import ChangeNotPropagated
 from tests.factories import UserFactory
 from tests.tenants.helpers import jwt_for
 
@@ -202,13 +203,24 @@ def test_with_the_cache_down_usage_is_written_to_the_database(cache_down):
     assert api_key.daily_usage.get().count == 3
 
 
-def test_with_the_cache_down_a_revoked_key_is_refused_at_once(cache_down):
+def test_a_key_revoked_before_the_cache_went_down_is_refused_at_once():
     api_key, raw = new_key()
     bearer(raw).get(INFO)
-    api_key.is_active = False
-    api_key.save()
+    api_key_revoke(api_key=api_key)
 
-    assert bearer(raw).get(INFO).json()["code"] == "api_key_disabled"
+    with override_settings(CACHES=UNREACHABLE_REDIS):
+        response = bearer(raw).get(INFO)
+
+    assert response.json()["code"] == "api_key_disabled"
+
+
+def test_with_the_cache_down_a_revoke_is_not_made(cache_down):
+    api_key, raw = new_key()
+
+    with pytest.raises(ChangeNotPropagated):
+        api_key_revoke(api_key=api_key)
+
+    assert bearer(raw).get(INFO).status_code == 200
 
 
 def test_with_the_cache_down_key_creation_fails_closed(cache_down):

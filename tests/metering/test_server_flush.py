@@ -1,4 +1,4 @@
-"""Without Redis the usage buffer lives in the server: the server moves it into the database."""
+"""The server moves the usage buffer into the database itself, on every stack (SPEC §10)."""
 
 import pytest
 from rest_framework.test import APIClient
@@ -36,9 +36,7 @@ def stored_count(api_key) -> int:
     return ApiKey.objects.get(pk=api_key.pk).request_count  # a plain read: it flushes nothing
 
 
-def test_an_in_process_buffer_is_flushed_once_the_interval_has_passed(clock, keyed):
-    if not backends.active().buffers_in_process:
-        pytest.skip("with Redis, flushusage moves the buffer")
+def test_the_buffer_is_flushed_once_the_interval_has_passed(clock, keyed):
     api_key, client = keyed
     client.get(VERIFY)
     client.get(VERIFY)
@@ -50,7 +48,7 @@ def test_an_in_process_buffer_is_flushed_once_the_interval_has_passed(clock, key
     assert stored_count(api_key) == 3
 
 
-def test_an_in_process_buffer_is_not_flushed_before_the_interval(clock, keyed):
+def test_the_buffer_is_not_flushed_before_the_interval(clock, keyed):
     api_key, client = keyed
     client.get(VERIFY)
 
@@ -60,16 +58,23 @@ def test_an_in_process_buffer_is_not_flushed_before_the_interval(clock, keyed):
     assert stored_count(api_key) == 0
 
 
-def test_the_shared_buffer_is_left_to_flushusage(clock, keyed):
-    if backends.active().buffers_in_process:
-        pytest.skip("only the Redis buffer is shared")
+def test_a_flush_that_finds_the_database_down_keeps_the_buffer(clock, keyed, monkeypatch):
     api_key, client = keyed
     client.get(VERIFY)
+    monkeypatch.setattr(usage, "_apply", _database_down)
 
     clock[0] += 11
     client.get(VERIFY)
+    monkeypatch.undo()
 
     assert stored_count(api_key) == 0
+    assert usage.usage_flush() == 2
+
+
+def _database_down(*args, **kwargs):
+    from django.db import OperationalError
+
+    raise OperationalError("the database system is shutting down")
 
 
 def test_a_clean_exit_flushes_an_in_process_buffer(keyed):

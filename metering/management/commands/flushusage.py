@@ -4,7 +4,10 @@ from metering.usage import usage_flush
 
 
 class Command(BaseCommand):
-    help = "Move API-key usage buffered in the shared cache into the database (run every minute)."
+    help = (
+        "Move API-key usage buffered in the shared cache into the database now. The server "
+        "does it itself every KEYWARD_USAGE_FLUSH_SECONDS; this is for an idle installation."
+    )
 
     def handle(self, *args, **options):
         flushed = usage_flush()
