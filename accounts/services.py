@@ -357,6 +357,8 @@ def user_logout(
     user = user or next((token_user for token_user in token_users if token_user), None)
     auth.logout(request)
     if user is not None:
+        # The session's end is everywhere or nowhere too: cached sessions hang off the user.
+        verified.retire_on_commit(cache_key_of_user(user.pk))
         audit_record(event_type="logout", request=request, actor=user, target=user)
 
 

@@ -50,7 +50,7 @@ class SessionStore(cached_db.SessionStore):
 def _user_changed(user_id) -> None:
     if user_id is not None:
         forget_sessions_of(str(user_id))  # this process at once; the others by the generation
-        verified.retire_on_commit(cache_key_of_user(user_id))
+        verified.invalidate_on_commit(cache_key_of_user(user_id))
 
 
 @dataclass(frozen=True, slots=True)
