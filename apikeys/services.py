@@ -259,8 +259,7 @@ def api_key_delete(
     *, api_key: ApiKey, actor=None, creator: Principal | None = None, request=None
 ) -> None:
     """Delete the key for good, with its usage; the audit trail keeps its prefix."""
-    api_key = ApiKey.objects.select_for_update().get(pk=api_key.pk)
-    rules.check_escalation(creator, api_key)
+    rules.check_escalation(creator, api_key)  # deleted, it has no after: only its before
     summary = api_key_summary(api_key)
     key_id, tenant_id = api_key.pk, api_key.tenant_id
     api_key.delete()
