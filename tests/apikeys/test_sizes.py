@@ -179,3 +179,45 @@ def test_create_page_takes_the_largest_allowed_and_refuses_one_past(page, field,
     accepted = page.post("/keys/new", {**PAGE_FORM, field: largest})
     assert accepted.status_code == 201
     assert ApiKey.objects.count() == 1
+
+
+# --- the admin's add form (validated by the API's serializer) -----------------------------
+
+
+def admin_add_form(owner, **fields):
+    return {
+        "user": str(owner.pk),
+        "name": "admin key",
+        "description": "",
+        "key_type": "development",
+        "tenant": "",
+        "scopes": "",
+        "endpoints": "[]",
+        "allowed_ips": "",
+        "rate_limit": "",
+        "metadata": "{}",
+        "expires_at_0": "",
+        "expires_at_1": "",
+        **fields,
+    }
+
+
+@pytest.mark.parametrize(
+    ("field", "largest", "past"),
+    [
+        ("description", "d" * 1000, "d" * 1001),
+        ("endpoints", json.dumps(grants(100)), json.dumps(grants(101))),
+        ("allowed_ips", ", ".join(cidrs(100)), ", ".join(cidrs(101))),
+    ],
+    ids=["description", "endpoints", "allowed_ips"],
+)
+def test_admin_add_form_takes_the_largest_allowed_and_refuses_one_past(
+    admin_client, user, field, largest, past
+):
+    refused = admin_client.post("/admin/apikeys/apikey/add/", admin_add_form(user, **{field: past}))
+    assert refused.status_code == 200
+    assert refused.context["adminform"].form.errors.get(field)
+    assert not ApiKey.objects.exists()
+
+    admin_client.post("/admin/apikeys/apikey/add/", admin_add_form(user, **{field: largest}))
+    assert ApiKey.objects.count() == 1
