@@ -42,7 +42,7 @@ from tenants.schema import error_response
 
 KEY_ID = OpenApiParameter("key_id", OpenApiTypes.UUID, OpenApiParameter.PATH)
 ERRORS = {
-    400: error_response("`validation_error`"),
+    400: error_response("`validation_error`, or `api_key_expired` for an expired key"),
     401: error_response("No or an invalid credential"),
     403: error_response("`insufficient_permissions` or `not_key_manager`"),
     404: error_response("`not_found`: no such key among those you manage"),
@@ -196,8 +196,9 @@ class ApiKeyDetailView(KeyManagementEndpoint):
         tags=["api keys"],
     )
     def delete(self, request, key_id):
+        principal = self.caller()
         services.api_key_delete(
-            api_key=self.get_object(), actor=self.caller().user, request=request
+            api_key=self.get_object(), actor=principal.user, creator=principal, request=request
         )
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -211,8 +212,9 @@ class ApiKeyRevokeView(KeyManagementEndpoint):
         tags=["api keys"],
     )
     def post(self, request, key_id):
+        principal = self.caller()
         api_key = services.api_key_revoke(
-            api_key=self.get_object(), actor=self.caller().user, request=request
+            api_key=self.get_object(), actor=principal.user, creator=principal, request=request
         )
         return Response(ApiKeySerializer(api_key).data)
 
@@ -236,8 +238,9 @@ class ApiKeyActivateView(KeyManagementEndpoint):
         tags=["api keys"],
     )
     def post(self, request, key_id):
+        principal = self.caller()
         api_key = services.api_key_activate(
-            api_key=self.get_object(), actor=self.caller().user, request=request
+            api_key=self.get_object(), actor=principal.user, creator=principal, request=request
         )
         return Response(ApiKeySerializer(api_key).data)
 
@@ -260,11 +263,12 @@ class ApiKeyRotateView(KeyManagementEndpoint):
         api_key = self.get_object()
         serializer = RotateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
+        principal = self.caller()
         successor, raw_key = services.api_key_rotate(
             api_key=api_key,
             grace_period_seconds=serializer.validated_data["grace_period_seconds"],
-            actor=self.caller().user,
-            creator=self.caller(),
+            actor=principal.user,
+            creator=principal,
             request=request,
         )
         successor.key = raw_key

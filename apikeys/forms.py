@@ -12,6 +12,7 @@ from rest_framework import serializers
 
 from apikeys.limits import type_rate_limit
 from apikeys.models import KeyType
+from apikeys.rules import MAX_DESCRIPTION, MAX_ENDPOINTS, MAX_NAME_LENGTH
 from apikeys.serializers import CidrListField, EndpointGrantSerializer
 from core.forms import PageForm, error_messages
 
@@ -45,10 +46,10 @@ SERVICE_FIELD_NAMES = {"tenant_id": "tenant", "grace_period_seconds": "grace_per
 
 class ApiKeyCreateForm(PageForm):
     service_field_names = SERVICE_FIELD_NAMES
-    name = forms.CharField(label="Name", max_length=100)
+    name = forms.CharField(label="Name", max_length=MAX_NAME_LENGTH)
     description = forms.CharField(
         label="Description",
-        max_length=2000,
+        max_length=MAX_DESCRIPTION,
         required=False,
         widget=forms.Textarea(attrs={"rows": 2}),
     )
@@ -159,11 +160,12 @@ def _key_type_help() -> str:
 
 def parse_endpoint_grants(text: str) -> list[dict]:
     """``"GET,POST /api/v1/agents"`` per line → ``[{"path", "methods"}]``, or a form error."""
+    lines = [(number, line.strip()) for number, line in enumerate(text.splitlines(), start=1)]
+    lines = [(number, line) for number, line in lines if line]
+    if len(lines) > MAX_ENDPOINTS:  # counted before any line is parsed (SPEC §9)
+        raise forms.ValidationError(f"At most {MAX_ENDPOINTS} endpoint grants (one per line).")
     grants, errors = [], []
-    for number, line in enumerate(text.splitlines(), start=1):
-        line = line.strip()
-        if not line:
-            continue
+    for number, line in lines:
         methods, _, path = line.rpartition(" ")
         methods = [m for m in methods.replace(",", " ").split() if m] or ["*"]
         if not path.startswith("/"):

@@ -1,21 +1,37 @@
-"""The rules every API key obeys, and the rule that no key mints a wider one (SPEC §3).
+"""The rules every API key obeys, and the rule that no key acts on a wider one (SPEC §3, §9).
 
 ``services`` calls these before any write, whichever door the change came through (API, admin,
 pages, commands). They raise DRF's ``ValidationError`` (a field is wrong) or ``PermissionDenied``
-(the caller may not do this), so every door answers with the same words.
+(the caller may not do this), so every door answers with the same words. The escalation rule
+itself is ``identity.reach.escalation_refusal``; here a principal and a key become reaches.
 """
 
-import ipaddress
+import json
 
 from rest_framework import exceptions
 from rest_framework.exceptions import ValidationError
 
 from apikeys import limits
 from apikeys.models import ApiKey, KeyType
-from apikeys.permissions import ADMIN_SCOPE, APP_ACCESS, READ_ALL, WRITE_ALL, endpoint_granted
-from core.principal import Principal
+from core.principal import AuthMethod, Principal
+from identity.reach import (  # noqa: F401  (grants_within and friends: rules' public names)
+    ADMIN_SCOPE,
+    TYPE_RANK,
+    Reach,
+    escalation_refusal,
+    grants_within,
+    networks_within,
+    scope_covered,
+)
 
-TYPE_RANK = {KeyType.RESTRICTED: 0, KeyType.DEVELOPMENT: 1, KeyType.PRODUCTION: 2, KeyType.ADMIN: 3}
+# SPEC §9: sizes are bounded. The serializers and forms check these before any per-item work.
+MAX_NAME_LENGTH = 100
+MAX_DESCRIPTION = 1000
+MAX_SCOPES = 32
+MAX_ENDPOINTS = 100
+MAX_GRANT_METHODS = 8
+MAX_ALLOWED_IPS = 100
+MAX_METADATA_BYTES = 4096
 
 
 def parse_scopes(value) -> list[str]:
@@ -25,18 +41,6 @@ def parse_scopes(value) -> list[str]:
     if isinstance(value, str):
         value = value.replace(",", " ").split()
     return sorted({str(scope).strip() for scope in value if str(scope).strip()})
-
-
-def scope_covered(scope: str, scopes) -> bool:
-    """True when holding ``scopes`` already allows what ``scope`` allows."""
-    scopes = set(scopes)
-    if scope in scopes or ADMIN_SCOPE in scopes:
-        return True
-    if scope in (ADMIN_SCOPE, APP_ACCESS):
-        return False
-    if scope.endswith(":read") and READ_ALL in scopes:
-        return True
-    return scope.endswith(":write") and WRITE_ALL in scopes
 
 
 def check_key(api_key: ApiKey, *, actor, changed: set | None = None) -> None:
@@ -84,60 +88,77 @@ def check_tenant_membership(api_key: ApiKey) -> None:
         raise tenant_not_found()
 
 
-def check_within(api_key: ApiKey, creator: Principal) -> None:
-    """A key manager never issues or shapes a key wider than itself."""
+def reach_of_key(api_key: ApiKey) -> Reach:
+    """Everything ``api_key`` may do, as the escalation rule compares it."""
+    return Reach(
+        scopes=frozenset(api_key.scopes or ()),
+        endpoints=tuple(api_key.endpoints or ()),
+        key_type=api_key.key_type,
+        tenant_id=api_key.tenant_id,
+        allowed_ips=tuple(api_key.allowed_ips or ()),
+        expires_at=api_key.expires_at,
+        rate_limit=limits.effective_rate_limit(api_key),
+        key_manager=api_key.key_manager,
+        owner_is_staff=bool(api_key.user.is_staff),
+    )
+
+
+def reach_of_principal(principal: Principal) -> Reach:
+    """The reach of the key a request authenticated with (its principal, as authorized)."""
+    return Reach(
+        scopes=frozenset(principal.scopes),
+        endpoints=tuple(principal.endpoints),
+        key_type=principal.key_type,
+        tenant_id=principal.tenant_id,
+        allowed_ips=tuple(principal.allowed_ips),
+        expires_at=principal.expires_at,
+        rate_limit=limits.effective_rate_limit(principal.api_key),
+        key_manager=principal.key_manager,
+        owner_is_staff=principal.is_staff,
+    )
+
+
+def check_escalation(actor: Principal | None, *targets: ApiKey) -> None:
+    """Refuse (403 ``insufficient_permissions``) a key acting on a key wider than itself.
+
+    ``targets`` are the key as it is before the action and as it would be after it (a new key
+    has only an after, a deleted one only a before). People act with their own rights: the
+    rule is about keys acting on keys (SPEC §9), so any other principal passes.
+    """
+    if actor is None or actor.auth_method != AuthMethod.API_KEY:
+        return
+    actor_reach = reach_of_principal(actor)
+    for target in targets:
+        refusal = escalation_refusal(actor_reach, reach_of_key(target))
+        if refusal is not None:
+            raise exceptions.PermissionDenied(
+                f"Wider than the calling key on {refusal.field}: {refusal.message}",
+                code="insufficient_permissions",
+            )
+
+
+def check_sizes(api_key: ApiKey, *, changed: set | None = None) -> None:
+    """SPEC §9's bounds, for every door (the serializers check them first, before parsing)."""
     errors = {}
-    if not creator.full_access:
-        if api_key.full_access:
-            errors["scopes"] = ["A key without full access cannot grant full access."]
-        if creator.scopes:
-            wider = [s for s in api_key.scopes if not scope_covered(s, creator.scopes)]
-            if wider or (not api_key.scopes and api_key.endpoints and not creator.endpoints):
-                errors["scopes"] = [f"Wider than the calling key's scopes: {', '.join(wider)}."]
-        if creator.endpoints and not (
-            api_key.endpoints and grants_within(api_key.endpoints, creator.endpoints)
-        ):
-            errors["endpoints"] = ["Endpoint grants must stay within the calling key's grants."]
-    if creator.tenant_id is not None and api_key.tenant_id != creator.tenant_id:
-        errors["tenant_id"] = ["A tenant-bound key issues keys for its own tenant only."]
-    if TYPE_RANK.get(api_key.key_type, 0) > TYPE_RANK.get(creator.key_type, 0):
-        errors["key_type"] = [f"Wider than the calling key's type ({creator.key_type})."]
-    if creator.expires_at is not None and (
-        api_key.expires_at is None or api_key.expires_at > creator.expires_at
-    ):
-        errors["expires_at"] = ["Cannot outlive the calling key."]
-    if creator.allowed_ips and not networks_within(api_key.allowed_ips, creator.allowed_ips):
-        errors["allowed_ips"] = ["Must stay within the calling key's allowed_ips."]
-    if api_key.key_manager and not creator.key_manager:
-        errors["key_manager"] = ["Only a key manager issues key managers."]
-    creator_limits = limits.effective_rate_limit(creator.api_key)
-    if not limits.within(limits.effective_rate_limit(api_key), creator_limits):
-        errors["rate_limit"] = ["Cannot exceed the calling key's rate limits."]
+    if _touched("name", changed) and len(api_key.name or "") > MAX_NAME_LENGTH:
+        errors["name"] = [f"At most {MAX_NAME_LENGTH} characters."]
+    if _touched("description", changed) and len(api_key.description or "") > MAX_DESCRIPTION:
+        errors["description"] = [f"At most {MAX_DESCRIPTION} characters."]
+    if _touched("scopes", changed) and len(api_key.scopes or ()) > MAX_SCOPES:
+        errors["scopes"] = [f"At most {MAX_SCOPES} scopes."]
+    if _touched("endpoints", changed):
+        endpoints = api_key.endpoints or ()
+        if len(endpoints) > MAX_ENDPOINTS:
+            errors["endpoints"] = [f"At most {MAX_ENDPOINTS} endpoint grants."]
+        elif any(len(grant.get("methods") or ()) > MAX_GRANT_METHODS for grant in endpoints):
+            errors["endpoints"] = [f"At most {MAX_GRANT_METHODS} methods per grant."]
+    if _touched("allowed_ips", changed) and len(api_key.allowed_ips or ()) > MAX_ALLOWED_IPS:
+        errors["allowed_ips"] = [f"At most {MAX_ALLOWED_IPS} IPs or CIDRs."]
+    if _touched("metadata", changed) and len(json.dumps(api_key.metadata)) > MAX_METADATA_BYTES:
+        errors["metadata"] = [f"At most {MAX_METADATA_BYTES} bytes of JSON."]
     if errors:
-        raise exceptions.PermissionDenied(
-            "This would create a key wider than the calling key: "
-            + " ".join(message for messages in errors.values() for message in messages),
-            code="insufficient_permissions",
-        )
+        raise ValidationError(errors)
 
 
-def grants_within(grants, bounds) -> bool:
-    """True when every method of every grant in ``grants`` is covered by one in ``bounds``."""
-    for grant in grants:
-        methods = [m.upper() for m in grant.get("methods") or ["*"]]
-        if "*" in methods:
-            methods = ["GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE"]
-        if not all(endpoint_granted(bounds, m, grant["path"].rstrip("/") or "/") for m in methods):
-            return False
-    return True
-
-
-def networks_within(cidrs, bounds) -> bool:
-    if not cidrs:
-        return False
-    bound_networks = [ipaddress.ip_network(b, strict=False) for b in bounds]
-    for cidr in cidrs:
-        network = ipaddress.ip_network(cidr, strict=False)
-        if not any(network.version == b.version and network.subnet_of(b) for b in bound_networks):
-            return False
-    return True
+def _touched(field: str, changed: set | None) -> bool:
+    return changed is None or field in changed

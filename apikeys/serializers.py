@@ -10,7 +10,16 @@ from rest_framework.utils import html
 from rest_framework.validators import ProhibitSurrogateCharactersValidator
 
 from apikeys.models import ApiKey, KeyType
-from apikeys.rules import parse_scopes
+from apikeys.rules import (
+    MAX_ALLOWED_IPS,
+    MAX_DESCRIPTION,
+    MAX_ENDPOINTS,
+    MAX_GRANT_METHODS,
+    MAX_METADATA_BYTES,
+    MAX_NAME_LENGTH,
+    MAX_SCOPES,
+    parse_scopes,
+)
 from apikeys.services import MAX_GRACE_PERIOD
 from identity.paths import InvalidPath, normalise_path
 
@@ -18,7 +27,6 @@ HTTP_METHODS = ("GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE", "*")
 SCOPE_SHAPE = (
     "read:all, write:all, admin, app:access, keys:verify, or <resource>:read / <resource>:write"
 )
-MAX_METADATA_BYTES = 4096
 MAX_METADATA_DEPTH = 32
 
 
@@ -36,6 +44,7 @@ class ScopesField(serializers.Field):
     default_error_messages = {
         "invalid": "Give scopes as a list of strings or a space/comma separated string.",
         "unknown": "Unknown scope {scope!r}: use " + SCOPE_SHAPE + ".",
+        "too_many": f"At most {MAX_SCOPES} scopes.",
     }
 
     def to_internal_value(self, data):
@@ -44,6 +53,8 @@ class ScopesField(serializers.Field):
         ):
             self.fail("invalid")
         scopes = parse_scopes(data)
+        if len(scopes) > MAX_SCOPES:
+            self.fail("too_many")
         for scope in scopes:
             if not _valid_scope(scope):
                 self.fail("unknown", scope=scope[:64])
@@ -90,11 +101,17 @@ class EndpointGrantSerializer(serializers.Serializer):
         help_text="Stored in normal form (SPEC §9): dot segments removed, // collapsed.",
     )
     methods = serializers.ListField(
-        child=serializers.ChoiceField(choices=HTTP_METHODS), min_length=1, max_length=8
+        child=serializers.ChoiceField(choices=HTTP_METHODS),
+        min_length=1,
+        max_length=MAX_GRANT_METHODS,
     )
 
     def to_internal_value(self, data):
         if isinstance(data, dict) and isinstance(data.get("methods"), list):
+            if len(data["methods"]) > MAX_GRANT_METHODS:  # before touching each one
+                raise serializers.ValidationError(
+                    {"methods": [f"At most {MAX_GRANT_METHODS} methods per grant."]}
+                )
             data = {**data, "methods": [str(m).upper() for m in data["methods"]]}
         value = super().to_internal_value(data)
         return {"path": value["path"], "methods": sorted(set(value["methods"]))}
@@ -136,9 +153,15 @@ class RateLimitSerializer(serializers.Serializer):
 
 class CidrListField(serializers.ListField):
     child = serializers.CharField(max_length=64)
-    max_length = 100
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("max_length", MAX_ALLOWED_IPS)
+        super().__init__(**kwargs)
 
     def to_internal_value(self, data):
+        # ListField checks max_length only after validating every item: check it first.
+        if isinstance(data, list) and len(data) > self.max_length:
+            self.fail("max_length", max_length=self.max_length)
         cidrs = []
         for value in super().to_internal_value(data):
             try:
@@ -153,7 +176,9 @@ def _validate_metadata(value):
         return value  # no metadata (an HTML form's "null" arrives here, past allow_null)
     if not isinstance(value, dict):
         raise serializers.ValidationError("Must be a JSON object.")
-    depth, has_null_character = _json_shape(value)
+    depth, has_null_character, too_big = _json_shape(value)
+    if too_big:
+        raise serializers.ValidationError(f"At most {MAX_METADATA_BYTES} bytes of JSON.")
     if depth > MAX_METADATA_DEPTH:
         # Checked before json.dumps, which would overflow the stack on deep nesting (a 500).
         raise serializers.ValidationError(f"At most {MAX_METADATA_DEPTH} levels of nesting.")
@@ -165,25 +190,68 @@ def _validate_metadata(value):
     return value
 
 
-def _json_shape(value) -> tuple[int, bool]:
-    """The nesting depth of a parsed JSON value, and whether any string holds a NUL.
+def _json_shape(value) -> tuple[int, bool, bool]:
+    """The nesting depth of a parsed JSON value, whether any string holds a NUL, and whether
+    it is surely longer than ``MAX_METADATA_BYTES`` as JSON.
 
-    Walked with a stack, not recursion: the parser admits nesting deeper than our stack.
+    Walked with a stack, not recursion: the parser admits nesting deeper than our stack. The
+    walk counts a lower bound of the JSON's length (each string's characters and quotes, one
+    character per other value) and stops once that passes the limit, so a megabyte of metadata
+    costs no more than four kilobytes of it.
     """
-    deepest, has_null_character = 0, False
+    deepest, has_null_character, length = 0, False, 0
     pending = [(value, 1)]
     while pending:
         item, depth = pending.pop()
         if isinstance(item, str):
             has_null_character = has_null_character or "\x00" in item
+            length += len(item) + 2
         elif isinstance(item, dict):
             deepest = max(deepest, depth)
+            length += 1 + len(item)  # the braces, and a colon or comma per member
             pending.extend((key, depth) for key in item)
             pending.extend((child, depth + 1) for child in item.values())
         elif isinstance(item, list):
             deepest = max(deepest, depth)
+            length += 1 + len(item)
             pending.extend((child, depth + 1) for child in item)
-    return deepest, has_null_character
+        else:
+            length += 1
+        if length > MAX_METADATA_BYTES:
+            return deepest, has_null_character, True
+    return deepest, has_null_character, False
+
+
+def size_errors(data) -> dict:
+    """SPEC §9's bounds on a write's raw input, checked before any field looks at an item.
+
+    Counting is all that happens here (a set of the scopes, to count them once each), so a
+    body of any size up to the request limit is refused in the time it took to parse.
+    """
+    errors = {}
+    for name, limit in (("name", MAX_NAME_LENGTH), ("description", MAX_DESCRIPTION)):
+        if isinstance(data.get(name), str) and len(data[name]) > limit:
+            errors[name] = [f"Ensure this field has no more than {limit} characters."]
+    scopes = data.get("scopes")
+    if isinstance(scopes, str):
+        scopes = scopes.replace(",", " ").split()
+    if isinstance(scopes, list) and len(set(map(str, scopes))) > MAX_SCOPES:
+        errors["scopes"] = [f"At most {MAX_SCOPES} scopes."]
+    endpoints = data.get("endpoints")
+    if isinstance(endpoints, list):
+        if len(endpoints) > MAX_ENDPOINTS:
+            errors["endpoints"] = [f"At most {MAX_ENDPOINTS} endpoint grants."]
+        elif any(
+            isinstance(grant, dict)
+            and isinstance(grant.get("methods"), list)
+            and len(grant["methods"]) > MAX_GRANT_METHODS
+            for grant in endpoints
+        ):
+            errors["endpoints"] = [f"At most {MAX_GRANT_METHODS} methods per grant."]
+    allowed_ips = data.get("allowed_ips")
+    if isinstance(allowed_ips, list) and len(allowed_ips) > MAX_ALLOWED_IPS:
+        errors["allowed_ips"] = [f"At most {MAX_ALLOWED_IPS} IPs or CIDRs."]
+    return errors
 
 
 class ApiKeySerializer(serializers.ModelSerializer):
@@ -244,16 +312,26 @@ class ApiKeyCreatedSerializer(ApiKeySerializer):
 class ApiKeyWriteSerializer(serializers.Serializer):
     """Fields a caller may set; shared by create and update (where each is optional)."""
 
-    name = serializers.CharField(max_length=100)
-    description = serializers.CharField(max_length=2000, required=False, allow_blank=True)
-    scopes = ScopesField(required=False, help_text="List or space/comma separated: " + SCOPE_SHAPE)
-    endpoints = EndpointGrantSerializer(many=True, required=False)
+    name = serializers.CharField(max_length=MAX_NAME_LENGTH)
+    description = serializers.CharField(
+        max_length=MAX_DESCRIPTION, required=False, allow_blank=True
+    )
+    scopes = ScopesField(
+        required=False,
+        help_text=f"List or space/comma separated, at most {MAX_SCOPES}: " + SCOPE_SHAPE,
+    )
+    endpoints = EndpointGrantSerializer(many=True, required=False, max_length=MAX_ENDPOINTS)
     expires_at = serializers.DateTimeField(required=False, allow_null=True)
     allowed_ips = CidrListField(required=False, help_text="CIDRs; empty = any IP.")
     rate_limit = RateLimitSerializer(required=False, allow_null=True)
     metadata = serializers.JSONField(
         required=False, allow_null=True, initial=dict, validators=[_validate_metadata]
     )
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict) and (errors := size_errors(data)):
+            raise serializers.ValidationError(errors)
+        return super().to_internal_value(data)
 
     def validate_metadata(self, value):
         return {} if value is None else value  # null: no metadata
@@ -321,9 +399,9 @@ class UsageSerializer(serializers.Serializer):
 
 
 class BootstrapSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=100, default="Bootstrap admin key")
+    name = serializers.CharField(max_length=MAX_NAME_LENGTH, default="Bootstrap admin key")
     description = serializers.CharField(
-        max_length=2000, required=False, default="", allow_blank=True
+        max_length=MAX_DESCRIPTION, required=False, default="", allow_blank=True
     )
 
 

@@ -6,9 +6,10 @@ change that could narrow what a key may do reaches every process and node before
 is not made at all (503): it runs in ``metering.verified.narrowing_change``, and saving the row
 retires the key's generation in the shared cache before the commit.
 
-``creator`` is the principal asking; when it is an API key (a key manager), the new or changed
-key must stay within it — scopes, endpoint grants, tenant, type, expiry, allowed IPs and rate
-limits — so no key can mint a wider one.
+``creator`` is the principal asking. When it is an API key (a key manager), every lifecycle
+action — create, change, activate, rotate, revoke, delete — passes SPEC §9's escalation rule
+(``rules.check_escalation``): the target key, before the action and after it, must lie within the
+calling key on every field of its reach. People act with their own rights.
 """
 
 from datetime import timedelta
@@ -78,10 +79,10 @@ def api_key_create(
         expires_at=expires_at,
         created_by=created_by,
     )
+    rules.check_sizes(api_key)
     rules.check_key(api_key, actor=created_by or user)
     rules.check_tenant_membership(api_key)
-    if creator.auth_method == AuthMethod.API_KEY:
-        rules.check_within(api_key, creator)
+    rules.check_escalation(creator, api_key)
     raw_key = api_key_issue_material(api_key)
     audit_record(
         event_type="api_key.created",
@@ -101,18 +102,23 @@ def api_key_update(
     """Change the fields of ``UPDATABLE_FIELDS``; what a key may do can only narrow.
 
     Scopes and endpoint grants narrow only (a key that has them keeps a subset, and a key
-    cannot become full access). Type, tenant, key_manager and the secret never change here.
+    cannot become full access). Type, tenant, key_manager and the secret never change here. An
+    expired key's expiry never changes: it stays expired (SPEC §9).
     """
     api_key = ApiKey.objects.select_for_update().get(pk=api_key.pk)
     unknown = set(changes) - set(UPDATABLE_FIELDS)
     if unknown:
         raise ValidationError({field: ["This field cannot be changed."] for field in unknown})
+    rules.check_escalation(creator, api_key)
+    if "expires_at" in changes and api_key.is_expired():
+        raise _expired("An expired key stays expired: its expiry cannot be changed.")
     before = api_key_summary(api_key)
     was_full_access = api_key.full_access
     old_scopes, old_endpoints = list(api_key.scopes), list(api_key.endpoints)
     before_expiry = api_key.expires_at
     for field, value in changes.items():
         setattr(api_key, field, value)
+    rules.check_sizes(api_key, changed=set(changes))  # before any per-item check below
 
     if "scopes" in changes and old_scopes and not set(api_key.scopes) <= set(old_scopes):
         raise ValidationError({"scopes": ["Scopes can only be narrowed: remove, never add."]})
@@ -135,8 +141,7 @@ def api_key_update(
             {"expires_at": ["A rotated key cannot outlive its grace period; use its successor."]}
         )
     rules.check_key(api_key, actor=actor or api_key.user, changed=set(changes))
-    if creator is not None and creator.auth_method == AuthMethod.API_KEY:
-        rules.check_within(api_key, creator)
+    rules.check_escalation(creator, api_key)
     api_key.save(update_fields=[*changes])
     after = api_key_summary(api_key)
     audit_record(
@@ -150,19 +155,27 @@ def api_key_update(
     return api_key
 
 
-def api_key_revoke(*, api_key: ApiKey, actor=None, request=None) -> ApiKey:
+def api_key_revoke(
+    *, api_key: ApiKey, actor=None, creator: Principal | None = None, request=None
+) -> ApiKey:
     """Disable the key (reversible). Every node refuses it before this returns."""
-    return _set_active(api_key, False, "api_key.revoked", actor=actor, request=request)
+    return _set_active(
+        api_key, False, "api_key.revoked", actor=actor, creator=creator, request=request
+    )
 
 
-def api_key_activate(*, api_key: ApiKey, actor=None, request=None) -> ApiKey:
+def api_key_activate(
+    *, api_key: ApiKey, actor=None, creator: Principal | None = None, request=None
+) -> ApiKey:
     """Re-enable a revoked key; an expired key stays dead (issue a new one instead)."""
     if api_key.is_expired():
-        raise BadRequest("An expired key cannot be activated.", code="api_key_expired")
+        raise _expired("An expired key cannot be activated.")
     if _was_rotated(api_key):
         # Rotation retired it; re-enabling would keep a key meant to stop working alive.
         raise Conflict("This key was rotated: use its successor.", code="already_rotated")
-    return _set_active(api_key, True, "api_key.activated", actor=actor, request=request)
+    return _set_active(
+        api_key, True, "api_key.activated", actor=actor, creator=creator, request=request
+    )
 
 
 @narrowing_change()
@@ -186,10 +199,11 @@ def api_key_rotate(
             {"grace_period_seconds": [f"Must be between 0 and {MAX_GRACE_PERIOD}."]}
         )
     old = ApiKey.objects.select_for_update().get(pk=api_key.pk)
-    if creator is not None and creator.auth_method == AuthMethod.API_KEY:
-        rules.check_within(old, creator)
+    rules.check_escalation(creator, old)  # the successor has the same reach: checked with it
     now = timezone.now()
-    if not old.is_active or old.is_expired(now):
+    if old.is_expired(now):
+        raise _expired("An expired key cannot be rotated; issue a new one.")
+    if not old.is_active:
         raise BadRequest("Only an active, unexpired key can be rotated.", code="validation_error")
     if _was_rotated(old):
         raise Conflict("This key has already been rotated.", code="already_rotated")
@@ -243,8 +257,11 @@ def api_key_rotate(
 
 
 @narrowing_change()
-def api_key_delete(*, api_key: ApiKey, actor=None, request=None) -> None:
+def api_key_delete(
+    *, api_key: ApiKey, actor=None, creator: Principal | None = None, request=None
+) -> None:
     """Delete the key for good, with its usage; the audit trail keeps its prefix."""
+    rules.check_escalation(creator, api_key)  # deleted, it has no after: only its before
     summary = api_key_summary(api_key)
     key_id, tenant_id = api_key.pk, api_key.tenant_id
     api_key.delete()
@@ -273,8 +290,12 @@ def api_key_issue_material(api_key: ApiKey) -> str:
 
 
 @narrowing_change()
-def _set_active(api_key: ApiKey, active: bool, event_type: str, *, actor, request) -> ApiKey:
+def _set_active(
+    api_key: ApiKey, active: bool, event_type: str, *, actor, creator, request
+) -> ApiKey:
     api_key = ApiKey.objects.select_for_update().get(pk=api_key.pk)
+    # Revoking or activating changes no field of the reach: before and after are one check.
+    rules.check_escalation(creator, api_key)
     if api_key.is_active != active:
         api_key.is_active = active
         api_key.save(update_fields=["is_active"])
@@ -287,6 +308,10 @@ def _set_active(api_key: ApiKey, active: bool, event_type: str, *, actor, reques
         data={"key_prefix": api_key.key_prefix, "name": api_key.name},
     )
     return api_key
+
+
+def _expired(detail: str) -> BadRequest:
+    return BadRequest(detail, code="api_key_expired")
 
 
 def _was_rotated(api_key: ApiKey) -> bool:

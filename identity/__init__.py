@@ -1,1 +1,1 @@
-"""The identity layer: framework-free rules every app shares (imports only stdlib and core)."""
+"""The identity layer: framework-free rules about credentials, below the apps and above ``core``."""
