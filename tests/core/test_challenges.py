@@ -13,7 +13,8 @@ from rest_framework.test import APIClient
 
 from apikeys.services import api_key_create, api_key_revoke
 from core.errors import bearer_challenge
-from tests.factories import StaffUserFactory, UserFactory
+from tests.factories import ServiceClientFactory, StaffUserFactory, UserFactory
+from tests.oauth.conftest import access_token_for
 from tests.tenants.helpers import jwt_for
 
 pytestmark = pytest.mark.django_db
@@ -157,6 +158,17 @@ def test_a_read_only_key_writing_gets_the_scopes_that_would_allow_it():
 
     assert response.status_code == 403
     assert response.json()["code"] == "insufficient_permissions"
+    assert response["WWW-Authenticate"] == insufficient_scope("write:all agents:write")
+
+
+def test_a_client_token_without_the_write_scope_gets_insufficient_scope():
+    token = access_token_for(ServiceClientFactory(scopes=["agents:read"]))
+
+    response = with_headers(HTTP_AUTHORIZATION=f"Bearer {token}").post(
+        "/api/v1/agents", {"name": "x"}, format="json"
+    )
+
+    assert response.status_code == 403
     assert response["WWW-Authenticate"] == insufficient_scope("write:all agents:write")
 
 
