@@ -24,6 +24,11 @@ wsgi_app = "config.wsgi:application"
 # gunicorn answers a header line past 8,190 bytes itself, with an HTML 431; a credential that
 # long must reach Keyward and get its JSON 401 instead.
 limit_request_field_size = int(os.environ.get("GUNICORN_LIMIT_REQUEST_FIELD_SIZE", "65536"))
+# Likewise the request line (method, path and query): past gunicorn's default of 4,094 bytes it
+# answers an HTML 414 itself. 8,190 is the most gunicorn takes (a larger value is cut to it, and
+# 0 would mean unlimited), so a long query or path reaches Keyward and gets its JSON answer;
+# only a line longer still gets gunicorn's 414, as it would from nginx's default buffers.
+limit_request_line = int(os.environ.get("GUNICORN_LIMIT_REQUEST_LINE", "8190"))
 
 # A directory of this server's own (named after the master, which reads this file): two
 # servers on one machine — two nodes, or an old and a new release side by side — must neither

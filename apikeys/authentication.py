@@ -86,8 +86,8 @@ def _key_from_authorization(authorization: str) -> str | None:
         raise _failed("invalid_credentials", "Empty Authorization header.")
     scheme = parts[0].lower()
     if scheme == "bearer":
-        if len(parts) != 2:
-            raise _failed("invalid_credentials", "Malformed Bearer Authorization header.")
+        if len(parts) != 2:  # an empty or split token: RFC 6750's invalid_token, not a login's
+            raise _failed("invalid_token", "Malformed Bearer Authorization header.")
         if looks_like_jwt(parts[1]):
             return None  # SimpleJWT's turn
         return parts[1]

@@ -13,6 +13,7 @@ from rest_framework import exceptions
 from rest_framework.permissions import BasePermission
 
 from core.client_ip import client_ip
+from core.errors import InsufficientScope
 from core.principal import AuthMethod, Principal, principal_of
 from identity.paths import InvalidPath, normalise_path
 
@@ -28,14 +29,21 @@ class Decision:
     allowed: bool
     code: str  # "valid", or the SPEC §8 code of the refusal
     reason: str  # which scope, grant, type or IP rule decided, in words
+    scopes: tuple[str, ...] = ()  # a refusal for want of a scope: any one of these would do
 
     @classmethod
     def allow(cls, reason: str) -> "Decision":
         return cls(True, "valid", reason)
 
     @classmethod
-    def deny(cls, code: str, reason: str) -> "Decision":
-        return cls(False, code, reason)
+    def deny(cls, code: str, reason: str, scopes: tuple[str, ...] = ()) -> "Decision":
+        return cls(False, code, reason, scopes)
+
+    def refusal(self) -> exceptions.PermissionDenied:
+        """The 403 to raise for this refusal; for a missing scope, RFC 6750's challenge too."""
+        if self.scopes:
+            return InsufficientScope(self.reason, code=self.code, scopes=self.scopes)
+        return exceptions.PermissionDenied(self.reason, code=self.code)
 
 
 def authorize(
@@ -61,6 +69,9 @@ def authorize(
     """
     method = method.upper()
     is_key = principal.auth_method == AuthMethod.API_KEY
+    # Only a key or a client token is issued with scopes; a person's JWT or session is not, so
+    # only they are told which scope would do (RFC 6750's insufficient_scope).
+    scoped = is_key or principal.auth_method == AuthMethod.CLIENT_CREDENTIALS
 
     if (refused := ip_refusal(principal, ip)) is not None:
         return refused
@@ -87,7 +98,9 @@ def authorize(
         if principal.full_access and principal.is_staff:
             return Decision.allow("Staff user with full access.")
         return Decision.deny(
-            "insufficient_permissions", f"This endpoint needs the {required_scope} scope."
+            "insufficient_permissions",
+            f"This endpoint needs the {required_scope} scope.",
+            (required_scope,) if scoped else (),
         )
 
     if admin_only:
@@ -101,7 +114,9 @@ def authorize(
                 "The admin scope acts only while the key's owner is staff.",
             )
         return Decision.deny(
-            "insufficient_permissions", "This administrative endpoint needs the admin scope."
+            "insufficient_permissions",
+            "This administrative endpoint needs the admin scope.",
+            (ADMIN_SCOPE,) if scoped else (),
         )
 
     if principal.full_access:
@@ -132,6 +147,7 @@ def authorize(
     return Decision.deny(
         "insufficient_permissions",
         f"{method} {path} needs one of the scopes: {', '.join(needed)}.",
+        tuple(needed),
     )
 
 
@@ -272,7 +288,7 @@ class IsAuthenticatedAndAllowed(BasePermission):
             return False  # DRF answers 401 authentication_required
         decision = decision_for_request(request, view)
         if not decision.allowed:
-            raise exceptions.PermissionDenied(decision.reason, code=decision.code)
+            raise decision.refusal()
         return True
 
 

@@ -127,7 +127,7 @@ def check_forwarded(request, *, principal: Principal, method: str, path: str):
         principal, method=method, path=path, ip=client_ip(request), **route_rules(path)
     )
     if not decision.allowed:
-        raise exceptions.PermissionDenied(decision.reason, code=decision.code)
+        raise decision.refusal()
     try:
         return decision, tenant_for_request(request).pk
     except BadRequest:

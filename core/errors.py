@@ -18,10 +18,37 @@ from rest_framework import exceptions, status
 
 logger = logging.getLogger(__name__)
 
-# DRF's generic codes, renamed to the contract's.
-# The challenge of every 401 for a Bearer credential (a key, a JWT, a client token).
-BEARER_CHALLENGE = 'Bearer realm="keyward"'
+REALM = "keyward"
 
+
+def bearer_challenge(
+    error: str | None = None, *, description: str | None = None, scope: str | None = None
+) -> str:
+    """A Bearer ``WWW-Authenticate`` value of RFC 6750 §3; the only place one is written.
+
+    ``description`` is a message of ours, never a credential; characters RFC 6750 does not allow
+    in a quoted value (``"``, ``\\``, anything outside printable ASCII) are left out of it.
+    """
+    challenge = f'Bearer realm="{REALM}"'
+    if error:
+        challenge += f', error="{error}"'
+    if description:
+        challenge += f', error_description="{_quotable(description)}"'
+    if scope:
+        challenge += f', scope="{_quotable(scope)}"'
+    return challenge
+
+
+def _quotable(text: str) -> str:
+    """``text`` without what RFC 6750's ``error_description`` and ``scope`` forbid."""
+    return "".join(c for c in text if " " <= c <= "~" and c not in '"\\')
+
+
+# The challenge of every 401 for a Bearer credential (a key, a JWT, a client token), as the
+# authentication classes state it; ``api_exception_handler`` adds the error a refusal had.
+BEARER_CHALLENGE = bearer_challenge()
+
+# DRF's generic codes, renamed to the contract's.
 _CODE_ALIASES = {
     "not_authenticated": "authentication_required",
     "authentication_failed": "invalid_credentials",
@@ -53,6 +80,18 @@ class ServiceUnavailable(exceptions.APIException):
     status_code = status.HTTP_503_SERVICE_UNAVAILABLE
     default_detail = "A backing service is unavailable; try again shortly."
     default_code = "service_unavailable"
+
+
+class InsufficientScope(exceptions.PermissionDenied):
+    """403 for a credential whose scopes do not reach the endpoint (any one of ``scopes`` would).
+
+    Answered with RFC 6750's ``insufficient_scope`` challenge naming them; the body's code stays
+    the one the decision gave (``insufficient_permissions``).
+    """
+
+    def __init__(self, detail, *, code: str, scopes):
+        super().__init__(detail, code=code)
+        self.scopes = tuple(scopes)
 
 
 class RateLimitExceeded(exceptions.APIException):
@@ -153,8 +192,28 @@ def api_exception_handler(exc, context):
     elif isinstance(exc, exceptions.Throttled):
         code = "rate_limit_error"
         extra["retry_after"] = math.ceil(exc.wait or 1)
+    elif isinstance(exc, InsufficientScope) and exc.scopes:
+        response["WWW-Authenticate"] = bearer_challenge(
+            "insufficient_scope", scope=" ".join(exc.scopes)
+        )
+    elif response.status_code == 401 and _refused_bearer(response, code, context.get("view")):
+        response["WWW-Authenticate"] = bearer_challenge("invalid_token", description=detail)
     response.data = error_body(detail, code, **extra)
     return response
+
+
+def _refused_bearer(response, code: str, view) -> bool:
+    """True for a 401 on a credential presented to a protected resource (RFC 6750 §3.1).
+
+    A request with no credential at all gets the bare challenge; so do the endpoints that take
+    a password or a refresh token in their body (login, refresh), which authenticate nobody:
+    theirs is not a bearer credential.
+    """
+    return (
+        code != "authentication_required"
+        and response.get("WWW-Authenticate") == BEARER_CHALLENGE
+        and bool(getattr(view, "authentication_classes", None))
+    )
 
 
 def _refused_credential(exc, request):

@@ -48,23 +48,29 @@ class Reading(NamedTuple):  # one per request: a tuple is built at C speed, a fr
     remaining: int
     reset: int  # seconds until the deciding window ends
     retry_after: int
-    policy: str
+    policy: str  # the RateLimit-Policy header
     generation: str | None = None
     stale: bool = False  # the caller's cached generation was out of date; nothing was counted
+    deciding: str = ""  # the deciding window's policy name, a Structured Field String
 
     def headers(self) -> dict[str, str]:
-        """X-RateLimit-* and the IETF draft's RateLimit-Policy / RateLimit pair."""
+        """X-RateLimit-* and the RateLimit-Policy / RateLimit pair of the IETF draft (-11)."""
         return dict(zip(HEADER_NAMES, self.header_values(), strict=True))
 
     def header_values(self) -> tuple[str, str, str, str, str]:
-        """The values of ``HEADER_NAMES``, in that order."""
-        limit, remaining, reset = str(self.limit), str(self.remaining), str(self.reset)
+        """The values of ``HEADER_NAMES``, in that order.
+
+        ``RateLimit`` names the deciding window (the policy nearest to exhaustion) with its
+        remaining quota ``r`` and the seconds ``t`` until it admits again, e.g.
+        ``"minute";r=59;t=55``.
+        """
+        remaining, reset = str(self.remaining), str(self.reset)
         return (
-            limit,
+            str(self.limit),
             remaining,
             reset,
             self.policy,
-            f"limit={limit}, remaining={remaining}, reset={reset}",
+            f"{self.deciding};r={remaining};t={reset}",
         )
 
 
@@ -129,6 +135,7 @@ class Plan(NamedTuple):
     counters: tuple[backends.Counter, ...]  # one per window that limits, with its limit
     waits: tuple[int, ...]  # per counter: seconds from this second until its next window opens
     policy: str  # the RateLimit-Policy header
+    names: tuple[str, ...]  # per counter: its policy name, as the RateLimit header names it
 
 
 # Windows move at most once a second, so what counting under a bucket means is worked out once
@@ -143,8 +150,23 @@ def _plan_at(bucket: str, windows: tuple[Window, ...], second: int) -> Plan:
         key = _make_cache_key(GROUP, end, window.rate, bucket, None)
         counters.append(backends.Counter(key, window.limit, window.period + 1))
         waits.append(_seconds_until_next_window(end, second))
-    policy = ", ".join(f"{w.limit};w={w.period}" for w in windows)
-    return Plan(tuple(counters), tuple(waits), policy)
+    names = tuple(policy_name(w.period) for w in windows)
+    policy = ", ".join(
+        f"{name};q={w.limit};w={w.period}" for name, w in zip(names, windows, strict=True)
+    )
+    return Plan(tuple(counters), tuple(waits), policy, names)
+
+
+_PERIOD_NAMES = {1: "second", 60: "minute", 3600: "hour", 86400: "day"}
+
+
+def policy_name(period: int) -> str:
+    """A window's name in the rate-limit headers: a quoted Structured Field String.
+
+    draft-ietf-httpapi-ratelimit-headers-11 makes each policy a String with parameters
+    (``"minute";q=60;w=60``); ``RateLimit`` names the policy it reports on the same way.
+    """
+    return f'"{_PERIOD_NAMES.get(period, f"{period}s")}"'
 
 
 def _seconds_until_next_window(ends_at: int, second: int) -> int:
@@ -164,15 +186,17 @@ def _reading(plan: Plan, counts, generation) -> Reading:
     # The deciding window is the one with the least room left (ties: the shorter one); a
     # refused request waits for the last of the windows it exhausted. One pass: this runs on
     # every request.
-    limit = least_room = reset = None
+    limit = least_room = reset = deciding = None
     retry_after = 0
-    for counter, wait, count in zip(plan.counters, plan.waits, counts, strict=True):
+    for counter, wait, name, count in zip(
+        plan.counters, plan.waits, plan.names, counts, strict=True
+    ):
         room = counter.limit - count
         if room < 0:
             retry_after = max(retry_after, wait)
             room = 0
         if least_room is None or room < least_room:
-            limit, least_room, reset = counter.limit, room, wait
+            limit, least_room, reset, deciding = counter.limit, room, wait, name
     return Reading(
         retry_after == 0,  # admitted
         limit,
@@ -181,4 +205,6 @@ def _reading(plan: Plan, counts, generation) -> Reading:
         retry_after,
         plan.policy,
         generation,
+        False,  # stale
+        deciding,
     )

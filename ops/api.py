@@ -5,12 +5,13 @@ from django.db import connection
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
-from rest_framework import serializers
+from rest_framework import exceptions, serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apikeys.permissions import IsAuthenticatedAndAllowed
 from config import __version__
+from core.negotiation import ContentNegotiation
 from core.views import SharedAuthenticators
 from ops.metrics import render_metrics
 from ops.permissions import LocalMetricsBypass
@@ -55,13 +56,33 @@ class StatusView(OperatorView):
         return Response(body, status=200 if healthy else 503)
 
 
+class AnyAccept(ContentNegotiation):
+    """Never 406: a scraper's ``Accept`` names the exposition format, not a DRF renderer.
+
+    What no renderer offers gets the first (JSON), which then carries only an error's body; the
+    metrics themselves pick their format from ``Accept`` (``render_metrics``).
+    """
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        try:
+            return super().select_renderer(request, renderers, format_suffix)
+        except exceptions.NotAcceptable:
+            return renderers[0], renderers[0].media_type
+
+
 class MetricsView(OperatorView):
+    content_negotiation_class = AnyAccept
+
     @extend_schema(
-        responses={(200, "text/plain"): OpenApiTypes.STR},
-        description="Prometheus text exposition, summed over every worker process.",
+        responses={
+            (200, "text/plain"): OpenApiTypes.STR,
+            (200, "application/openmetrics-text"): OpenApiTypes.STR,
+        },
+        description="Prometheus text exposition, summed over every worker process; "
+        "OpenMetrics when `Accept` asks for `application/openmetrics-text`.",
     )
     def get(self, request):
-        payload, content_type = render_metrics()
+        payload, content_type = render_metrics(request.META.get("HTTP_ACCEPT", ""))
         return HttpResponse(payload, content_type=content_type)
 
 

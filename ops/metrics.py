@@ -14,6 +14,7 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
+from prometheus_client.exposition import choose_encoder
 
 _multiproc_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
 if _multiproc_dir:
@@ -46,13 +47,22 @@ RATE_LIMIT_HITS = Counter(
 )
 
 
-def render_metrics() -> tuple[bytes, str]:
+def render_metrics(accept: str = "") -> tuple[bytes, str]:
+    """The exposition ``accept`` asks for: OpenMetrics when named, else Prometheus text.
+
+    prometheus-client's own ``choose_encoder`` reads the header, as its HTTP server does; an
+    ``Accept`` it cannot read (a version that is not a number) gets the Prometheus text.
+    """
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
     else:
         registry = REGISTRY
-    return generate_latest(registry), CONTENT_TYPE_LATEST
+    try:
+        encoder, content_type = choose_encoder(accept)
+    except (TypeError, ValueError):
+        encoder, content_type = generate_latest, CONTENT_TYPE_LATEST
+    return encoder(registry), content_type
 
 
 METER_UNAVAILABLE = Counter(

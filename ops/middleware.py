@@ -17,6 +17,11 @@ from metering.throttles import READING_ATTRIBUTE
 from ops.metrics import AUTH_OUTCOMES, LATENCY, RATE_LIMIT_HITS, REQUESTS
 
 UNMATCHED = "<unmatched>"
+# HTTP's methods (RFC 9110, and PATCH): any other a client invents is counted as one label.
+KNOWN_METHODS = frozenset(
+    {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"}
+)
+OTHER_METHOD = "other"
 NO_CREDENTIAL = "none"
 
 # Endpoints that exchange a credential in the body for a token or a session: their outcome is
@@ -39,8 +44,9 @@ BUCKET_OF_METHOD = {
 class MetricsMiddleware:
     """Count every request by route and status, its latency, and its authentication outcome.
 
-    Routes are the URL patterns (``api/v1/user/api-keys/<uuid:key_id>``), never raw paths, so
-    the label set stays small whatever clients send.
+    Routes are the URL patterns (``api/v1/user/api-keys/<uuid:key_id>``), never raw paths, and
+    a method HTTP does not define is ``other``, so the label set stays small whatever clients
+    send.
     """
 
     def __init__(self, get_response):
@@ -51,7 +57,8 @@ class MetricsMiddleware:
         response = self.get_response(request)
         match = getattr(request, "resolver_match", None)
         route = match.route if match is not None else UNMATCHED
-        _requests(route, request.method, response.status_code).inc()
+        method = request.method if request.method in KNOWN_METHODS else OTHER_METHOD
+        _requests(route, method, response.status_code).inc()
         _latency(route).observe(time.perf_counter() - started)
         outcome = auth_outcome(request, response, route)
         if outcome is not None:

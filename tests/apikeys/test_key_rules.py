@@ -90,7 +90,7 @@ def test_key_types_have_their_default_rate_limits(user, key_type, per_minute, pe
     response = key_client(raw).get(INFO_URL)
 
     assert response["X-RateLimit-Limit"] == per_minute
-    assert (f"{per_hour};w=3600" in response["RateLimit-Policy"]) == (per_hour is not None)
+    assert (f'"hour";q={per_hour};w=3600' in response["RateLimit-Policy"]) == (per_hour is not None)
 
 
 # --- expiry -----------------------------------------------------------------------------------
@@ -207,7 +207,7 @@ def test_rate_limit_shows_only_the_windows_the_key_sets(person):
 
     assert response.json()["rate_limit"] == {"per_minute": 30}
     assert key_client(response.json()["key"]).get(INFO_URL)["RateLimit-Policy"] == (
-        "30;w=60, 1000;w=3600"
+        '"minute";q=30;w=60, "hour";q=1000;w=3600'
     )
 
 
@@ -216,7 +216,7 @@ def test_staff_may_raise_a_rate_limit_above_the_default(staff_person):
 
     assert response.status_code == 201
     used = key_client(response.json()["key"]).get(INFO_URL)
-    assert used["RateLimit-Policy"] == "120;w=60, 5000;w=3600"
+    assert used["RateLimit-Policy"] == '"minute";q=120;w=60, "hour";q=5000;w=3600'
 
 
 # --- scopes -----------------------------------------------------------------------------------

@@ -82,8 +82,8 @@ def test_keyed_responses_carry_x_ratelimit_and_the_ietf_pair():
     assert first["X-RateLimit-Remaining"] == "59"
     assert second["X-RateLimit-Remaining"] == "58"
     assert int(first["X-RateLimit-Reset"]) > 0
-    assert first["RateLimit-Policy"] == "60;w=60, 1000;w=3600"
-    assert first["RateLimit"].startswith("limit=60, remaining=59, reset=")
+    assert first["RateLimit-Policy"] == '"minute";q=60;w=60, "hour";q=1000;w=3600'
+    assert first["RateLimit"] == f'"minute";r=59;t={first["X-RateLimit-Reset"]}'
 
 
 def test_a_keys_own_rate_limit_overrides_its_type():

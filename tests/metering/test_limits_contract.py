@@ -55,7 +55,7 @@ def test_error_responses_of_a_key_carry_the_rate_limit_headers(method, path, sta
     for name in HEADERS:
         assert response.has_header(name), name
     assert response["X-RateLimit-Limit"] == "60"
-    assert response["RateLimit"].startswith("limit=60, remaining=59, reset=")
+    assert response["RateLimit"].startswith('"minute";r=59;t=')
 
 
 @pytest.mark.parametrize(
@@ -66,7 +66,7 @@ def test_error_responses_of_a_jwt_user_carry_the_user_limits(path, status):
     response = bearer(jwt_for(UserFactory())).get(path)
 
     assert response.status_code == status
-    assert response["RateLimit-Policy"] == "600;w=60, 10000;w=3600"
+    assert response["RateLimit-Policy"] == '"minute";q=600;w=60, "hour";q=10000;w=3600'
     assert response["X-RateLimit-Remaining"] == "599"
 
 
@@ -104,10 +104,10 @@ def test_anonymous_calls_are_limited_per_client_ip():
 @pytest.mark.parametrize(
     ("key_type", "policy"),
     [
-        ("development", "60;w=60, 1000;w=3600"),
-        ("production", "600;w=60, 10000;w=3600"),
-        ("restricted", "60;w=60"),
-        ("admin", "600;w=60"),
+        ("development", '"minute";q=60;w=60, "hour";q=1000;w=3600'),
+        ("production", '"minute";q=600;w=60, "hour";q=10000;w=3600'),
+        ("restricted", '"minute";q=60;w=60'),
+        ("admin", '"minute";q=600;w=60'),
     ],
 )
 def test_each_key_type_is_counted_under_its_default_limits(key_type, policy):

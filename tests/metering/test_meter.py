@@ -75,7 +75,7 @@ def test_the_tighter_of_two_windows_decides():
 
     assert not reading.admitted
     assert reading.limit == 3
-    assert reading.policy == "100;w=60, 3;w=3600"
+    assert reading.policy == '"minute";q=100;w=60, "hour";q=3;w=3600'
 
 
 def test_a_client_refused_by_the_longer_window_waits_for_that_window():
@@ -98,8 +98,8 @@ def test_headers_carry_x_ratelimit_and_the_ietf_pair():
     assert headers["X-RateLimit-Limit"] == "5"
     assert headers["X-RateLimit-Remaining"] == "4"
     assert int(headers["X-RateLimit-Reset"]) >= 1
-    assert headers["RateLimit-Policy"] == "5;w=60"
-    assert headers["RateLimit"].startswith("limit=5, remaining=4, reset=")
+    assert headers["RateLimit-Policy"] == '"minute";q=5;w=60'
+    assert headers["RateLimit"] == f'"minute";r=4;t={headers["X-RateLimit-Reset"]}'
 
 
 @pytest.mark.redis

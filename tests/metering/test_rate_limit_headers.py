@@ -1,28 +1,82 @@
-"""The rate-limit headers are written straight into Django's header map
-(``metering.throttles.write_own_headers``): pinned here through Django's public API and the
-WSGI output, so a Django upgrade that changed the map fails these tests instead of dropping
-the headers."""
+"""The rate-limit headers: draft-ietf-httpapi-ratelimit-headers-11's ``RateLimit-Policy`` and
+``RateLimit`` (Structured Field Lists, read here with http-sfv as a client would read them) beside
+the ``X-RateLimit-*`` trio.
 
+They are written straight into Django's header map (``metering.throttles.write_own_headers``):
+pinned here through Django's public API and the WSGI output, so a Django upgrade that changed the
+map fails these tests instead of dropping the headers."""
+
+import http_sfv
 import pytest
+import time_machine
 from django.http import HttpResponse
 from django.test import override_settings
 
 from apikeys.services import api_key_create
 from core.wsgi import WSGIHandler  # what gunicorn serves (config.wsgi)
-from metering.meter import HEADER_NAMES, Reading
+from metering.meter import HEADER_NAMES, Meter, Reading, Window, take
 from metering.throttles import write_own_headers
 from tests.factories import UserFactory
 from tests.tenants.helpers import jwt_for
 from tests.wsgi import served
 
-READING = Reading(True, 60, 59, 12, 0, "60;w=60, 1000;w=3600")
+POLICY = '"minute";q=60;w=60, "hour";q=1000;w=3600'
+READING = Reading(True, 60, 59, 12, 0, POLICY, deciding='"minute"')
 EXPECTED = {
     "X-RateLimit-Limit": "60",
     "X-RateLimit-Remaining": "59",
     "X-RateLimit-Reset": "12",
-    "RateLimit-Policy": "60;w=60, 1000;w=3600",
-    "RateLimit": "limit=60, remaining=59, reset=12",
+    "RateLimit-Policy": POLICY,
+    "RateLimit": '"minute";r=59;t=12',
 }
+
+
+def parsed_list(value: str) -> list[tuple[str, dict]]:
+    """A header as draft-11 reads it: a Structured Field List of String Items with parameters."""
+    field = http_sfv.List()
+    field.parse(value.encode("ascii"))  # raises ValueError on anything else
+    assert all(isinstance(item.value, str) for item in field)
+    return [(item.value, dict(item.params)) for item in field]
+
+
+def test_the_draft_07_syntax_is_not_a_structured_field_list():
+    # What Keyward sent before: a current-draft client could not read it at all.
+    with pytest.raises(ValueError):
+        parsed_list("limit=60, remaining=59, reset=12")
+
+
+def test_the_policy_header_is_a_list_of_named_quotas_with_their_windows():
+    assert parsed_list(READING.headers()["RateLimit-Policy"]) == [
+        ("minute", {"q": 60, "w": 60}),
+        ("hour", {"q": 1000, "w": 3600}),
+    ]
+
+
+def test_the_ratelimit_header_names_a_policy_with_its_remaining_quota_and_reset():
+    assert parsed_list(READING.headers()["RateLimit"]) == [("minute", {"r": 59, "t": 12})]
+
+
+@time_machine.travel("2026-12-07 10:00:00Z", tick=False)
+def test_ratelimit_reports_the_policy_nearest_to_exhaustion():
+    meter = Meter(bucket="key:nearest", windows=(Window(100, 60), Window(3, 3600)))
+    take(meter)
+
+    headers = take(meter).headers()
+
+    policies = parsed_list(headers["RateLimit-Policy"])
+    assert policies == [("minute", {"q": 100, "w": 60}), ("hour", {"q": 3, "w": 3600})]
+    [(name, params)] = parsed_list(headers["RateLimit"])
+    assert name == "hour"
+    assert params["r"] == 1 == int(headers["X-RateLimit-Remaining"])
+    assert params["t"] == int(headers["X-RateLimit-Reset"])
+
+
+@time_machine.travel("2026-12-07 10:00:00Z", tick=False)
+def test_an_anonymous_rate_in_other_units_names_its_window_by_its_length():
+    headers = take(Meter(bucket="ip:192.0.2.9", windows=(Window(300, 600),))).headers()
+
+    assert parsed_list(headers["RateLimit-Policy"]) == [("600s", {"q": 300, "w": 600})]
+    assert parsed_list(headers["RateLimit"])[0][0] == "600s"
 
 
 def test_written_headers_read_back_through_the_public_api_in_any_case():
@@ -68,8 +122,15 @@ def test_a_key_request_sends_each_header_once_over_wsgi():
     sent = [name for name, _ in headers]
     for name in HEADER_NAMES:
         assert sent.count(name) == 1, name
-    assert dict(headers)["X-RateLimit-Limit"] == "60"
-    assert dict(headers)["RateLimit"].startswith("limit=60, remaining=59, reset=")
+    sent_headers = dict(headers)
+    assert sent_headers["X-RateLimit-Limit"] == "60"
+    assert parsed_list(sent_headers["RateLimit-Policy"]) == [
+        ("minute", {"q": 60, "w": 60}),
+        ("hour", {"q": 1000, "w": 3600}),
+    ]
+    [(name, params)] = parsed_list(sent_headers["RateLimit"])
+    assert (name, params["r"]) == ("minute", 59)
+    assert params["t"] == int(sent_headers["X-RateLimit-Reset"]) >= 1
 
 
 @pytest.mark.django_db(transaction=True)
@@ -85,3 +146,6 @@ def test_a_429_sends_each_header_once_over_wsgi():
     for name in HEADER_NAMES:
         assert sent.count(name) == 1, name
     assert dict(headers)["X-RateLimit-Remaining"] == "0"
+    [(name, params)] = parsed_list(dict(headers)["RateLimit"])
+    assert (name, params["r"]) == ("minute", 0)
+    assert params["t"] == int(dict(headers)["Retry-After"])

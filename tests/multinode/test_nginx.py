@@ -313,11 +313,12 @@ def test_the_service_never_sees_the_access_token_cookie(nginx, cookie, left):
 
 
 def assert_ietf_headers(headers, *, per_minute, per_hour, remaining):
-    """The RateLimit-Policy / RateLimit pair as Keyward writes it (either draft's syntax)."""
+    """The RateLimit-Policy / RateLimit pair as Keyward writes it (draft-ietf-httpapi-…-11)."""
     policy = headers["ratelimit-policy"]
-    assert re.search(rf"\b{per_minute};w=60\b", policy), policy
-    assert re.search(rf"\b{per_hour};w=3600\b", policy), policy
-    assert re.search(rf"\br(?:emaining)?={remaining}\b", headers["ratelimit"]), headers["ratelimit"]
+    assert policy == f'"minute";q={per_minute};w=60, "hour";q={per_hour};w=3600', policy
+    assert re.fullmatch(rf'"minute";r={remaining};t=\d+', headers["ratelimit"]), headers[
+        "ratelimit"
+    ]
 
 
 def test_the_rate_limit_headers_reach_the_client(nginx):

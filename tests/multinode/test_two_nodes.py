@@ -82,7 +82,7 @@ def test_every_keyed_response_carries_the_rate_limit_headers(two_nodes):
         missing = [name for name in RATE_HEADERS if name not in response.headers]
         assert not missing, (response.status, missing)
         assert response.headers["x-ratelimit-limit"] == "60"
-        assert response.headers["ratelimit-policy"] == "60;w=60, 1000;w=3600"
+        assert response.headers["ratelimit-policy"] == '"minute";q=60;w=60, "hour";q=1000;w=3600'
         assert 1 <= int(response.headers["x-ratelimit-reset"]) <= 60
     remaining = sorted(int(r.headers["x-ratelimit-remaining"]) for r in responses)
     # Each admission saw a distinct count, whichever node counted it: 59 … 0, then zeros.

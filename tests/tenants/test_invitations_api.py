@@ -81,7 +81,7 @@ def headers_but_the_request_count(response) -> dict:
     """The response's headers, with the rate-limit count (one more request each time) masked."""
     headers = dict(response.headers)
     headers["X-RateLimit-Remaining"] = "N"
-    headers["RateLimit"] = re.sub(r"remaining=\d+", "remaining=N", headers["RateLimit"])
+    headers["RateLimit"] = re.sub(r";r=\d+", ";r=N", headers["RateLimit"])
     return headers
 
 
