@@ -151,3 +151,55 @@ def test_shared_authenticators_notes_are_in_no_description(schema):
     ]
 
     assert not [text for text in descriptions if "authentication class per process" in text]
+
+
+def test_every_operation_with_a_body_documents_415(schema):
+    undocumented = [
+        f"{method.upper()} {path}"
+        for path, item in schema["paths"].items()
+        for method, operation in item.items()
+        if "requestBody" in operation and "415" not in operation["responses"]
+    ]
+
+    assert undocumented == []
+
+
+def _is_nullable(prop: dict) -> bool:
+    return bool(prop.get("nullable")) or any(
+        option.get("nullable") for option in prop.get("oneOf", ()) + prop.get("allOf", ())
+    )
+
+
+def _serializers():
+    import importlib
+    import inspect
+
+    from django.apps import apps
+    from rest_framework import serializers
+
+    for config in apps.get_app_configs():
+        try:
+            module = importlib.import_module(f"{config.name}.serializers")
+        except ModuleNotFoundError:
+            continue
+        for name, cls in inspect.getmembers(module, inspect.isclass):
+            model = getattr(getattr(cls, "Meta", None), "model", None)
+            if model and issubclass(cls, serializers.ModelSerializer):
+                yield name.removesuffix("Serializer"), cls
+
+
+def test_a_model_field_that_may_be_null_is_nullable_in_the_schema(schema):
+    components = schema["components"]["schemas"]
+    wrong = []
+    for component, serializer_class in _serializers():
+        model = serializer_class.Meta.model
+        for name, field in serializer_class().fields.items():
+            prop = components.get(component, {}).get("properties", {}).get(name)
+            source = field.source.split(".")[0]
+            if prop is None or source == "*":
+                continue
+            model_field = next((f for f in model._meta.fields if f.name == source), None)
+            if model_field is not None and model_field.null and not _is_nullable(prop):
+                wrong.append(f"{component}.{name}")
+
+    assert wrong == []
