@@ -20,7 +20,9 @@ ERROR_SCHEMA = {
         "errors": {
             "type": "object",
             "additionalProperties": {"type": "array", "items": {"type": "string"}},
-            "description": "Field messages, with `validation_error`.",
+            "description": "Field messages, with `validation_error`: `{field: [msg]}`, flat; "
+            "a nested field is named by its path (`rate_limit.per_minute`), a list's entry by "
+            "its index (`allowed_ips.0`).",
         },
         "retry_after": {"type": "integer", "description": "Seconds to wait, with 429."},
     },
