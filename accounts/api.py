@@ -85,12 +85,9 @@ def _body_field(request, name: str):
 
 
 def _request_body(serializer):
-    """Document that a body arrives as JSON or as a form post."""
-    return {
-        "application/json": serializer,
-        "application/x-www-form-urlencoded": serializer,
-        "multipart/form-data": serializer,
-    }
+    """Document the JSON body only: the pages' form posts are accepted but left undeclared, so
+    a generated client sends JSON and gets tokens, never the pages' redirects (SPEC §11)."""
+    return {"application/json": serializer}
 
 
 class PublicEndpoint(SharedAuthenticators, APIView):

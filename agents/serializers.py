@@ -6,7 +6,9 @@ from agents.models import Agent
 class AgentSerializer(serializers.ModelSerializer):
     tenant_id = serializers.UUIDField(read_only=True)
     created_by = serializers.PrimaryKeyRelatedField(
-        read_only=True, help_text="The creator's user id."
+        read_only=True,
+        allow_null=True,
+        help_text="The creator's user id (null once that user is deleted).",
     )
 
     class Meta:

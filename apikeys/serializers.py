@@ -162,12 +162,15 @@ class CidrListField(serializers.ListField):
         # ListField checks max_length only after validating every item: check it first.
         if isinstance(data, list) and len(data) > self.max_length:
             self.fail("max_length", max_length=self.max_length)
-        cidrs = []
-        for value in super().to_internal_value(data):
+        cidrs, errors = [], {}
+        for index, value in enumerate(super().to_internal_value(data)):
             try:
                 cidrs.append(str(ipaddress.ip_network(value.strip(), strict=False)))
-            except ValueError as exc:
-                raise serializers.ValidationError(f"{value[:64]!r} is not an IP or CIDR.") from exc
+            except ValueError:
+                # By index, as ListField names its child's errors: "allowed_ips.1" (SPEC §11).
+                errors[index] = [f"{value[:64]!r} is not an IP or CIDR."]
+        if errors:
+            raise serializers.ValidationError(errors)
         return sorted(set(cidrs))
 
 

@@ -174,7 +174,7 @@ def api_exception_handler(exc, context):
 
     if isinstance(exc, exceptions.ValidationError):
         errors = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
-        response.data = error_body("Invalid input.", "validation_error", errors=_plain(errors))
+        response.data = error_body("Invalid input.", "validation_error", errors=flat_errors(errors))
         return response
 
     detail = exc.detail
@@ -246,14 +246,28 @@ def _code_of(exc: exceptions.APIException) -> str:
     return _CODE_ALIASES.get(code, code)
 
 
-def _plain(errors):
-    """Turn DRF's ErrorDetail tree into plain str lists: ``{field: [msg, ...]}``."""
-    if isinstance(errors, dict):
-        return {field: _plain(value) for field, value in errors.items()}
-    if isinstance(errors, list):
-        flat = []
-        for item in errors:
-            value = _plain(item)
-            flat.extend(value if isinstance(value, list) else [value])
-        return flat
-    return str(errors)
+def flat_errors(errors, prefix: str = "") -> dict[str, list[str]]:
+    """DRF's error tree as one flat ``{field: [msg, ...]}`` (SPEC §11).
+
+    A nested serializer's or a list's errors are named by their path, ``"rate_limit.per_minute"``
+    or ``"allowed_ips.0"``, so every value is a list of strings, as the schema's ``errors`` says,
+    never an object a client's model cannot hold.
+    """
+    if not isinstance(errors, dict | list):
+        return {prefix or "non_field_errors": [str(errors)]}
+    flat: dict[str, list[str]] = {}
+    items = errors.items() if isinstance(errors, dict) else _list_items(errors)
+    for key, value in items:
+        if key is None or (prefix and key == "non_field_errors"):
+            name = prefix  # a nested object's own errors are its field's: "endpoints.0"
+        else:
+            name = f"{prefix}.{key}" if prefix else str(key)
+        for field, messages in flat_errors(value, name).items():
+            flat.setdefault(field, []).extend(messages)
+    return flat
+
+
+def _list_items(errors: list):
+    """A list of messages belongs to its field; a list of objects (``many=True``) to each index."""
+    for index, item in enumerate(errors):
+        yield (index if isinstance(item, dict) and item else None), item

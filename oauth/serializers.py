@@ -51,7 +51,9 @@ class ServiceClientSerializer(serializers.ModelSerializer):
         help_text="The same as scopes.",
     )
     created_by = serializers.PrimaryKeyRelatedField(
-        read_only=True, help_text="The creator's user id (null when created by a command)."
+        read_only=True,
+        allow_null=True,
+        help_text="The creator's user id (null when created by a command).",
     )
 
     class Meta:

@@ -2,9 +2,10 @@
 
 Views document their own success bodies and the errors particular to them; what SPEC §8 says
 holds everywhere (a credential refused or lacking: 401/403; a limit: 429; a malformed
-parameter or body: 400; an unknown id: 404) is added here to every operation that can give it
-and does not already say so, with the ``{detail, code}`` body. Registered as a drf-spectacular
-postprocessing hook (``SPECTACULAR_SETTINGS["POSTPROCESSING_HOOKS"]``).
+parameter or body: 400; a body of another media type: 415; an unknown id: 404) is added here
+to every operation that can give it and does not already say so, with the ``{detail, code}``
+body. Registered as a drf-spectacular postprocessing hook
+(``SPECTACULAR_SETTINGS["POSTPROCESSING_HOOKS"]``).
 """
 
 from rest_framework.settings import api_settings
@@ -19,7 +20,9 @@ ERROR_SCHEMA = {
         "errors": {
             "type": "object",
             "additionalProperties": {"type": "array", "items": {"type": "string"}},
-            "description": "Field messages, with `validation_error`.",
+            "description": "Field messages, with `validation_error`: `{field: [msg]}`, flat; "
+            "a nested field is named by its path (`rate_limit.per_minute`), a list's entry by "
+            "its index (`allowed_ips.0`).",
         },
         "retry_after": {"type": "integer", "description": "Seconds to wait, with 429."},
     },
@@ -31,6 +34,7 @@ DESCRIPTIONS = {
     "(`invalid_api_key`, `api_key_disabled`, `api_key_expired`, `invalid_token`, …)",
     "403": "`insufficient_permissions`, `not_key_manager`, `ip_not_allowed`, `tenant_mismatch`",
     "404": "`not_found` (or `tenant_not_found`)",
+    "415": "`unsupported_media_type`: a body in another type than the one declared",
     "429": "`rate_limit_error`, with `Retry-After` and `retry_after`",
 }
 HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
@@ -53,6 +57,8 @@ def _expected_errors(path: str, operation: dict, throttled: bool) -> list[str]:
     statuses = []
     if operation.get("requestBody") or operation.get("parameters"):
         statuses.append("400")
+    if operation.get("requestBody"):
+        statuses.append("415")
     if any(requirement for requirement in operation.get("security", ())):
         statuses += ["401", "403"]
     parameters = {parameter.get("name") for parameter in operation.get("parameters", ())}

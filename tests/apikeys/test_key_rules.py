@@ -23,7 +23,9 @@ def create(client, **body):
 def assert_invalid(response, field):
     assert response.status_code == 400, response.content
     assert response.json()["code"] == "validation_error"
-    assert field in response.json()["errors"]
+    errors = response.json()["errors"]
+    # A nested or list field's errors are named by their path: "endpoints.0.path" (SPEC §11).
+    assert [name for name in errors if name == field or name.startswith(f"{field}.")], errors
 
 
 # --- key types ------------------------------------------------------------------------------
@@ -142,9 +144,17 @@ def test_allowed_ips_are_enforced_on_scoped_endpoints_too(user):
     assert response.json()["code"] == "ip_not_allowed"
 
 
-@pytest.mark.parametrize("value", [["10.0.0.0/33"], ["not-an-ip"], "10.0.0.0/8", [""]])
-def test_allowed_ips_must_be_a_list_of_cidrs(person, value):
-    assert_invalid(create(person, allowed_ips=value), "allowed_ips")
+@pytest.mark.parametrize(
+    ("value", "field"),
+    [
+        (["10.0.0.0/33"], "allowed_ips.0"),  # a list's errors are named by index (SPEC §11)
+        (["10.0.0.0/8", "not-an-ip"], "allowed_ips.1"),
+        ("10.0.0.0/8", "allowed_ips"),
+        ([""], "allowed_ips.0"),
+    ],
+)
+def test_allowed_ips_must_be_a_list_of_cidrs(person, value, field):
+    assert_invalid(create(person, allowed_ips=value), field)
 
 
 def test_allowed_ips_are_stored_as_normalised_cidrs(person):

@@ -536,7 +536,8 @@ def test_a_grant_with_an_invalid_path_gets_400_validation_error(person, path):
 
     assert response.status_code == 400
     assert response.json()["code"] == "validation_error"
-    assert "endpoints" in response.json()["errors"]
+    # Named by its path in the body, flat (SPEC §11).
+    assert list(response.json()["errors"]) == ["endpoints.0.path"]
     assert not ApiKey.objects.exists()
 
 
