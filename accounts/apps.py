@@ -10,3 +10,6 @@ class AccountsConfig(AppConfig):
             schema,
             signals,
         )
+        from accounts.signing import install
+
+        install()
