@@ -219,11 +219,19 @@ def token_denied_record(*, request, error: OAuthError, client_id: str | None = N
 
 
 def _client_authenticate(token_request: TokenRequest) -> ServiceClient:
+    return client_authenticate(
+        client_id=token_request.client_id, client_secret=token_request.client_secret
+    )
+
+
+def client_authenticate(*, client_id: str, client_secret: str | None) -> ServiceClient:
+    """The active client these credentials name, or ``invalid_client`` (the same answer, in
+    about the same time, for an unknown client, a wrong secret and an inactive client)."""
     client = None
-    parsed = parse_client_id(token_request.client_id)
+    parsed = parse_client_id(client_id)
     if parsed is not None:
         client = ServiceClient.objects.filter(client_id=parsed).first()
-    secret = token_request.client_secret or ""
+    secret = client_secret or ""
     matches = client_secret_matches(secret, client.secret_hash if client else _DUMMY_HASH)
     if client is None or not matches or not client.is_active or not secret:
         raise invalid_client()
