@@ -11,6 +11,8 @@ from datetime import UTC, datetime
 
 from django.conf import settings
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, get_user_model
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 from django.utils.crypto import constant_time_compare
 from rest_framework import exceptions
 from rest_framework.authentication import SessionAuthentication
@@ -272,6 +274,15 @@ def verified_access_token(raw_token: str) -> AccessToken:
 def is_verified_access_token(raw_token: str) -> bool:
     """True for a user access token this process has verified (it may have expired since)."""
     return type(_verified_tokens.get(sessions.secret_digest(raw_token))) is AccessToken
+
+
+@receiver(setting_changed)
+def _forget_tokens_verified_with_other_keys(*, setting, **kwargs):
+    if setting.startswith("KEYWARD_JWT_") or setting in (
+        "SIMPLE_JWT",
+        "KEYWARD_CLIENT_TOKEN_LIFETIME",
+    ):
+        forget_verified_access_tokens()
 
 
 def forget_verified_access_tokens() -> None:

@@ -45,8 +45,9 @@ def authorization_server_metadata(request):
                 "revocation_endpoint": base + reverse("oauth2-revoke"),
                 "jwks_uri": base + reverse("jwks"),
                 "grant_types_supported": ["client_credentials"],
-                # REQUIRED by RFC 8414 §2, and empty: no grant uses an authorization endpoint.
-                "response_types_supported": [],
+                # No response_types_supported: RFC 8414 §2 requires it, but it describes an
+                # authorization endpoint, which no grant here uses, and §3.2 forbids the empty
+                # array; omitting it is the OAuth working group's reading for such a server.
                 "token_endpoint_auth_methods_supported": AUTH_METHODS,
                 "introspection_endpoint_auth_methods_supported": AUTH_METHODS,
                 # "none": a user revokes their own token holding nothing but the token.
