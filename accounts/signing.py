@@ -90,11 +90,6 @@ def jwt_algorithm() -> str:
     return algorithm
 
 
-def private_key_is_generated() -> bool:
-    """True when an asymmetric key is in use and none is configured (``check --deploy``)."""
-    return jwt_algorithm() != SYMMETRIC_ALGORITHM and not _pem_setting("KEYWARD_JWT_PRIVATE_KEY")
-
-
 def issuer() -> str:
     return settings.KEYWARD_JWT_ISSUER
 

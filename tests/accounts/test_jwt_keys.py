@@ -105,6 +105,40 @@ def test_a_client_token_retyped_as_a_user_jwt_is_refused(service_client, private
     assert bearer(retyped).get(PROBE).status_code == 401
 
 
+@pytest.fixture
+def signature_checks(monkeypatch):
+    """How many times a token's signature is checked (each decode by Keyward's backend)."""
+    calls = []
+    decode = signing.KeywardTokenBackend.decode
+
+    def counted(self, token, verify=True):
+        calls.append(token)
+        return decode(self, token, verify)
+
+    monkeypatch.setattr(signing.KeywardTokenBackend, "decode", counted)
+    return calls
+
+
+def test_an_es256_user_token_is_verified_once_per_process(user, private_key, signature_checks):
+    token = login(user)["access_token"]
+
+    for _ in range(3):
+        assert bearer(token).get(PROBE).status_code == 200
+
+    assert signature_checks == [token]
+
+
+def test_an_es256_client_token_is_verified_once_per_process(
+    service_client, private_key, signature_checks
+):
+    token = access_token_for(service_client)
+
+    for _ in range(3):
+        assert bearer(token).get(PROBE).status_code == 200
+
+    assert signature_checks == [token]
+
+
 def test_jwks_publishes_the_public_key_cacheably(private_key):
     response = APIClient().get(JWKS)
 
