@@ -342,3 +342,24 @@ def _generated_private_pem(path: Path, algorithm: str) -> str:
         finally:
             os.unlink(temporary)
     return path.read_text()
+
+
+def configuration_error() -> str | None:
+    """What is wrong with the configured keys, read without generating one; ``None`` if nothing.
+
+    For ``manage.py check``: a bad key found at start-up rather than by the first token.
+    """
+    try:
+        algorithm = jwt_algorithm()
+        configured = _pem_setting("KEYWARD_JWT_PRIVATE_KEY")
+        asymmetric = algorithm != SYMMETRIC_ALGORITHM
+        if (
+            asymmetric
+            and configured
+            and key_algorithm(load_private_key(configured).public_key()) != algorithm
+        ):
+            return f"KEYWARD_JWT_PRIVATE_KEY is not a key for KEYWARD_JWT_ALGORITHM={algorithm}."
+        previous_public_keys()
+    except ImproperlyConfigured as exc:
+        return str(exc)
+    return None

@@ -314,3 +314,34 @@ def test_rotatejwtkey_prints_the_new_key_and_keeps_the_current_one(user, private
     assert lines["KEYWARD_JWT_PRIVATE_KEY"] != private_key
     assert bearer(old_token).get(PROBE).status_code == 200
     assert bearer(new_token).get(PROBE).status_code == 200
+
+
+BROKEN_PUBLIC_PEM = "-----BEGIN PUBLIC KEY-----\nxx\n-----END PUBLIC KEY-----"
+
+
+def check_errors() -> set[str]:
+    return {m.id for m in run_checks() if m.id.startswith("keyward.E")}
+
+
+@pytest.mark.parametrize(
+    "configuration",
+    [
+        {"KEYWARD_JWT_ALGORITHM": "none"},
+        {"KEYWARD_JWT_PRIVATE_KEY": "not a pem"},
+        {"KEYWARD_JWT_ALGORITHM": "RS256", "KEYWARD_JWT_PRIVATE_KEY": new_private_pem("ES256")},
+        {"KEYWARD_JWT_PREVIOUS_PUBLIC_KEYS": BROKEN_PUBLIC_PEM},
+        {"KEYWARD_JWT_PREVIOUS_PUBLIC_KEYS": "no pem block"},
+    ],
+    ids=["algorithm", "private-key", "key-of-another-algorithm", "previous-key", "previous-text"],
+)
+def test_a_key_that_cannot_be_used_is_a_check_error(settings, configuration):
+    for name, value in configuration.items():
+        setattr(settings, name, value)
+
+    assert check_errors() == {"keyward.E012"}
+
+
+def test_good_keys_pass_the_check(private_key, settings):
+    settings.KEYWARD_JWT_PREVIOUS_PUBLIC_KEYS = public_pem_of(new_private_pem())
+
+    assert check_errors() == set()
