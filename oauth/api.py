@@ -145,6 +145,15 @@ def _as_oauth_error(exc) -> OAuthError | None:
             status=503,
             code="service_unavailable",
         )
+    if isinstance(exc, exceptions.AuthenticationFailed | exceptions.NotAuthenticated):
+        # An API key presented to introspection (``oauth.introspection_api``) that failed.
+        code = exc.get_codes()
+        return OAuthError(
+            "invalid_client",
+            str(exc.detail),
+            status=401,
+            code=code if isinstance(code, str) else "invalid_client",
+        )
     if isinstance(exc, exceptions.APIException):  # 405 and the like
         return OAuthError("invalid_request", str(exc.detail), status=exc.status_code)
     return None

@@ -9,14 +9,13 @@ as for ``auth/logout``). The rules live in ``oauth.introspection``.
 
 from django.http import HttpResponse
 from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework import exceptions
 from rest_framework.response import Response
 
 from apikeys.authentication import ApiKeyAuthentication
 from apikeys.permissions import authorize
 from core.client_ip import client_ip
 from core.nostore import NO_STORE, no_store
-from core.principal import Principal
+from core.principal import AuthMethod, Principal, principal_of
 from oauth import serializers
 from oauth.api import OAuthEndpoint
 from oauth.introspection import token_introspect, token_revoke, verifier_of_client
@@ -27,6 +26,7 @@ from oauth.protocol import (
     endpoint_request_parse,
     invalid_client,
     invalid_request,
+    is_api_key_basic,
 )
 from oauth.ratelimits import token_rate_limit_client, token_rate_limit_ip
 from oauth.services import client_authenticate
@@ -42,17 +42,25 @@ def _client_of(http_request, credentials: ClientCredentials):
     )
 
 
+class VerifierKeyAuthentication(ApiKeyAuthentication):
+    """An API key presented to introspection; a service client's Basic header is left alone.
+
+    Run by DRF like any authentication class, so the key's request is counted once, on the
+    key's own limits, by the trip that serves the cached key (not on the anonymous IP bucket).
+    """
+
+    def authenticate(self, request):
+        authorization = (request._request.META.get("HTTP_AUTHORIZATION") or "").strip()
+        if authorization.lower().startswith("basic ") and not is_api_key_basic(authorization):
+            return None  # client credentials: the view checks them
+        return super().authenticate(request)
+
+
 def _key_verifier(request) -> Principal:
     """The API key presented, if it may introspect (``keys:verify``); 401/403 otherwise."""
-    try:
-        authenticated = ApiKeyAuthentication().authenticate(request)
-    except exceptions.AuthenticationFailed as exc:
-        raise OAuthError(
-            "invalid_client", str(exc.detail), status=401, code=exc.get_codes()
-        ) from exc
-    if authenticated is None:
+    principal = principal_of(request)
+    if principal is None or principal.auth_method != AuthMethod.API_KEY:
         raise invalid_client("Authenticate as a service client, or with a keys:verify API key.")
-    principal = authenticated[1]
     http_request = request._request
     decision = authorize(
         principal,
@@ -75,6 +83,8 @@ def _token_param(params: dict) -> str:
 
 class IntrospectView(OAuthEndpoint):
     """``POST /oauth2/introspect``: is this token active, and what does it grant?"""
+
+    authentication_classes = [VerifierKeyAuthentication]
 
     @extend_schema(
         summary="Introspect a token or API key (RFC 7662)",

@@ -120,7 +120,7 @@ def endpoint_request_parse(request) -> tuple[dict[str, str], ClientCredentials |
     params = _form_params(request)
     form_id, form_secret = params.get("client_id"), params.get("client_secret")
     authorization = (request.META.get("HTTP_AUTHORIZATION") or "").strip()
-    if authorization.lower().startswith("basic ") and not _is_api_key_basic(authorization):
+    if authorization.lower().startswith("basic ") and not is_api_key_basic(authorization):
         if form_secret is not None:
             raise invalid_request(
                 "Use one client authentication method: HTTP Basic or the form fields, not both."
@@ -138,7 +138,7 @@ def endpoint_request_parse(request) -> tuple[dict[str, str], ClientCredentials |
     return params, None
 
 
-def _is_api_key_basic(authorization: str) -> bool:
+def is_api_key_basic(authorization: str) -> bool:
     """``Basic base64("apikey:<key>")`` presents an API key (SPEC §3), not a client."""
     parts = authorization.split()
     try:

@@ -195,3 +195,25 @@ def test_a_missing_token_is_400_invalid_request(verifier):
 
     assert response.status_code == 400
     assert response.json()["error"] == "invalid_request"
+
+
+def test_an_unknown_api_key_as_the_caller_gets_401_invalid_client(user_tokens):
+    response = introspect(user_tokens["access_token"], HTTP_X_API_KEY="kw_" + "x" * 40)
+
+    assert response.status_code == 401
+    assert response.json()["error"] == "invalid_client"
+    assert response.json()["code"] == "invalid_api_key"
+
+
+def test_a_key_callers_request_is_counted_on_the_key_not_the_anonymous_bucket(
+    member, user_tokens, settings
+):
+    settings.KEYWARD_ANON_RATE_PER_IP = "1/m"
+    _, verifying_key = api_key_create(user=member, name="verifier", scopes=["keys:verify"])
+
+    statuses = {
+        introspect(user_tokens["access_token"], HTTP_X_API_KEY=verifying_key).status_code
+        for _ in range(3)
+    }
+
+    assert statuses == {200}
