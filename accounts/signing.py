@@ -113,8 +113,10 @@ def key_ring() -> KeyRing:
         pem = configured or _generated_private_pem(Path(settings.KEYWARD_JWT_KEY_FILE), algorithm)
         signing_key = load_private_key(pem)
         if key_algorithm(signing_key.public_key()) != algorithm:
+            source = "KEYWARD_JWT_PRIVATE_KEY" if configured else settings.KEYWARD_JWT_KEY_FILE
             raise ImproperlyConfigured(
-                f"KEYWARD_JWT_PRIVATE_KEY is not a key for KEYWARD_JWT_ALGORITHM={algorithm}."
+                f"{source} is not a key for KEYWARD_JWT_ALGORITHM={algorithm} (rotatejwtkey "
+                "--algorithm prints one)."
             )
         current = _verifying_key(signing_key.public_key())
         generated = not configured
