@@ -15,7 +15,7 @@ from rest_framework.exceptions import ValidationError
 from audit.models import AuditEvent
 from audit.services import audit_record
 from oauth.crypto import client_secret_matches, generate_client_secret, hash_client_secret
-from oauth.models import ServiceClient
+from oauth.models import RevokedClientToken, ServiceClient
 from oauth.protocol import OAuthError, TokenRequest, invalid_client, requested_scopes
 from oauth.selectors import parse_client_id
 from oauth.tokens import client_access_token_mint, client_token_lifetime
@@ -261,3 +261,9 @@ def _scopes_granted(client: ServiceClient, scope: str | None) -> list[str]:
             "invalid_scope", f"The client may not be granted: {' '.join(refused)[:200]}."
         )
     return asked
+
+
+def client_token_revocations_prune(*, before) -> int:
+    """Delete revocations of client tokens that expired before ``before`` (they work nowhere)."""
+    deleted, _ = RevokedClientToken.objects.filter(expires_at__lt=before).delete()
+    return deleted

@@ -1,5 +1,6 @@
 """``POST /oauth2/revoke`` (RFC 7009, SPEC §11): a client ends its own tokens, a user a login."""
 
+from datetime import UTC, datetime
 from urllib.parse import urlencode
 
 import pytest
@@ -121,3 +122,32 @@ def test_a_wrong_client_secret_gets_401_invalid_client(service_client):
 
     assert response.status_code == 401
     assert bearer(token).get(PROBE).status_code == 200
+
+
+def test_pruneexpired_forgets_revocations_of_expired_client_tokens(service_client, time_machine):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    time_machine.move_to(datetime.now(tz=UTC), tick=False)
+    revoke(access_token_for(service_client), **as_client(service_client))
+    assert RevokedClientToken.objects.count() == 1
+
+    time_machine.shift(3600 + 1)  # past the token's lifetime
+    call_command("pruneexpired", stdout=StringIO())
+
+    assert not RevokedClientToken.objects.exists()
+    event = AuditEvent.objects.filter(event_type="maintenance.pruned").get()
+    assert event.data["client_token_revocations"] == 1
+
+
+def test_pruneexpired_keeps_revocations_of_live_client_tokens(service_client):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    revoke(access_token_for(service_client), **as_client(service_client))
+
+    call_command("pruneexpired", stdout=StringIO())
+
+    assert RevokedClientToken.objects.count() == 1
