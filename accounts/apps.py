@@ -6,7 +6,11 @@ class AccountsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
-        from accounts import (  # noqa: F401  (the OpenAPI security schemes; the logins' end)
+        from accounts import (  # noqa: F401  (OpenAPI security schemes; logins' end; key checks)
+            checks,
             schema,
             signals,
         )
+        from accounts.signing import install
+
+        install()

@@ -11,13 +11,15 @@ from datetime import UTC, datetime
 
 from django.conf import settings
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, get_user_model
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 from django.utils.crypto import constant_time_compare
 from rest_framework import exceptions
 from rest_framework.authentication import SessionAuthentication
 from rest_framework_simplejwt.authentication import JWTAuthentication
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.settings import api_settings
-from rest_framework_simplejwt.tokens import AccessToken
+from rest_framework_simplejwt.tokens import AccessToken, Token
 from rest_framework_simplejwt.utils import aware_utcnow
 
 from accounts import sessions
@@ -214,25 +216,43 @@ def authenticate_access_token(raw_token: str, *, request=None):
     )
 
 
+def access_token_live(raw_token: str):
+    """``(user, token)`` for an access token a request could use now; 401 otherwise.
+
+    Read from the database, not this process's cache of users (introspection must not answer
+    from a record another node has since changed), and counted against nobody.
+    """
+    token = verified_access_token(raw_token)
+    user_id = token.get(api_settings.USER_ID_CLAIM)
+    if user_id is None:
+        raise invalid_token()
+    active = _active_user(user_id)
+    if not active.accepts(token):
+        raise invalid_token(TOKEN_REVOKED)
+    return active.user, token
+
+
 VERIFIED_TOKENS_MAX = 50_000
-_verified_tokens: dict[bytes, AccessToken] = {}
+_verified_tokens: dict[bytes, Token] = {}
 _verified_tokens_lock = threading.Lock()
 
 
-def verified_access_token(raw_token: str) -> AccessToken:
-    """The access token, checked by SimpleJWT once per process and its expiry on every use.
+def verified_token(token_class: type[Token], raw_token: str) -> Token:
+    """The token, checked by SimpleJWT once per process and its expiry on every use.
 
-    A JWT cannot change, so once its signature and claims have passed ``AccessToken`` the only
-    things that can make it unacceptable later are time (its ``exp``), its user changing, or a
-    logout revoking it — the last two come with the user's record (``ActiveUser``), which the
-    user's generation in ``metering.verified`` keeps current. PyJWT's decode is most of a JWT
-    request's cost, so it is paid once per token, not once per request. Tokens are remembered by
-    digest, never as themselves.
+    A JWT cannot change, so once its signature and claims have passed ``token_class`` the only
+    things that can make it unacceptable later are time (its ``exp``), its user or client
+    changing, or a revocation — which the callers check on every request (``ActiveUser`` for a
+    user, kept current by the user's generation in ``metering.verified``; the client's row for
+    a client). Verifying the signature is most of a JWT request's cost (an ES256 or RS256
+    signature far more than an HMAC), so it is paid once per token, not once per request.
+    Tokens are remembered by digest, never as themselves, with their class: a token verified
+    as one class is never served as another.
     """
     digest = sessions.secret_digest(raw_token)
     token = _verified_tokens.get(digest)
-    if token is None:
-        token = token_decode(AccessToken, raw_token)
+    if token is None or type(token) is not token_class:
+        token = token_decode(token_class, raw_token)
         with _verified_tokens_lock:
             if len(_verified_tokens) >= VERIFIED_TOKENS_MAX:
                 _verified_tokens.clear()  # bounded; a token read again costs one decode
@@ -246,13 +266,27 @@ def verified_access_token(raw_token: str) -> AccessToken:
     return token
 
 
+def verified_access_token(raw_token: str) -> AccessToken:
+    """A user's access token, verified once per process (``verified_token``)."""
+    return verified_token(AccessToken, raw_token)
+
+
 def is_verified_access_token(raw_token: str) -> bool:
     """True for a user access token this process has verified (it may have expired since)."""
-    return sessions.secret_digest(raw_token) in _verified_tokens
+    return type(_verified_tokens.get(sessions.secret_digest(raw_token))) is AccessToken
+
+
+@receiver(setting_changed)
+def _forget_tokens_verified_with_other_keys(*, setting, **kwargs):
+    if setting.startswith("KEYWARD_JWT_") or setting in (
+        "SIMPLE_JWT",
+        "KEYWARD_CLIENT_TOKEN_LIFETIME",
+    ):
+        forget_verified_access_tokens()
 
 
 def forget_verified_access_tokens() -> None:
-    """Empty the cache (tests). The signing key is read once per process, like SimpleJWT's."""
+    """Empty the cache (tests, and a change of signing keys)."""
     with _verified_tokens_lock:
         _verified_tokens.clear()
 

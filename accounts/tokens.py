@@ -160,3 +160,37 @@ def token_reused() -> exceptions.AuthenticationFailed:
         "This refresh token was already used; every token of its login has been revoked.",
         code="token_reused",
     )
+
+
+def refresh_token_live(raw_token: str):
+    """``(token, user)`` for a refresh token that rotation would accept, ``None`` otherwise.
+
+    Live means: genuine and unexpired, issued by a login, not yet rotated or blacklisted, its
+    family not revoked, its user active, and issued since the user's logins last ended. Reads
+    only (introspection, RFC 7662); rotation itself checks the same under the family's lock.
+    """
+    try:
+        token = refresh_token_decode(raw_token)
+    except exceptions.AuthenticationFailed:
+        return None
+    issue = (
+        IssuedRefreshToken.objects.select_related("family__user")
+        .filter(
+            outstanding_token__jti=token[api_settings.JTI_CLAIM],
+            outstanding_token__blacklistedtoken__isnull=True,
+            family_id=token[FAMILY_CLAIM],
+            rotated_at__isnull=True,
+            family__revoked_at__isnull=True,
+        )
+        .first()
+    )
+    if issue is None:
+        return None
+    user = issue.family.user
+    if str(user.pk) != str(token[api_settings.USER_ID_CLAIM]) or not user.is_active:
+        return None
+    if not credentials_current(
+        token, valid_after=user.credentials_valid_after, epoch=user.credentials_epoch()
+    ):
+        return None
+    return token, user

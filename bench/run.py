@@ -2,8 +2,9 @@
 
 For each stack — PostgreSQL + Redis, and the embedded default (SQLite, in-process cache) — it
 starts gunicorn with one sync worker, loads it with wrk (-t1 -c4) and prints req/s and p50/p99
-for health, key (Bearer), Basic ``apikey:``, JWT and session, each as a share of health, and
-for refusals: well-formed keys (valid checksum) that were never issued, a different one on each
+for health, key (Bearer), Basic ``apikey:``, JWT (ES256, and HS256 on a server of its own),
+session, ``keys/verify`` and the introspection of a key, each as a share of health, and for
+refusals: well-formed keys (valid checksum) that were never issued, a different one on each
 request from a rotating set, as an attacker who knows the public checksum sends them. On
 PostgreSQL it runs the peers (djangorestframework-api-key, knox, SimpleJWT) in the same shape,
 side by side with Keyward and interleaved with it, so that both are measured in the same minutes.
@@ -20,6 +21,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from contextlib import ExitStack
@@ -73,6 +75,16 @@ def main() -> None:
                 {**stacks["postgres+redis"], "DATABASE_URL": f"{PG}/keyward_bench_baseline"},
                 root=baseline_root,
             )
+        # The JWT scenario above is signed with the asymmetric default (ES256); this one with
+        # HS256, set explicitly, to show what the default costs a JWT request.
+        servers["postgres+redis HS256"] = keyward_server(
+            {
+                **stacks["postgres+redis"],
+                "DATABASE_URL": f"{PG}/keyward_bench_hs256",
+                "KEYWARD_JWT_ALGORITHM": "HS256",
+            },
+            only=("health", "JWT"),
+        )
         if not args.skip_peers:
             servers["peers"] = peers_server()
         results.update(best_of_rounds(servers, duration))
@@ -88,7 +100,7 @@ def main() -> None:
 # --- the servers --------------------------------------------------------------------------
 
 
-def keyward_server(extra_env: dict, root: Path = ROOT) -> "Server":
+def keyward_server(extra_env: dict, root: Path = ROOT, only: tuple = ()) -> "Server":
     env = server_env(extra_env)
     database = extra_env["DATABASE_URL"]
     if database.startswith("postgres"):
@@ -114,6 +126,20 @@ def keyward_server(extra_env: dict, root: Path = ROOT) -> "Server":
         # Every response is a 401 (the non-2xx column): each one is a refusal.
         script = rotating_keys_script(creds["invented"])
         scenarios["invented keys (401)"] = ("/api/v1/auth/verify", {}, script)
+    if "verifier_key" in creds:  # a baseline revision may predate it
+        verifier = {"X-API-Key": creds["verifier_key"]}
+        scenarios["keys/verify"] = (
+            "/api/v1/keys/verify",
+            {**verifier, "Content-Type": "application/json"},
+            json.dumps({"key": creds["key"], "method": "GET", "path": "/api/v1/health"}),
+        )
+        scenarios["introspect key"] = (
+            "/oauth2/introspect",
+            {**verifier, "Content-Type": "application/x-www-form-urlencoded"},
+            f"token={creds['key']}",
+        )
+    if only:
+        scenarios = {label: scenarios[label] for label in only}
     return Server("config.wsgi", env, scenarios, root)
 
 
@@ -208,7 +234,8 @@ class Server:
 
     app: str
     env: dict
-    scenarios: dict  # label -> (path, headers) or (path, headers, wrk script)
+    # label -> (path, headers), or (path, headers, extra): a wrk script (Path) or a POST body (str)
+    scenarios: dict
     root: Path = ROOT  # the tree served: this one, or a baseline revision's
 
 
@@ -236,8 +263,8 @@ def best_of_rounds(servers: dict[str, Server], duration: int) -> dict:
         }
         for round_number in range(ROUNDS):
             for name, server in servers.items():
-                for label, (path, headers, *script) in _rotated(server.scenarios, round_number):
-                    runs[name][label].append(wrk(ports[name], path, headers, duration, *script))
+                for label, (path, headers, *extra) in _rotated(server.scenarios, round_number):
+                    runs[name][label].append(wrk(ports[name], path, headers, duration, *extra))
     return {
         name: {
             label: {
@@ -308,15 +335,22 @@ class gunicorn:
         self.process.wait(timeout=10)
 
 
-def wrk(port: int, path: str, headers: dict, duration: int, script: Path | None = None) -> dict:
+def wrk(port: int, path: str, headers: dict, duration: int, extra: Path | str | None = None):
+    """One wrk run; ``extra`` is a wrk script to run, or a body to POST (through a script)."""
     command = ["wrk", "-t1", "-c4", f"-d{duration}s", "--latency"]
     for name, value in headers.items():
         command += ["-H", f"{name}: {value}"]
-    if script is not None:
-        command += ["-s", str(script)]
-    output = subprocess.run(
-        [*command, f"http://127.0.0.1:{port}{path}"], check=True, capture_output=True, text=True
-    ).stdout
+    with ExitStack() as stack:
+        if isinstance(extra, Path):
+            command += ["-s", str(extra)]
+        elif extra is not None:  # wrk posts only through a script
+            script = stack.enter_context(tempfile.NamedTemporaryFile("w", suffix=".lua"))
+            script.write(f'wrk.method = "POST"\nwrk.body = [==[{extra}]==]\n')
+            script.flush()
+            command += ["-s", script.name]
+        output = subprocess.run(
+            [*command, f"http://127.0.0.1:{port}{path}"], check=True, capture_output=True, text=True
+        ).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
     non_2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
     return {

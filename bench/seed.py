@@ -33,6 +33,15 @@ _, raw_key = api_key_create(
     key_type="production",
     rate_limit={"per_minute": 1_000_000_000, "per_hour": 1_000_000_000},
 )
+# A backend that asks about keys (keys/verify, /oauth2/introspect) with a key of its own.
+_, verifier_key = api_key_create(
+    user=user,
+    created_by=user,
+    name="bench verifier",
+    key_type="production",
+    scopes=["keys:verify"],
+    rate_limit={"per_minute": 1_000_000_000, "per_hour": 1_000_000_000},
+)
 client = Client()
 client.force_login(user)
 session = client.cookies["sessionid"].value
@@ -41,7 +50,8 @@ print(
     json.dumps(
         {
             "key": raw_key,
-            "jwt": str(AccessToken.for_user(user)),
+            "verifier_key": verifier_key,
+            "jwt": str(AccessToken.for_user(user)),  # signed as KEYWARD_JWT_ALGORITHM says
             "session": session,
             "invented": invented,
         }

@@ -266,12 +266,34 @@ if len(KEYWARD_JWT_SIGNING_KEY.encode()) < 32:
     raise ImproperlyConfigured("KEYWARD_JWT_SIGNING_KEY (or SECRET_KEY) must be at least 32 bytes.")
 KEYWARD_ACCESS_TOKEN_LIFETIME = env.int("KEYWARD_ACCESS_TOKEN_LIFETIME", default=7200)
 KEYWARD_REFRESH_TOKEN_LIFETIME = env.int("KEYWARD_REFRESH_TOKEN_LIFETIME", default=7 * 24 * 3600)
+# Signing and verifying keys live in ``accounts.signing`` (SPEC §11): an asymmetric key by
+# default, published at /.well-known/jwks.json; HS256 with KEYWARD_JWT_SIGNING_KEY only when
+# KEYWARD_JWT_ALGORITHM says so. An empty private key means one generated once, in the key file.
+KEYWARD_JWT_ALGORITHM = env.str("KEYWARD_JWT_ALGORITHM", default="ES256")
+KEYWARD_JWT_PRIVATE_KEY = env.str("KEYWARD_JWT_PRIVATE_KEY", default="")
+KEYWARD_JWT_PREVIOUS_PUBLIC_KEYS = env.str("KEYWARD_JWT_PREVIOUS_PUBLIC_KEYS", default="")
+KEYWARD_JWT_KEY_FILE = env.str("KEYWARD_JWT_KEY_FILE", default=str(VAR_DIR / "jwt-private.pem"))
+KEYWARD_JWT_AUDIENCE = env.str("KEYWARD_JWT_AUDIENCE", default="keyward")
+
+
+def _default_issuer() -> str:
+    """The site's origin: the first CSRF_TRUSTED_ORIGINS entry, else the first ALLOWED_HOSTS
+    entry that names one host, under https when KEYWARD_HTTPS is on (docs/oauth.md)."""
+    if CSRF_TRUSTED_ORIGINS and "*" not in CSRF_TRUSTED_ORIGINS[0]:
+        return CSRF_TRUSTED_ORIGINS[0].rstrip("/")
+    host = next((h for h in ALLOWED_HOSTS if h and "*" not in h and not h.startswith(".")), "")
+    return f"{'https' if KEYWARD_HTTPS else 'http'}://{host or 'localhost'}"
+
+
+KEYWARD_JWT_ISSUER = env.str("KEYWARD_JWT_ISSUER", default="") or _default_issuer()
 SIMPLE_JWT = {
     "ACCESS_TOKEN_LIFETIME": timedelta(seconds=KEYWARD_ACCESS_TOKEN_LIFETIME),
     "REFRESH_TOKEN_LIFETIME": timedelta(seconds=KEYWARD_REFRESH_TOKEN_LIFETIME),
     "ROTATE_REFRESH_TOKENS": True,
     "BLACKLIST_AFTER_ROTATION": True,
     "UPDATE_LAST_LOGIN": False,
+    # SimpleJWT's own backend is replaced by ``accounts.signing`` (AccountsConfig.ready); these
+    # two name the HMAC key it would use, which HS256 (set explicitly) signs with.
     "ALGORITHM": "HS256",
     "SIGNING_KEY": KEYWARD_JWT_SIGNING_KEY,
     "AUTH_HEADER_TYPES": ("Bearer",),

@@ -11,6 +11,7 @@ from apikeys import api_urls as apikeys_api
 from audit import api_urls as audit_api
 from core.views import HealthView
 from oauth import api_urls as oauth_api
+from oauth import wellknown
 from ops import api_urls as ops_api
 from tenants import api_urls as tenants_api
 
@@ -42,6 +43,13 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="api-docs"),
     path("admin/", admin.site.urls),
     path("oauth2/", include("oauth.urls")),
+    # SPEC §11: what an offline verifier and a standard OAuth client fetch first.
+    path(".well-known/jwks.json", wellknown.jwks, name="jwks"),
+    path(
+        ".well-known/oauth-authorization-server",
+        wellknown.authorization_server_metadata,
+        name="oauth-authorization-server",
+    ),
     # Browsers ask for /favicon.ico on pages that name no icon (the admin, the API docs).
     path("favicon.ico", RedirectView.as_view(url=static("favicon.svg"), permanent=True)),
     path("", include("apikeys.urls")),

@@ -3,7 +3,10 @@
 The API keys' pepper and the JWT signing key default to values derived from ``SECRET_KEY`` so a
 trial runs with one secret. In production that ties them together: rotating ``SECRET_KEY``
 (for sessions) would also invalidate every API key and every token, and a leaked ``SECRET_KEY``
-would be all three. Warnings, not errors: the process still starts.
+would be all three. The JWT signing key matters only when ``KEYWARD_JWT_ALGORITHM`` is HS256;
+with the asymmetric default the warning is about the private key instead: generated on first
+use into a file beside the database, it is not the same on two nodes unless configured.
+Warnings, not errors: the process still starts.
 """
 
 from django.conf import settings
@@ -21,6 +24,13 @@ W_JWT = checks.Warning(
     "later ends every access and refresh token.",
     id="keyward.W011",
 )
+W_JWT_KEY_GENERATED = checks.Warning(
+    "KEYWARD_JWT_PRIVATE_KEY is not set: tokens are signed with a key generated into "
+    "KEYWARD_JWT_KEY_FILE, which another node does not share.",
+    hint="Run `manage.py rotatejwtkey` once and set the KEYWARD_JWT_PRIVATE_KEY it prints on "
+    "every node (docs/oauth.md).",
+    id="keyward.W012",
+)
 
 
 @checks.register(checks.Tags.security, deploy=True)
@@ -31,7 +41,10 @@ def check_secrets_do_not_fall_back_to_secret_key(app_configs=None, **kwargs):
     pepper = getattr(settings, "KEYWARD_KEY_PEPPER", "")
     if not pepper or pepper == secret_key:
         warnings.append(W_PEPPER)
-    signing_key = getattr(settings, "SIMPLE_JWT", {}).get("SIGNING_KEY")
-    if not signing_key or signing_key == secret_key:
-        warnings.append(W_JWT)
+    if getattr(settings, "KEYWARD_JWT_ALGORITHM", "ES256") == "HS256":
+        signing_key = getattr(settings, "SIMPLE_JWT", {}).get("SIGNING_KEY")
+        if not signing_key or signing_key == secret_key:
+            warnings.append(W_JWT)
+    elif not (getattr(settings, "KEYWARD_JWT_PRIVATE_KEY", "") or "").strip():
+        warnings.append(W_JWT_KEY_GENERATED)
     return warnings

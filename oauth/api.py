@@ -56,14 +56,33 @@ class JSONOnlyNegotiation(BaseContentNegotiation):
         return renderers[0], renderers[0].media_type
 
 
-class TokenView(SharedAuthenticators, APIView):
-    """``POST /oauth2/token``: the client-credentials grant."""
+class OAuthEndpoint(SharedAuthenticators, APIView):
+    """An RFC 6749-family endpoint: reads its own form body, answers JSON and OAuth errors."""
 
     authentication_classes = []
     permission_classes = [AllowAny]
     parser_classes = []  # ``oauth.protocol`` reads the body itself, strictly
     renderer_classes = [JSONRenderer]
     content_negotiation_class = JSONOnlyNegotiation
+
+    def handle_exception(self, exc):
+        error = _as_oauth_error(exc)
+        if error is None:
+            return super().handle_exception(exc)
+        body = error.body()
+        headers = dict(NO_STORE)
+        if error.status == status.HTTP_401_UNAUTHORIZED:
+            headers["WWW-Authenticate"] = BASIC_REALM
+        if isinstance(exc, RateLimitExceeded):
+            body["retry_after"] = exc.retry_after
+            headers["Retry-After"] = str(exc.retry_after)
+        response = Response(body, status=error.status, headers=headers)
+        response.exception = True
+        return response
+
+
+class TokenView(OAuthEndpoint):
+    """``POST /oauth2/token``: the client-credentials grant."""
 
     @extend_schema(
         summary="Obtain an access token with client credentials (RFC 6749 §4.4)",
@@ -112,21 +131,6 @@ class TokenView(SharedAuthenticators, APIView):
         )
         return Response(issued.as_response(), headers=NO_STORE)
 
-    def handle_exception(self, exc):
-        error = _as_oauth_error(exc)
-        if error is None:
-            return super().handle_exception(exc)
-        body = error.body()
-        headers = dict(NO_STORE)
-        if error.status == status.HTTP_401_UNAUTHORIZED:
-            headers["WWW-Authenticate"] = BASIC_REALM
-        if isinstance(exc, RateLimitExceeded):
-            body["retry_after"] = exc.retry_after
-            headers["Retry-After"] = str(exc.retry_after)
-        response = Response(body, status=error.status, headers=headers)
-        response.exception = True
-        return response
-
 
 def _as_oauth_error(exc) -> OAuthError | None:
     if isinstance(exc, OAuthError):
@@ -140,6 +144,15 @@ def _as_oauth_error(exc) -> OAuthError | None:
             "The token service is unavailable; try again shortly.",
             status=503,
             code="service_unavailable",
+        )
+    if isinstance(exc, exceptions.AuthenticationFailed | exceptions.NotAuthenticated):
+        # An API key presented to introspection (``oauth.introspection_api``) that failed.
+        code = exc.get_codes()
+        return OAuthError(
+            "invalid_client",
+            str(exc.detail),
+            status=401,
+            code=code if isinstance(code, str) else "invalid_client",
         )
     if isinstance(exc, exceptions.APIException):  # 405 and the like
         return OAuthError("invalid_request", str(exc.detail), status=exc.status_code)

@@ -3,16 +3,17 @@
 Runs after ``ApiKeyAuthentication`` and before ``BearerJWTAuthentication``. A Bearer JWT whose
 (unverified) ``token_type`` is ``client_access`` is this class's to verify; any other
 credential is left to the next class (``None``). The client is read on every request by its
-primary key, so a deactivated or deleted client's tokens stop working at once, and narrowing a
-client's scopes narrows the tokens it already holds.
+primary key, so a deactivated or deleted client's tokens stop working at once, a revoked token
+(``POST /oauth2/revoke``) too, and narrowing a client's scopes narrows the tokens it already
+holds.
 """
 
 from datetime import UTC, datetime
 
 from rest_framework.authentication import BaseAuthentication
 
-from accounts.authentication import is_verified_access_token
-from accounts.tokens import invalid_token, token_decode
+from accounts.authentication import is_verified_access_token, verified_token
+from accounts.tokens import invalid_token
 from core.errors import BEARER_CHALLENGE
 from core.principal import AuthMethod, Principal
 from oauth.selectors import service_client_get_for_authentication
@@ -81,11 +82,19 @@ class ClientCredentialsAuthentication(BaseAuthentication):
 
 
 def authenticate_client_token(raw_token: str) -> tuple[ServiceClientUser, Principal]:
-    """Verify a client access token and return ``(user, principal)``; 401 otherwise."""
-    token = token_decode(ClientAccessToken, raw_token)
-    client = service_client_get_for_authentication(client_id=token.get("client_id"))
+    """Verify a client access token and return ``(user, principal)``; 401 otherwise.
+
+    The signature is checked once per process (``verified_token``); the client, and whether
+    this token was revoked, on every request.
+    """
+    token = verified_token(ClientAccessToken, raw_token)
+    client = service_client_get_for_authentication(
+        client_id=token.get("client_id"), jti=token.get("jti")
+    )
     if client is None:
         raise invalid_token()
+    if client.token_revoked:
+        raise invalid_token("This token has been revoked.")
     bound = str(client.tenant_id) if client.tenant_id else None
     if token.get("tenant_id") != bound:
         raise invalid_token()

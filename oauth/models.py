@@ -49,3 +49,24 @@ class ServiceClient(models.Model):
 
     def __str__(self):
         return f"{self.name} ({self.client_id})"
+
+
+class RevokedClientToken(models.Model):
+    """A client access token revoked before it expired (RFC 7009), named by its ``jti``.
+
+    Only the id is kept, never the token. The row is needed until ``expires_at``, when the token
+    would stop working anyway.
+    """
+
+    jti = models.CharField(max_length=64, primary_key=True)
+    client = models.ForeignKey(
+        ServiceClient, on_delete=models.CASCADE, related_name="revoked_tokens"
+    )
+    expires_at = models.DateTimeField(db_index=True)
+    revoked_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = "revoked client token"
+
+    def __str__(self):
+        return f"token {self.jti} of {self.client_id}"

@@ -101,6 +101,53 @@ def token_request_parse(request) -> TokenRequest:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class ClientCredentials:
+    client_id: str
+    client_secret: str | None
+    auth_method: str
+
+
+def endpoint_request_parse(request) -> tuple[dict[str, str], ClientCredentials | None]:
+    """Read an introspection or revocation request (RFC 7662 §2.1, RFC 7009 §2.1).
+
+    Returns the form parameters and the client credentials, ``None`` when the caller presents
+    none (it may present an API key instead: ``Basic base64("apikey:<key>")`` is one). The same
+    strict rules as the token endpoint: one method, never the secret in the URL.
+    """
+    if request.GET.get("client_secret") or request.GET.get("token"):
+        raise invalid_request("Credentials and tokens must not be sent in the URL.")
+    params = _form_params(request)
+    form_id, form_secret = params.get("client_id"), params.get("client_secret")
+    authorization = (request.META.get("HTTP_AUTHORIZATION") or "").strip()
+    if authorization.lower().startswith("basic ") and not is_api_key_basic(authorization):
+        if form_secret is not None:
+            raise invalid_request(
+                "Use one client authentication method: HTTP Basic or the form fields, not both."
+            )
+        client_id, client_secret = _basic_credentials(authorization)
+        if form_id is not None and not _same_client_id(form_id, client_id):
+            raise invalid_request("The client_id parameter names another client than Basic.")
+        return params, ClientCredentials(client_id, client_secret, "client_secret_basic")
+    if form_id is not None or form_secret is not None:
+        if form_id is None:
+            raise invalid_request("client_secret was sent without client_id.")
+        if authorization:
+            raise invalid_request("Use one authentication method, not a header and the form.")
+        return params, ClientCredentials(form_id, form_secret, "client_secret_post")
+    return params, None
+
+
+def is_api_key_basic(authorization: str) -> bool:
+    """``Basic base64("apikey:<key>")`` presents an API key (SPEC §3), not a client."""
+    parts = authorization.split()
+    try:
+        decoded = base64.b64decode(parts[1].encode("ascii"), validate=True)
+    except (IndexError, binascii.Error, UnicodeError, ValueError):
+        return False
+    return decoded.startswith(b"apikey:")
+
+
 def requested_scopes(scope: str | None) -> list[str] | None:
     """The scope tokens asked for, in order and once each; ``None`` when none was asked for."""
     if scope is None:

@@ -2,9 +2,9 @@
 
 import uuid
 
-from django.db.models import QuerySet
+from django.db.models import Exists, OuterRef, QuerySet
 
-from oauth.models import ServiceClient
+from oauth.models import RevokedClientToken, ServiceClient
 
 
 def service_client_list(*, tenant_id=None, is_active: bool | None = None) -> QuerySet:
@@ -25,12 +25,20 @@ def service_client_get(*, client_id, tenant_id=None) -> ServiceClient | None:
     return service_client_list(tenant_id=tenant_id).filter(client_id=parsed).first()
 
 
-def service_client_get_for_authentication(*, client_id) -> ServiceClient | None:
-    """The active client ``client_id``: one primary-key probe, on every request it makes."""
+def service_client_get_for_authentication(*, client_id, jti=None) -> ServiceClient | None:
+    """The active client ``client_id``: one primary-key probe, on every request it makes.
+
+    With ``jti``, the client comes back with ``token_revoked``: whether that token of its was
+    revoked (RFC 7009), answered by the same query.
+    """
     parsed = parse_client_id(client_id)
     if parsed is None:
         return None
-    return ServiceClient.objects.filter(client_id=parsed, is_active=True).first()
+    clients = ServiceClient.objects.filter(client_id=parsed, is_active=True)
+    if jti is not None:
+        revoked = RevokedClientToken.objects.filter(client_id=OuterRef("pk"), jti=str(jti)[:64])
+        clients = clients.annotate(token_revoked=Exists(revoked))
+    return clients.first()
 
 
 def parse_client_id(value) -> uuid.UUID | None:

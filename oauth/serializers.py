@@ -157,3 +157,39 @@ class ErrorSerializer(serializers.Serializer):
     errors = serializers.DictField(
         child=serializers.ListField(child=serializers.CharField()), required=False
     )
+
+
+class IntrospectionRequestSerializer(serializers.Serializer):
+    """The url-encoded form body of an introspection request (RFC 7662 §2.1)."""
+
+    token = serializers.CharField()
+    token_type_hint = serializers.CharField(required=False, help_text="Accepted and not needed.")
+    client_id = serializers.CharField(required=False)
+    client_secret = serializers.CharField(required=False)
+
+
+class IntrospectionResponseSerializer(serializers.Serializer):
+    """RFC 7662 §2.2; an inactive token is ``{"active": false}`` with no other member."""
+
+    active = serializers.BooleanField()
+    scope = serializers.CharField(required=False, help_text="Clients and keys; not a user's JWT")
+    client_id = serializers.CharField(required=False, help_text="A client's token only")
+    sub = serializers.CharField(required=False, help_text="User id, or the client id")
+    username = serializers.CharField(required=False, help_text="The user's email")
+    tenant_id = serializers.UUIDField(required=False, allow_null=True)
+    exp = serializers.IntegerField(required=False)
+    iat = serializers.IntegerField(required=False)
+    jti = serializers.CharField(required=False)
+    token_type = serializers.ChoiceField(
+        choices=["access_token", "refresh_token", "api_key"], required=False
+    )
+    key_prefix = serializers.CharField(required=False, help_text="An API key only")
+
+
+class RevocationRequestSerializer(serializers.Serializer):
+    """The url-encoded form body of a revocation request (RFC 7009 §2.1)."""
+
+    token = serializers.CharField()
+    token_type_hint = serializers.CharField(required=False, help_text="Accepted and not needed.")
+    client_id = serializers.CharField(required=False)
+    client_secret = serializers.CharField(required=False)

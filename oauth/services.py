@@ -15,7 +15,7 @@ from rest_framework.exceptions import ValidationError
 from audit.models import AuditEvent
 from audit.services import audit_record
 from oauth.crypto import client_secret_matches, generate_client_secret, hash_client_secret
-from oauth.models import ServiceClient
+from oauth.models import RevokedClientToken, ServiceClient
 from oauth.protocol import OAuthError, TokenRequest, invalid_client, requested_scopes
 from oauth.selectors import parse_client_id
 from oauth.tokens import client_access_token_mint, client_token_lifetime
@@ -219,11 +219,19 @@ def token_denied_record(*, request, error: OAuthError, client_id: str | None = N
 
 
 def _client_authenticate(token_request: TokenRequest) -> ServiceClient:
+    return client_authenticate(
+        client_id=token_request.client_id, client_secret=token_request.client_secret
+    )
+
+
+def client_authenticate(*, client_id: str, client_secret: str | None) -> ServiceClient:
+    """The active client these credentials name, or ``invalid_client`` (the same answer, in
+    about the same time, for an unknown client, a wrong secret and an inactive client)."""
     client = None
-    parsed = parse_client_id(token_request.client_id)
+    parsed = parse_client_id(client_id)
     if parsed is not None:
         client = ServiceClient.objects.filter(client_id=parsed).first()
-    secret = token_request.client_secret or ""
+    secret = client_secret or ""
     matches = client_secret_matches(secret, client.secret_hash if client else _DUMMY_HASH)
     if client is None or not matches or not client.is_active or not secret:
         raise invalid_client()
@@ -253,3 +261,9 @@ def _scopes_granted(client: ServiceClient, scope: str | None) -> list[str]:
             "invalid_scope", f"The client may not be granted: {' '.join(refused)[:200]}."
         )
     return asked
+
+
+def client_token_revocations_prune(*, before) -> int:
+    """Delete revocations of client tokens that expired before ``before`` (they work nowhere)."""
+    deleted, _ = RevokedClientToken.objects.filter(expires_at__lt=before).delete()
+    return deleted

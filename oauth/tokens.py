@@ -1,9 +1,11 @@
-"""Client-credentials access tokens: SimpleJWT-signed, with a token type of their own.
+"""Client-credentials access tokens (RFC 9068): SimpleJWT tokens with a type of their own.
 
-``token_type`` is ``client_access``, so SimpleJWT's type check makes a user-JWT authenticator
-refuse a client's token and this module refuse a user's. The claims are ``client_id`` (also
-``sub``, as RFC 9068 has it), ``tenant_id`` (or null) and ``scope`` (space-separated, RFC 6749
-§3.3). The lifetime is read from settings when a token is minted.
+The header's ``typ`` is ``at+jwt`` and the ``token_type`` claim ``client_access``, so a user-JWT
+authenticator refuses a client's token and this module refuses a user's, each twice over. The
+claims are RFC 9068's ``iss``, ``aud``, ``sub`` (the client id), ``client_id``, ``scope``
+(space-separated, RFC 6749 §3.3), ``jti``, ``iat`` and ``exp``, plus ``tenant_id`` (or null).
+They are signed like every Keyward token (``accounts.signing``). The lifetime is read from
+settings when a token is minted.
 """
 
 import base64
@@ -15,6 +17,8 @@ from django.conf import settings
 from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.tokens import AccessToken
 
+from accounts.signing import client_token_backend
+
 CLIENT_TOKEN_TYPE = "client_access"
 DEFAULT_LIFETIME = 3600
 # A header far larger than any token we mint is not worth decoding (nor a deep JSON bomb).
@@ -25,6 +29,9 @@ class ClientAccessToken(AccessToken):
     token_type = CLIENT_TOKEN_TYPE
     # SimpleJWT needs a class lifetime; ``client_access_token_mint`` sets the configured one.
     lifetime = timedelta(seconds=DEFAULT_LIFETIME)
+
+    def get_token_backend(self):
+        return client_token_backend
 
 
 def client_token_lifetime() -> int:

@@ -1,5 +1,8 @@
 """``check --deploy`` warns when the API keys' pepper or the JWT signing key falls back to
-``SECRET_KEY`` (SPEC §9), and says nothing when each has its own value."""
+``SECRET_KEY`` (SPEC §9), and says nothing when each has its own value.
+
+The signing key signs only under HS256 (set explicitly); the asymmetric default's own warning
+(``keyward.W012``) is in tests/accounts/test_jwt_keys.py."""
 
 import pytest
 from django.core.checks import run_checks
@@ -8,6 +11,11 @@ from django.test import override_settings
 SECRET = "the-secret-key-0123456789-0123456789-0123456789"
 PEPPER = "a-pepper-of-its-own-0123456789-0123456789-0123456789"
 SIGNING = "a-signing-key-of-its-own-0123456789-0123456789-0123"
+
+
+@pytest.fixture(autouse=True)
+def _hs256(settings):
+    settings.KEYWARD_JWT_ALGORITHM = "HS256"
 
 
 def deploy_warnings() -> set[str]:

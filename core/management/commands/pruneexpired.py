@@ -7,6 +7,7 @@ from django.utils import timezone
 from accounts.services import access_token_revocations_prune, refresh_tokens_prune
 from apikeys.services import api_key_prune_expired
 from audit.services import audit_prune, audit_record
+from oauth.services import client_token_revocations_prune
 from tenants.services import invitation_prune_expired
 
 
@@ -38,6 +39,7 @@ class Command(BaseCommand):
         keys = api_key_prune_expired(before=now - timedelta(days=expired_key_days))
         tokens = refresh_tokens_prune(before=now)
         revocations = access_token_revocations_prune(before=now)
+        client_revocations = client_token_revocations_prune(before=now)
         invitations = invitation_prune_expired(before=now)
         events = audit_prune(before=now - timedelta(days=audit_days))
         audit_record(
@@ -47,11 +49,13 @@ class Command(BaseCommand):
                 "api_keys": keys,
                 "refresh_tokens": tokens,
                 "access_token_revocations": revocations,
+                "client_token_revocations": client_revocations,
                 "invitations": invitations,
             },
         )
         self.stdout.write(
             f"pruned: {events} audit events, {keys} expired API keys, {tokens} refresh tokens, "
             f"{revocations} access-token revocations, "
+            f"{client_revocations} client-token revocations, "
             f"{invitations} expired invitations"
         )
