@@ -17,9 +17,8 @@ from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import ignored_auth
 
-from apikeys.services import api_key_create
 from config.wsgi import application
-from tests.factories import StaffUserFactory
+from tests.factories import StaffUserFactory, issued_key
 
 pytestmark = pytest.mark.django_db
 
@@ -59,7 +58,7 @@ def _unlimited(settings):
 
 @pytest.fixture
 def admin_key():
-    _, raw = api_key_create(
+    _, raw = issued_key(
         user=StaffUserFactory(),
         name="schemathesis",
         key_type="admin",
