@@ -52,9 +52,10 @@ run: migrate
 test: install-dev test-tools
 	$(BIN)/python -m pytest
 
-## The unit layers, for the edit-test loop (under a minute): the suite without the browser, the
-## servers (multinode), the faults, the generated client and the fuzzers. Not a replacement for
-## `make test`, which CI runs.
+## The unit layers, for the edit-test loop (about a minute on two cores): the suite without the
+## browser, the servers (multinode), the faults, the generated client and the fuzzers (every
+## Hypothesis test is marked `fuzz` by tests/conftest.py). Not a replacement for `make test`.
+## The plugins switched off serve only the tests left out.
 SLOW_TESTS := tests/browser tests/multinode tests/faults tests/ops/test_schemathesis.py \
 	tests/ops/test_generated_client.py tests/ops/test_header_fuzz.py tests/oauth/test_fuzz.py
 test-fast: install-dev
