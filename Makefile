@@ -52,7 +52,7 @@ run: migrate
 test: install-dev test-tools
 	$(BIN)/python -m pytest
 
-## The unit layers, for the edit-test loop (about a minute on two cores): the suite without the
+## The unit layers, for the edit-test loop (under a minute on an idle two-core machine): the suite without the
 ## browser, the servers (multinode), the faults, the generated client and the fuzzers (every
 ## Hypothesis test is marked `fuzz` by tests/conftest.py). Not a replacement for `make test`.
 ## The plugins switched off serve only the tests left out.
