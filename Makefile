@@ -1,11 +1,12 @@
-# Keyward: `make run` serves on the embedded default; `make test` runs the whole suite.
+# Keyward: `make run` serves on the embedded default; `make test` runs the whole suite,
+# `make test-fast` its unit layers.
 PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test install install-dev lint migrate bench bench-smoke test-tools wrk clean
+.PHONY: run test test-fast install install-dev lint migrate bench bench-smoke test-tools wrk clean
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON)"; exit 1; }
@@ -50,6 +51,16 @@ run: migrate
 ## The whole suite. Set DATABASE_URL / REDIS_URL to run it on PostgreSQL + Redis.
 test: install-dev test-tools
 	$(BIN)/python -m pytest
+
+## The unit layers, for the edit-test loop (under a minute on an idle two-core machine): the suite without the
+## browser, the servers (multinode), the faults, the generated client and the fuzzers (every
+## Hypothesis test is marked `fuzz` by tests/conftest.py). Not a replacement for `make test`.
+## The plugins switched off serve only the tests left out.
+SLOW_TESTS := tests/browser tests/multinode tests/faults tests/ops/test_schemathesis.py \
+	tests/ops/test_generated_client.py tests/ops/test_header_fuzz.py tests/oauth/test_fuzz.py
+test-fast: install-dev
+	$(BIN)/python -m pytest -p no:schemathesis -p no:anyio -p no:faker \
+		$(addprefix --ignore=,$(SLOW_TESTS)) -m "not fuzz"
 
 ## Benchmark (not a test): PostgreSQL + Redis and the embedded default, peers alongside.
 bench: $(VENV)/.bench wrk

@@ -33,7 +33,8 @@ class SharedAuthenticators:
     most of our views — and the request it hands them to sits in reference cycles (view,
     request, response), so each set lives on until the cycle collector frees it. Ours keep no
     state between calls, which ``tests/core/test_views.py`` pins for every configured class;
-    one set per class list is then the same behaviour, ~2.5 µs cheaper per API request.
+    one set per class list is then the same behaviour, without building five objects and
+    leaving them to the cycle collector on every API request.
     Every API view of the project mixes this in (pinned by the same tests).
     """
 

@@ -75,3 +75,41 @@ class ServiceClientFactory(factory.django.DjangoModelFactory):
             client.save(update_fields=["is_active"])
         client.raw_secret = raw_secret
         return client
+
+
+class ApiKeyFactory(factory.django.DjangoModelFactory):
+    """An API key issued through ``api_key_create``; ``raw_key`` holds its secret.
+
+    The service does the hashing, the prefix and the rules, so a test key is one any door
+    could have issued. ``raw_key`` is set on the returned object only, never stored. Pass
+    ``is_active=False`` for a key revoked after it was issued (the service issues active keys).
+    """
+
+    class Meta:
+        model = "apikeys.ApiKey"
+
+    user = factory.SubFactory(UserFactory)
+    name = "test key"
+
+    @classmethod
+    def _create(cls, model_class, *args, is_active=True, **kwargs):
+        from apikeys.services import api_key_create
+
+        api_key, raw_key = api_key_create(**kwargs)
+        if not is_active:
+            api_key.is_active = False
+            api_key.save(update_fields=["is_active"])
+        api_key.raw_key = raw_key
+        return api_key
+
+    @classmethod
+    def _build(cls, model_class, *args, **kwargs):
+        raise TypeError("ApiKeyFactory only creates: a key exists once the service issues it.")
+
+
+def issued_key(user=None, **fields):
+    """``ApiKeyFactory`` returning the pair the service returns: ``(api_key, raw_key)``."""
+    if user is not None:
+        fields["user"] = user
+    api_key = ApiKeyFactory(**fields)
+    return api_key, api_key.raw_key

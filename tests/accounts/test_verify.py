@@ -5,27 +5,12 @@ import pytest
 from django.utils import timezone
 from rest_framework_simplejwt.tokens import AccessToken
 
-from apikeys import crypto
-from apikeys.models import ApiKey
 from tests.accounts.conftest import post_form
-from tests.factories import DEFAULT_PASSWORD, MembershipFactory, TenantFactory
+from tests.factories import DEFAULT_PASSWORD, ApiKeyFactory, MembershipFactory, TenantFactory
 
 pytestmark = pytest.mark.django_db
 
 URL = "/api/v1/auth/verify"
-
-
-def make_key(user, **fields):
-    """An API key row made directly, so these tests need nothing of apikeys but its model."""
-    raw_key = crypto.generate_key()
-    api_key = ApiKey.objects.create(
-        user=user,
-        name="test key",
-        key_prefix=crypto.display_prefix(raw_key),
-        key_hash=crypto.hash_key(raw_key),
-        **fields,
-    )
-    return api_key, raw_key
 
 
 def test_verify_without_a_credential_gets_401_authentication_required(api_client):
@@ -90,7 +75,8 @@ def test_verify_with_an_api_key_describes_the_key(api_client, user, present):
     tenant = TenantFactory()
     MembershipFactory(user=user, tenant=tenant)
     expires = timezone.now() + timedelta(days=30)
-    api_key, raw_key = make_key(user, scopes=["agents:read"], tenant=tenant, expires_at=expires)
+    api_key = ApiKeyFactory(user=user, scopes=["agents:read"], tenant=tenant, expires_at=expires)
+    raw_key = api_key.raw_key
 
     response = api_client.get(URL, **present(raw_key))
 
@@ -105,7 +91,7 @@ def test_verify_with_an_api_key_describes_the_key(api_client, user, present):
 
 
 def test_verify_key_with_an_ip_allowlist_from_elsewhere_gets_403(api_client, user):
-    _, raw_key = make_key(user, allowed_ips=["10.0.0.0/8"])
+    raw_key = ApiKeyFactory(user=user, allowed_ips=["10.0.0.0/8"]).raw_key
 
     response = api_client.get(URL, HTTP_X_API_KEY=raw_key)
 
@@ -114,7 +100,7 @@ def test_verify_key_with_an_ip_allowlist_from_elsewhere_gets_403(api_client, use
 
 
 def test_verify_with_a_revoked_key_gets_401(api_client, user):
-    _, raw_key = make_key(user, is_active=False)
+    raw_key = ApiKeyFactory(user=user, is_active=False).raw_key
 
     response = api_client.get(URL, HTTP_X_API_KEY=raw_key)
 

@@ -1,7 +1,8 @@
 """Keys, callers and clients for the API-key suite.
 
-Keys are issued through ``apikeys.services.api_key_create``, the path every door uses, so a
-test key obeys the same rules as one made through the API.
+Keys are issued by ``tests.factories.ApiKeyFactory`` through ``apikeys.services.api_key_create``,
+the path every door uses, so a test key obeys the same rules as one made through the API;
+``make_api_key`` is this folder's shorthand for it, returning ``(api_key, raw_key)``.
 """
 
 import base64
@@ -10,9 +11,8 @@ import pytest
 from rest_framework.test import APIClient
 
 from apikeys import crypto
-from apikeys.services import api_key_create
 from tenants.models import Membership
-from tests.factories import MembershipFactory, StaffUserFactory, UserFactory
+from tests.factories import MembershipFactory, StaffUserFactory, UserFactory, issued_key
 from tests.tenants.helpers import jwt_for
 
 KEYS_URL = "/api/v1/user/api-keys"
@@ -26,11 +26,7 @@ def key_url(key_id, action: str = "") -> str:
     return f"{KEYS_URL}/{key_id}" + (f"/{action}" if action else "")
 
 
-def make_api_key(user=None, **fields):
-    """Issue a key through the service; return ``(api_key, raw_key)``."""
-    user = user or UserFactory()
-    fields.setdefault("name", "test key")
-    return api_key_create(user=user, **fields)
+make_api_key = issued_key
 
 
 def forged_key(raw_key: str) -> str:

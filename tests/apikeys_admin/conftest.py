@@ -1,23 +1,19 @@
-"""Operators and their tools: a logged-in superuser for the admin, keys made by the service."""
+"""Operators and their tools: a logged-in superuser for the admin, keys made by ApiKeyFactory."""
 
 import re
 
 import pytest
 from rest_framework.test import APIClient
 
-from apikeys.services import api_key_create
 from tenants.models import Membership
-from tests.factories import MembershipFactory, UserFactory
+from tests.factories import MembershipFactory, UserFactory, issued_key
 
 ADMIN = "/admin/apikeys/apikey/"
 INFO_URL = "/api/v1/api-keys/info"
 RAW_KEY = re.compile(r"kw_[0-9A-Za-z]{49}")
 
 
-def make_key(user=None, **fields):
-    """Issue a key through the service; return ``(api_key, raw_key)``."""
-    fields.setdefault("name", "test key")
-    return api_key_create(user=user or UserFactory(), **fields)
+make_key = issued_key  # this folder's shorthand for ApiKeyFactory: ``(api_key, raw_key)``
 
 
 def info_status(raw_key: str) -> int:

@@ -7,10 +7,9 @@ from django.core.management import call_command
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from apikeys.services import api_key_create
 from audit.models import AuditEvent
 from audit.services import audit_record
-from tests.factories import StaffUserFactory, UserFactory
+from tests.factories import StaffUserFactory, UserFactory, issued_key
 
 pytestmark = pytest.mark.django_db
 
@@ -186,10 +185,10 @@ def test_audit_events_are_paginated_with_page_size(staff_client):
 
 def test_an_admin_scoped_key_lists_audit_events_and_a_plain_key_is_refused():
     staff = StaffUserFactory()
-    admin_key, admin_raw = api_key_create(
+    admin_key, admin_raw = issued_key(
         user=staff, created_by=staff, name="ops", key_type="admin", scopes=["admin"]
     )
-    _, plain_raw = api_key_create(user=staff, created_by=staff, name="plain", scopes=["read:all"])
+    _, plain_raw = issued_key(user=staff, created_by=staff, name="plain", scopes=["read:all"])
     client = APIClient()
 
     allowed = client.get(URL, HTTP_X_API_KEY=admin_raw)

@@ -11,9 +11,8 @@ from rest_framework.test import APIClient
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
 from apikeys.models import ApiKey
-from apikeys.services import api_key_create
 from audit.models import AuditEvent
-from tests.factories import UserFactory
+from tests.factories import ApiKeyFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -21,8 +20,7 @@ PASSWORD = "Correct-horse-battery-9"
 
 
 def key_expiring(user, *, expires_at, name):
-    api_key, _ = api_key_create(user=user, created_by=user, name=name, expires_at=expires_at)
-    return api_key
+    return ApiKeyFactory(user=user, created_by=user, name=name, expires_at=expires_at)
 
 
 def test_pruneexpired_deletes_keys_expired_past_retention_and_keeps_the_rest():

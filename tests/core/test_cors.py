@@ -2,8 +2,7 @@
 
 import pytest
 
-from apikeys.services import api_key_create
-from tests.factories import UserFactory
+from tests.factories import UserFactory, issued_key
 
 pytestmark = pytest.mark.django_db
 
@@ -13,7 +12,7 @@ APP = "https://app.example.com"
 @pytest.fixture
 def user_key():
     user = UserFactory()
-    _, raw = api_key_create(user=user, created_by=user, name="browser")
+    _, raw = issued_key(user=user, created_by=user, name="browser")
     return raw
 
 

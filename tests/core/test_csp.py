@@ -7,9 +7,8 @@ import pytest
 from django.test import Client
 from rest_framework.test import APIClient
 
-from apikeys.services import api_key_create
 from core.middleware import API_PAGE_POLICY, PAGE_POLICY
-from tests.factories import UserFactory
+from tests.factories import UserFactory, issued_key
 
 pytestmark = pytest.mark.django_db
 
@@ -67,7 +66,7 @@ def test_the_page_that_shows_a_new_key_sends_the_policy():
 
 def test_a_key_page_with_its_usage_chart_sends_the_policy():
     user = UserFactory()
-    api_key, _ = api_key_create(user=user, name="ci")
+    api_key, _ = issued_key(user=user, name="ci")
 
     assert_strict_page(logged_in(user).get(f"/keys/{api_key.pk}"))
 

@@ -11,8 +11,7 @@ from django.test import Client
 from rest_framework.test import APIClient
 
 from apikeys.models import ApiKey
-from apikeys.services import api_key_create
-from tests.factories import DEFAULT_PASSWORD, ServiceClientFactory, UserFactory
+from tests.factories import DEFAULT_PASSWORD, ServiceClientFactory, UserFactory, issued_key
 from tests.oauth.conftest import token_by_basic
 from tests.tenants.helpers import jwt_for
 
@@ -39,7 +38,7 @@ def api_key_create_call():
 
 def api_key_rotate_call():
     user = UserFactory()
-    api_key, _ = api_key_create(user=user, name="ci")
+    api_key, _ = issued_key(user=user, name="ci")
     return person(user).post(f"/api/v1/user/api-keys/{api_key.pk}/rotate", {}, format="json")
 
 
@@ -102,7 +101,7 @@ def page_create_call():
 
 def page_rotate_call():
     user = UserFactory()
-    api_key, _ = api_key_create(user=user, name="ci")
+    api_key, _ = issued_key(user=user, name="ci")
     client = Client()
     client.force_login(user)
     return client.post(f"/keys/{api_key.pk}/rotate", {"grace_period": "0"})
@@ -120,7 +119,7 @@ def admin_key_add_call():
 
 
 def admin_key_rotate_call():
-    api_key, _ = api_key_create(user=UserFactory(), name="ci")
+    api_key, _ = issued_key(user=UserFactory(), name="ci")
     return superuser_session().post(
         "/admin/apikeys/apikey/",
         {

@@ -9,9 +9,8 @@ from rest_framework.settings import api_settings
 from rest_framework.test import APIClient
 from rest_framework.views import APIView
 
-from apikeys.services import api_key_create
 from core.views import SharedAuthenticators, authenticators_for
-from tests.factories import DEFAULT_PASSWORD, ServiceClientFactory, UserFactory
+from tests.factories import DEFAULT_PASSWORD, ServiceClientFactory, UserFactory, issued_key
 from tests.oauth.conftest import access_token_for
 from tests.tenants.helpers import jwt_for
 
@@ -61,7 +60,7 @@ def test_a_view_with_its_own_classes_gets_instances_of_those():
 def test_the_shared_authenticators_keep_no_state_across_every_presentation():
     """Shared across requests and threads, an authenticator must not remember one request."""
     user = UserFactory()
-    _, raw_key = api_key_create(user=user, created_by=user, name="state")
+    _, raw_key = issued_key(user=user, created_by=user, name="state")
     basic = base64.b64encode(f"apikey:{raw_key}".encode()).decode()
     service_token = access_token_for(ServiceClientFactory(scopes=["probe:read"]))
     presentations = [  # (headers, the answer that shows which path it took)

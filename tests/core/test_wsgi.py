@@ -6,10 +6,9 @@ import pytest
 import time_machine
 from django.core.handlers.wsgi import WSGIHandler as DjangoWSGIHandler
 
-from apikeys.services import api_key_create
 from core.wsgi import WSGIHandler
 from tests.conftest import forget_everything
-from tests.factories import UserFactory
+from tests.factories import UserFactory, issued_key
 from tests.wsgi import served
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -43,7 +42,7 @@ def without_tokens(served_part):
 
 def test_a_key_request_gets_every_header_djangos_handler_gives():
     user = UserFactory()
-    _, raw = api_key_create(user=user, created_by=user, name="wsgi")
+    _, raw = issued_key(user=user, created_by=user, name="wsgi")
     key = {"HTTP_AUTHORIZATION": f"Bearer {raw}"}
 
     status, headers, _ = served(WSGIHandler(), "/api/v1/auth/verify", **key)

@@ -13,8 +13,8 @@ from django.test import Client
 from redis.connection import AbstractConnection
 from rest_framework.test import APIClient
 
-from apikeys.services import api_key_create, api_key_revoke
-from tests.factories import DEFAULT_PASSWORD, MembershipFactory, UserFactory
+from apikeys.services import api_key_revoke
+from tests.factories import DEFAULT_PASSWORD, MembershipFactory, UserFactory, issued_key
 from tests.tenants.helpers import jwt_for
 
 pytestmark = pytest.mark.django_db
@@ -38,7 +38,7 @@ def redis_calls(monkeypatch):
 
 def key_client(**fields):
     user = fields.pop("user", None) or UserFactory()
-    api_key, raw = api_key_create(user=user, created_by=user, name="hot", **fields)
+    api_key, raw = issued_key(user, created_by=user, name="hot", **fields)
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
     return api_key, client

@@ -9,10 +9,10 @@ import time_machine
 from django.test import override_settings
 from rest_framework.test import APIClient
 
-from apikeys.services import api_key_create, api_key_revoke
+from apikeys.services import api_key_revoke
 from audit.models import AuditEvent
 from metering.verified import ChangeNotPropagated
-from tests.factories import UserFactory
+from tests.factories import UserFactory, issued_key
 from tests.tenants.helpers import jwt_for
 
 pytestmark = pytest.mark.django_db
@@ -37,8 +37,7 @@ def frozen_clock():
 
 def new_key(**fields):
     user = fields.pop("user", None) or UserFactory()
-    api_key, raw = api_key_create(user=user, created_by=user, name="limits", **fields)
-    return api_key, raw
+    return issued_key(user, created_by=user, name="limits", **fields)
 
 
 def bearer(credential) -> APIClient:

@@ -10,8 +10,7 @@ from django.test import override_settings
 from rest_framework.test import APIClient
 
 from apikeys.models import ApiKey, ApiKeyDailyUsage
-from apikeys.services import api_key_create
-from tests.factories import StaffUserFactory, UserFactory
+from tests.factories import StaffUserFactory, UserFactory, issued_key
 from tests.tenants.helpers import jwt_for
 
 pytestmark = pytest.mark.django_db
@@ -34,7 +33,7 @@ def bearer(credential) -> APIClient:
 
 def raw_key(user=None, **fields) -> tuple[ApiKey, str]:
     user = user or UserFactory()
-    return api_key_create(user=user, created_by=user, name="contract", **fields)
+    return issued_key(user, created_by=user, name="contract", **fields)
 
 
 @pytest.mark.parametrize(

@@ -2,26 +2,15 @@ import pytest
 import time_machine
 from django_ratelimit.core import get_usage
 
-from apikeys import crypto
-from apikeys.models import ApiKey, ApiKeyDailyUsage
+from apikeys.models import ApiKeyDailyUsage
 from metering import backends
 from metering.meter import GROUP, Meter, Window, peek, take
 from metering.usage import usage_flush
-from tests.factories import UserFactory
+from tests.factories import ApiKeyFactory
 
 pytestmark = pytest.mark.django_db
 
 MINUTE_5 = Meter(bucket="key:test", windows=(Window(5, 60),))
-
-
-def make_key(user=None):
-    raw = crypto.generate_key()
-    return ApiKey.objects.create(
-        user=user or UserFactory(),
-        name="k",
-        key_prefix=crypto.display_prefix(raw),
-        key_hash=crypto.hash_key(raw),
-    )
 
 
 def test_requests_within_the_limit_are_admitted_with_remaining_counting_down():
@@ -120,7 +109,7 @@ def test_peek_does_not_count():
 
 
 def test_admitted_requests_are_buffered_and_flushed_exactly():
-    key = make_key()
+    key = ApiKeyFactory()
     meter = Meter(bucket=f"key:{key.pk}", windows=(Window(3, 60),), usage_key_id=str(key.pk))
     with time_machine.travel("2026-05-01T10:00:30Z", tick=False):
         for _ in range(5):  # two are refused and must not count
@@ -136,7 +125,7 @@ def test_admitted_requests_are_buffered_and_flushed_exactly():
 
 
 def test_flush_adds_to_existing_figures_and_leaves_the_buffer_empty():
-    key = make_key()
+    key = ApiKeyFactory()
     meter = Meter(bucket=f"key:{key.pk}", windows=(Window(100, 60),), usage_key_id=str(key.pk))
     take(meter)
     usage_flush()
@@ -152,7 +141,7 @@ def test_flush_adds_to_existing_figures_and_leaves_the_buffer_empty():
 
 
 def test_a_failed_flush_puts_the_buffer_back(monkeypatch):
-    key = make_key()
+    key = ApiKeyFactory()
     meter = Meter(bucket=f"key:{key.pk}", windows=(Window(100, 60),), usage_key_id=str(key.pk))
     take(meter)
     take(meter)

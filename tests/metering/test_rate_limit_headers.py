@@ -12,11 +12,10 @@ import time_machine
 from django.http import HttpResponse
 from django.test import override_settings
 
-from apikeys.services import api_key_create
 from core.wsgi import WSGIHandler  # what gunicorn serves (config.wsgi)
 from metering.meter import HEADER_NAMES, Meter, Reading, Window, take
 from metering.throttles import write_own_headers
-from tests.factories import UserFactory
+from tests.factories import UserFactory, issued_key
 from tests.tenants.helpers import jwt_for
 from tests.wsgi import served
 
@@ -114,7 +113,7 @@ def wsgi_get(path: str, **headers) -> tuple[str, list[tuple[str, str]]]:
 @pytest.mark.django_db(transaction=True)
 def test_a_key_request_sends_each_header_once_over_wsgi():
     user = UserFactory()
-    _, raw = api_key_create(user=user, created_by=user, name="wsgi", key_type="development")
+    _, raw = issued_key(user=user, created_by=user, name="wsgi", key_type="development")
 
     status, headers = wsgi_get("/api/v1/auth/verify", HTTP_AUTHORIZATION=f"Bearer {raw}")
 

@@ -4,9 +4,8 @@ import pytest
 from rest_framework.test import APIClient
 
 from apikeys.models import ApiKey
-from apikeys.services import api_key_create
 from metering import backends, usage
-from tests.factories import UserFactory
+from tests.factories import UserFactory, issued_key
 
 pytestmark = pytest.mark.django_db
 
@@ -26,7 +25,7 @@ def clock(monkeypatch, settings):
 @pytest.fixture
 def keyed():
     user = UserFactory()
-    api_key, raw = api_key_create(user=user, created_by=user, name="flush")
+    api_key, raw = issued_key(user, created_by=user, name="flush")
     client = APIClient()
     client.credentials(HTTP_X_API_KEY=raw)
     return api_key, client

@@ -170,10 +170,10 @@ def key_with_room(user, *, key_type="development", seconds=20, **kwargs):
     window's end would rightly be admitted twice over. Rather than sleep to the next window,
     issue another key: its id gives another jitter.
     """
-    from apikeys.services import api_key_create
+    from tests.factories import issued_key
 
     for attempt in range(10):
-        api_key, raw = api_key_create(user=user, name=f"k{attempt}", key_type=key_type, **kwargs)
+        api_key, raw = issued_key(user, name=f"k{attempt}", key_type=key_type, **kwargs)
         if _get_window(f"key:{api_key.pk}", 60) - time.time() >= seconds:
             return api_key, raw
     raise AssertionError("no key with room in its window after 10 tries")

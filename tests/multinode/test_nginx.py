@@ -24,8 +24,8 @@ from pathlib import Path
 import pytest
 
 from accounts.tokens import access_token_for_user
-from apikeys.services import api_key_create, api_key_revoke
-from tests.factories import UserFactory
+from apikeys.services import api_key_revoke
+from tests.factories import UserFactory, issued_key
 from tests.multinode.conftest import ROOT, free_port, key_with_room, start_nodes, stop_nodes
 
 NGINX = "/usr/sbin/nginx"
@@ -206,7 +206,7 @@ def test_a_request_without_a_credential_gets_401_with_the_challenge(nginx):
 
 def test_an_allowed_request_reaches_the_service_with_keywards_verdict(nginx):
     user = UserFactory()
-    api_key, raw = api_key_create(user=user, name="reader", scopes=["read:all"])
+    api_key, raw = issued_key(user=user, name="reader", scopes=["read:all"])
 
     status, headers, body = get(
         nginx, "/inventory/items?page=2", {"X-API-Key": raw, "X-Auth-User-Id": "forged"}
@@ -229,7 +229,7 @@ def test_an_allowed_request_reaches_the_service_with_keywards_verdict(nginx):
     ],
 )
 def test_the_original_method_and_uri_decide(nginx, method, path, expected):
-    _, raw = api_key_create(
+    _, raw = issued_key(
         user=UserFactory(), name="granted", endpoints=[{"path": "/inventory", "methods": ["GET"]}]
     )
 
@@ -241,7 +241,7 @@ def test_the_original_method_and_uri_decide(nginx, method, path, expected):
 
 
 def test_a_revoked_key_gets_401(nginx):
-    api_key, raw = api_key_create(user=UserFactory(), name="revoked")
+    api_key, raw = issued_key(user=UserFactory(), name="revoked")
     assert get(nginx, "/inventory/items", {"X-API-Key": raw})[0] == 200
     api_key_revoke(api_key=api_key)
 
@@ -276,7 +276,7 @@ def basic(raw: str) -> str:
     ids=["x-api-key", "bearer", "bare", "basic"],
 )
 def test_the_service_never_sees_the_key(nginx, present):
-    _, raw = api_key_create(user=UserFactory(), name="hidden", scopes=["read:all"])
+    _, raw = issued_key(user=UserFactory(), name="hidden", scopes=["read:all"])
 
     status, _, body = get(nginx, "/inventory/items", present(raw))
 

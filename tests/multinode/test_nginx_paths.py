@@ -8,8 +8,7 @@ is spelled, and the service must never see the request.
 
 import pytest
 
-from apikeys.services import api_key_create
-from tests.factories import UserFactory
+from tests.factories import UserFactory, issued_key
 from tests.multinode import test_nginx as recipe
 
 # The recipe's running site, shared rather than copied: the same file, nginx and node.
@@ -21,7 +20,7 @@ pytestmark = recipe.pytestmark
 
 @pytest.fixture
 def inventory_key():
-    _, raw = api_key_create(
+    _, raw = issued_key(
         user=UserFactory(), name="granted", endpoints=[{"path": "/inventory", "methods": ["GET"]}]
     )
     return raw

@@ -15,8 +15,7 @@ import time
 import pytest
 
 from apikeys.models import ApiKey
-from apikeys.services import api_key_create
-from tests.factories import DEFAULT_PASSWORD, UserFactory
+from tests.factories import DEFAULT_PASSWORD, UserFactory, issued_key
 from tests.multinode.client import burst, fetch
 from tests.multinode.conftest import start_nodes, stop_nodes
 
@@ -95,8 +94,8 @@ def test_with_redis_stopped_keys_fail_open_and_credential_entry_points_fail_clos
 ):
     node_a, node_b = nodes_on_private_redis
     user = UserFactory()
-    api_key, raw = api_key_create(user=user, name="served", key_type="development")
-    _, manager = api_key_create(user=user, name="manager", key_type="production", key_manager=True)
+    api_key, raw = issued_key(user=user, name="served", key_type="development")
+    _, manager = issued_key(user=user, name="manager", key_type="production", key_manager=True)
     keyed = {"X-API-Key": raw}
     # Warm both nodes (the key is then cached in their processes) and buffer some usage.
     warm = 20

@@ -18,8 +18,7 @@ from django.core.management import call_command
 from django.db import connection
 
 from apikeys.models import ApiKey
-from apikeys.services import api_key_create
-from tests.factories import StaffUserFactory, UserFactory
+from tests.factories import StaffUserFactory, UserFactory, issued_key
 from tests.multinode.client import burst, fetch
 from tests.multinode.conftest import key_with_room
 
@@ -91,8 +90,8 @@ def test_every_keyed_response_carries_the_rate_limit_headers(two_nodes):
 
 def test_usage_counts_every_request_on_both_nodes_exactly(two_nodes):
     user = UserFactory()
-    api_key, raw = api_key_create(user=user, name="counted", key_type="production")
-    _, manager = api_key_create(user=user, name="manager", key_type="production", key_manager=True)
+    api_key, raw = issued_key(user=user, name="counted", key_type="production")
+    _, manager = issued_key(user=user, name="manager", key_type="production", key_manager=True)
     first, second = 150, 150
 
     responses = burst(spread(two_nodes, first, "GET", VERIFY, {"X-API-Key": raw}))
@@ -122,8 +121,8 @@ def test_usage_counts_every_request_on_both_nodes_exactly(two_nodes):
 def test_a_key_revoked_on_one_node_is_refused_at_once_on_the_other(two_nodes):
     node_a, node_b = two_nodes
     user = UserFactory()
-    api_key, raw = api_key_create(user=user, name="doomed", key_type="production")
-    _, manager = api_key_create(user=user, name="manager", key_type="production", key_manager=True)
+    api_key, raw = issued_key(user=user, name="doomed", key_type="production")
+    _, manager = issued_key(user=user, name="manager", key_type="production", key_manager=True)
     # Warm node B: concurrent calls so that both of its workers verify and cache the key.
     warm = burst([(node_b.port, "GET", VERIFY, {"X-API-Key": raw})] * 16, processes=1)
     assert {r.status for r in warm} == {200}
@@ -152,7 +151,7 @@ def _health_count(node, raw_admin_key) -> float:
 
 def test_metrics_add_up_both_workers_of_a_node_and_only_that_node(two_nodes):
     node_a, node_b = two_nodes
-    _, admin = api_key_create(user=StaffUserFactory(), name="scraper", key_type="admin")
+    _, admin = issued_key(user=StaffUserFactory(), name="scraper", key_type="admin")
     before_a, before_b = _health_count(node_a, admin), _health_count(node_b, admin)
 
     # Concurrent calls on fresh connections: both of node A's workers answer some of them.
@@ -167,7 +166,7 @@ def test_the_nodes_answer_without_500s_after_postgresql_drops_their_connections(
     # Traffic runs through the whole outage: on a fast machine that is more than a production
     # key's 600 a minute, and a 429 is not what this test is about (only staff may raise it).
     user = StaffUserFactory()
-    api_key, manager = api_key_create(
+    api_key, manager = issued_key(
         user=user,
         name="manager",
         key_type="production",

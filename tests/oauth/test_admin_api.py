@@ -7,9 +7,15 @@ import pytest
 from audit.models import AuditEvent
 from oauth.crypto import client_secret_matches
 from oauth.models import ServiceClient
-from tests.factories import ServiceClientFactory, StaffUserFactory, TenantFactory, UserFactory
+from tests.factories import (
+    MembershipFactory,
+    ServiceClientFactory,
+    StaffUserFactory,
+    TenantFactory,
+    UserFactory,
+)
 from tests.oauth.conftest import bearer, token_by_basic
-from tests.tenants.helpers import jwt_for, make_key
+from tests.tenants.helpers import jwt_for, make_admin_key_then_demote, make_key
 
 pytestmark = pytest.mark.django_db
 
@@ -39,6 +45,11 @@ def admin_api(staff):
     return bearer(make_key(staff, scopes=["admin"], key_type="admin"))
 
 
+def own_tenant(user):
+    """A tenant ``user`` belongs to: the service binds a key only to its owner's tenant."""
+    return MembershipFactory(user=user).tenant
+
+
 def create(api, **body):
     return api.post(URL, {"name": "billing", "scopes": ["agents:read"], **body}, format="json")
 
@@ -61,7 +72,7 @@ def test_non_staff_user_gets_403():
 
 
 def test_admin_scope_of_a_non_staff_owner_gets_403():
-    api = bearer(make_key(UserFactory(), scopes=["admin"], key_type="admin"))
+    api = bearer(make_admin_key_then_demote(UserFactory(), scopes=["admin"]))
 
     response = create(api)
 
@@ -228,7 +239,7 @@ def test_patch_accepts_allowed_scopes_as_the_name_of_scopes(admin_api, service_c
 
 
 def test_tenant_bound_admin_key_creates_in_its_own_tenant_and_sees_only_it(staff):
-    tenant = TenantFactory()
+    tenant = own_tenant(staff)
     ServiceClientFactory(name="elsewhere", tenant=TenantFactory())
     api = bearer(make_key(staff, scopes=["admin"], key_type="admin", tenant=tenant))
 
@@ -241,7 +252,7 @@ def test_tenant_bound_admin_key_creates_in_its_own_tenant_and_sees_only_it(staff
 
 
 def test_tenant_bound_admin_key_naming_another_tenant_gets_403(staff):
-    api = bearer(make_key(staff, scopes=["admin"], key_type="admin", tenant=TenantFactory()))
+    api = bearer(make_key(staff, scopes=["admin"], key_type="admin", tenant=own_tenant(staff)))
 
     response = create(api, tenant_id=str(TenantFactory().pk))
 
@@ -250,7 +261,7 @@ def test_tenant_bound_admin_key_naming_another_tenant_gets_403(staff):
 
 
 def test_tenant_bound_admin_key_gets_404_for_another_tenants_client(staff):
-    api = bearer(make_key(staff, scopes=["admin"], key_type="admin", tenant=TenantFactory()))
+    api = bearer(make_key(staff, scopes=["admin"], key_type="admin", tenant=own_tenant(staff)))
     other = ServiceClientFactory(tenant=TenantFactory())
 
     assert api.get(f"{URL}/{other.client_id}").status_code == 404

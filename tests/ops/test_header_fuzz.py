@@ -7,8 +7,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from rest_framework.test import APIClient
 
-from apikeys.services import api_key_create
-from tests.factories import MembershipFactory, UserFactory
+from tests.factories import MembershipFactory, UserFactory, issued_key
 
 pytestmark = pytest.mark.django_db
 
@@ -61,7 +60,7 @@ def valid_key():
     user = UserFactory()
     MembershipFactory(user=user)
     MembershipFactory(user=user)  # two tenants: X-Tenant-Id is read, not inferred
-    _, raw = api_key_create(user=user, name="fuzz", key_type="production", scopes=["agents:read"])
+    _, raw = issued_key(user=user, name="fuzz", key_type="production", scopes=["agents:read"])
     return raw
 
 

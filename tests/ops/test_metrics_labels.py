@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 from prometheus_client import REGISTRY
 
-from apikeys.services import api_key_create
-from tests.factories import StaffUserFactory, UserFactory
+from tests.factories import StaffUserFactory, UserFactory, issued_key
 
 pytestmark = pytest.mark.django_db
 
@@ -49,7 +48,7 @@ def test_refused_jwt_is_counted_under_the_jwt_method(api_client):
 
 
 def test_key_refused_by_its_scopes_is_counted_with_the_refusal_code(api_client):
-    _, raw = api_key_create(user=StaffUserFactory(), name="reader", scopes=["read:all"])
+    _, raw = issued_key(user=StaffUserFactory(), name="reader", scopes=["read:all"])
     before = outcomes("api_key", "insufficient_permissions")
 
     response = api_client.get("/api/v1/status", HTTP_AUTHORIZATION=f"Bearer {raw}")
@@ -87,7 +86,7 @@ def test_429_from_the_ip_bucket_is_counted_by_route_and_bucket(api_client, setti
 
 
 def test_429_from_a_keys_own_bucket_is_counted_under_api_key(api_client):
-    _, raw = api_key_create(
+    _, raw = issued_key(
         user=UserFactory(), name="tight", rate_limit={"per_minute": 1, "per_hour": 100}
     )
     route = "api/v1/auth/verify"
@@ -101,7 +100,7 @@ def test_429_from_a_keys_own_bucket_is_counted_under_api_key(api_client):
 
 
 def test_basic_apikey_credential_reads_the_metrics(api_client):
-    _, raw = api_key_create(user=StaffUserFactory(), name="scraper", key_type="admin")
+    _, raw = issued_key(user=StaffUserFactory(), name="scraper", key_type="admin")
     basic = base64.b64encode(f"apikey:{raw}".encode()).decode()
 
     response = api_client.get("/api/v1/metrics", HTTP_AUTHORIZATION=f"Basic {basic}")

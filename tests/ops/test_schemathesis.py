@@ -22,9 +22,8 @@ from schemathesis.checks import CHECKS as REGISTERED_CHECKS
 from schemathesis.config import SchemathesisConfig
 from schemathesis.specs.openapi import checks as openapi_checks
 
-from apikeys.services import api_key_create
 from config.wsgi import application
-from tests.factories import MembershipFactory, StaffUserFactory
+from tests.factories import MembershipFactory, StaffUserFactory, issued_key
 
 pytestmark = pytest.mark.django_db
 
@@ -75,7 +74,7 @@ def admin_key():
     staff = StaffUserFactory()
     # With a tenant, so tenant-scoped operations (agents) are reached without X-Tenant-Id.
     tenant = MembershipFactory(user=staff, role="owner").tenant
-    _, raw = api_key_create(
+    _, raw = issued_key(
         user=staff,
         tenant=tenant,
         name="schemathesis",

@@ -1,9 +1,8 @@
 import pytest
 from django.test import Client
 
-from apikeys.services import api_key_create
 from tenants.models import Membership
-from tests.factories import MembershipFactory, UserFactory
+from tests.factories import ApiKeyFactory, MembershipFactory, UserFactory
 
 
 @pytest.fixture
@@ -33,9 +32,7 @@ def make_key(user):
     def make(owner=None, **kwargs):
         kwargs.setdefault("name", "Billing service")
         owner = owner or user
-        api_key, raw_key = api_key_create(user=owner, created_by=owner, **kwargs)
-        api_key.raw_key = raw_key
-        return api_key
+        return ApiKeyFactory(user=owner, created_by=owner, **kwargs)
 
     return make
 

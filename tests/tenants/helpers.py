@@ -3,22 +3,25 @@
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import RefreshToken
 
-from apikeys import crypto
-from apikeys.models import ApiKey
+from tests.factories import ApiKeyFactory
 
 
-def make_key(user, *, tenant=None, scopes=(), **fields) -> str:
-    """Store an API key row for ``user`` and return the raw key."""
-    raw_key = crypto.generate_key()
-    ApiKey.objects.create(
-        user=user,
-        name="test key",
-        key_prefix=crypto.display_prefix(raw_key),
-        key_hash=crypto.hash_key(raw_key),
-        scopes=list(scopes),
-        tenant=tenant,
-        **fields,
-    )
+def make_key(user, **fields) -> str:
+    """Issue a key for ``user`` (``ApiKeyFactory``) and return only the raw key."""
+    return ApiKeyFactory(user=user, **fields).raw_key
+
+
+def make_admin_key_then_demote(user, **fields) -> str:
+    """Issue an admin key while ``user`` is staff, then take staff away; return the raw key.
+
+    The service issues admin keys only to staff owners, so this is how a non-staff owner comes
+    to hold the admin scope.
+    """
+    user.is_staff = True
+    user.save(update_fields=["is_staff"])
+    raw_key = make_key(user, key_type="admin", **fields)
+    user.is_staff = False
+    user.save(update_fields=["is_staff"])
     return raw_key
 
 

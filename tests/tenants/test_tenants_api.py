@@ -9,7 +9,7 @@ from apikeys.models import ApiKey
 from audit.models import AuditEvent
 from tenants.models import Membership, Tenant
 from tests.factories import AgentFactory, MembershipFactory, TenantFactory, UserFactory
-from tests.tenants.helpers import client_for, jwt_for, make_key
+from tests.tenants.helpers import client_for, jwt_for, make_admin_key_then_demote, make_key
 
 pytestmark = pytest.mark.django_db
 
@@ -195,7 +195,7 @@ def test_staff_with_the_admin_scope_read_any_tenant_with_no_role(staff, tenant):
 
 
 def test_the_admin_scope_of_a_non_staff_user_reads_no_foreign_tenant(outsider, tenant):
-    raw_key = make_key(outsider, scopes=["admin", "tenants:read"])
+    raw_key = make_admin_key_then_demote(outsider, scopes=["admin", "tenants:read"])
 
     response = client_for(raw_key).get(detail(tenant))
 
