@@ -62,14 +62,3 @@ def raises_above_default(key_type: str, rate_limit: dict | None) -> bool:
         if wanted is None or wanted > allowed:
             return True
     return False
-
-
-def within(rate_limit: dict, bound: dict) -> bool:
-    """True when every window of ``rate_limit`` allows no more than ``bound``'s."""
-    for window in WINDOWS:
-        limit, ceiling = rate_limit.get(window), bound.get(window)
-        if ceiling is None:
-            continue
-        if limit is None or limit > ceiling:
-            return False
-    return True
