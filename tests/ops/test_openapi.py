@@ -100,7 +100,12 @@ def test_the_schema_builds_without_a_warning_and_validates():
 
 
 # SPEC §11: the schema makes working clients.
-FORM_PROTOCOL_OPERATIONS = {("/oauth2/token", "post")}  # RFC 6749 §4.4: a form body
+# Form bodies by protocol: RFC 6749 §4.4 (token), RFC 7662 §2.1 (introspect), RFC 7009 §2.1.
+FORM_PROTOCOL_OPERATIONS = {
+    ("/oauth2/token", "post"),
+    ("/oauth2/introspect", "post"),
+    ("/oauth2/revoke", "post"),
+}
 
 
 def test_json_operations_declare_json_request_bodies_only(schema):
