@@ -9,6 +9,9 @@ import os
 os.environ.setdefault("SECRET_KEY", "test-secret-key-that-is-long-enough-for-hs256-signing")
 os.environ.setdefault("KEYWARD_HTTPS", "false")
 os.environ.setdefault("DEBUG", "false")
+# One issuer for the tokens the tests mint and for the servers they start (tests/multinode,
+# tests/faults), whose ALLOWED_HOSTS differ and would otherwise derive another default issuer.
+os.environ.setdefault("KEYWARD_JWT_ISSUER", "http://keyward.test")
 
 from config.settings import *  # noqa: F403
 
