@@ -2,19 +2,17 @@
 
 from django.core.handlers import wsgi
 
+from core import fastpath
+
 
 class WSGIHandler(wsgi.WSGIHandler):
     """Django's ``WSGIHandler``, listing a response's headers straight from its header map.
 
-    Django lists them for the server through ``response.items()``: a generator over its
-    case-insensitive map, which lower-cases each name again to look its value up — three
-    Python frames per header, on every response (an API answer carries eight to thirteen).
-    The map keeps ``lowercased name -> (name, value)`` in ``_store`` (Django 5.2), whose values
-    are those pairs already; ``tests/core/test_wsgi.py`` pins that the server is sent exactly
-    what Django's own handler sends.
+    ``core.fastpath.prepare_wsgi_headers`` says why; ``tests/core/test_wsgi.py`` pins that the
+    server is sent exactly what Django's own handler sends.
     """
 
     def get_response(self, request):
         response = super().get_response(request)
-        response.items = response.headers._store.values  # a live view: later headers are in it
+        fastpath.prepare_wsgi_headers(response)
         return response

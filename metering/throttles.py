@@ -16,6 +16,7 @@ import logging
 
 from rest_framework.throttling import BaseThrottle
 
+from core import fastpath
 from core.client_ip import client_ip
 from core.errors import RateLimitExceeded
 from core.principal import principal_of
@@ -104,21 +105,10 @@ class RateLimitHeadersMiddleware:
         return response
 
 
-# (the lowercased name Django's header map is keyed by, the name as sent)
-_HEADER_KEYS = tuple((name.lower(), name) for name in HEADER_NAMES)
-
-
 def write_own_headers(response, values) -> None:
-    """Write the rate-limit headers straight into the response's header map.
+    """Write the rate-limit headers (``core.fastpath.write_headers`` says how, and why).
 
-    Django checks every header it is given for a line break and for what its charset cannot
-    encode; these values are digits and the policy strings ``metering.meter`` formats (ASCII
-    names and digits, no line break), so the checks can never refuse one, and on every counted
-    request they cost more than the rest of this middleware (~3 µs). ``ResponseHeaders`` keeps
-    ``lowercased name -> (name, value)`` in ``_store``, a detail of Django's (5.2) that
-    ``tests/metering/test_rate_limit_headers.py`` pins through the public API and the WSGI
-    output, so an upgrade that changed it fails there, not silently.
+    ``tests/metering/test_rate_limit_headers.py`` pins them through the public API and the WSGI
+    output.
     """
-    store = response.headers._store
-    for (key, name), value in zip(_HEADER_KEYS, values, strict=True):
-        store[key] = (name, value)
+    fastpath.write_headers(response, zip(HEADER_NAMES, values, strict=True))
