@@ -21,8 +21,6 @@ from django.conf import settings
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 
-from core import fastpath
-
 BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 SECRET_LENGTH = 43  # 43 * log2(62) = 256.03 bits
 CHECKSUM_LENGTH = 6  # 62**6 > 2**32
@@ -84,7 +82,7 @@ def _keyed_hmac(pepper: str):
     every call, which costs more than the hash itself; copying a context keyed once does
     neither, so every request pays for the hash alone.
     """
-    return fastpath.keyed_hmac_sha256(pepper.encode())
+    return hmac.new(pepper.encode(), digestmod=hashlib.sha256)
 
 
 @functools.lru_cache(maxsize=1)

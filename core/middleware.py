@@ -1,17 +1,13 @@
-"""Django's and django-cors-headers' middleware, doing nothing for a request they have no part in;
-and the Content-Security-Policy that every HTML page is sent with.
+"""Django's session middleware, doing nothing for a request that never uses its session; and the
+Content-Security-Policy that every HTML page is sent with.
 
 Every API request passes through the whole stack, so a middleware that builds something the
 request never uses costs every request (measured in docs/performance.md).
 """
 
-from corsheaders import middleware as cors
 from django.conf import settings
-from django.contrib.messages import middleware as messages
 from django.contrib.sessions import middleware as sessions
 from django.utils.functional import SimpleLazyObject
-
-from core import fastpath
 
 _SESSION_OPENED = "keyward_session_opened"
 
@@ -40,37 +36,6 @@ class SessionMiddleware(sessions.SessionMiddleware):
         if unopened and settings.SESSION_COOKIE_NAME not in request.COOKIES:
             return response
         return super().process_response(request, response)
-
-
-class MessageMiddleware(messages.MessageMiddleware):
-    """Django's, building the message storage only for a request that reads or adds a message.
-
-    Django builds a cookie storage and a session storage for every request; an API request
-    never uses them, yet would pay for building them (``core.fastpath.defer_messages``).
-    """
-
-    def process_request(self, request):
-        if not fastpath.defer_messages(request):
-            super().process_request(request)
-
-    def process_response(self, request, response):
-        if fastpath.messages_untouched(request):
-            return response
-        return super().process_response(request, response)
-
-
-class CorsMiddleware(cors.CorsMiddleware):
-    """django-cors-headers, out of the way until an origin is allowed (it is off by default).
-
-    With no origin allowed it would still match the URL, send its ``check_request_enabled``
-    signal and add ``Vary: origin`` to every API response: work on every request, to allow
-    nobody.
-    """
-
-    def __call__(self, request):
-        if fastpath.cors_allows_nobody():
-            return self.get_response(request)
-        return super().__call__(request)
 
 
 # SPEC §9: pages load scripts, styles and images from this origin only, and frame nowhere.

@@ -39,19 +39,30 @@ def installed_version(distribution: str) -> str | None:
         return None
 
 
-def trick_enabled(name: str, distribution: str, written_against: str) -> bool:
+def trick_enabled(name: str, distribution: str, version: str) -> bool:
     """Whether the trick ``name`` runs in this process; decided once, when its module imports."""
-    WRITTEN_AGAINST[name] = (distribution, written_against)
+    WRITTEN_AGAINST[name] = (distribution, version)
     if name in DISABLED or "all" in DISABLED:
         logger.info("fast path %s off (%s); using the public API", name, DISABLE_VARIABLE)
         return False
+    return _is_installed(name, distribution, version, "off; using the public API")
+
+
+def written_against(name: str, distribution: str, version: str) -> bool:
+    """Record a reach into ``distribution`` that has no public way round; say so if unchecked."""
+    WRITTEN_AGAINST[name] = (distribution, version)
+    return _is_installed(name, distribution, version, "applied, unchecked on this version")
+
+
+def _is_installed(name: str, distribution: str, version: str, consequence: str) -> bool:
     installed = installed_version(distribution)
-    if installed != written_against:
+    if installed != version:
         logger.info(
-            "fast path %s off: written against %s %s, %s installed; using the public API",
+            "fast path %s %s: written against %s %s, %s installed",
             name,
+            consequence,
             distribution,
-            written_against,
+            version,
             installed,
         )
         return False

@@ -3,13 +3,14 @@
 ``simplejwt_state``: ``Token.token_backend`` imports ``rest_framework_simplejwt.state
 .token_backend`` by its dotted path, so replacing that one object makes every token class —
 SimpleJWT's own included (``AccessToken.for_user``) — sign and verify with ours. SimpleJWT
-documents no hook for a backend of one's own. On another SimpleJWT version the object is still
-replaced (without it no token is ours), and the start-up log says the trick is unchecked.
+documents no hook for a backend of one's own, so there is no public path to fall back to and
+no off switch: on another SimpleJWT version the object is still replaced (without it no token
+is ours), the start-up log says it is unchecked, and ``tests/core/test_fastpath.py`` fails.
 """
 
-from core.fastpath.guard import trick_enabled
+from core.fastpath.guard import written_against
 
-SIMPLEJWT_STATE = trick_enabled("simplejwt_state", "djangorestframework-simplejwt", "5.5.1")
+SIMPLEJWT_STATE = written_against("simplejwt_state", "djangorestframework-simplejwt", "5.5.1")
 
 
 def install_token_backend(backend) -> None:

@@ -11,8 +11,6 @@ from django.test import override_settings
 
 from apikeys import crypto, selectors
 from apikeys.models import ApiKey
-from core import fastpath
-from core.fastpath import hashing
 from metering import verified
 from metering.policy import cache_key_of_key
 from tests.apikeys.conftest import INFO_URL, VERIFY_URL, key_client, make_api_key
@@ -50,19 +48,6 @@ def fresh_keyed_hmacs():
     yield
     for cached in (crypto._keyed_hmac, crypto._current_keyed_hmac):
         cached.cache_clear()
-
-
-@override_settings(KEYWARD_KEY_PEPPER=NEW)
-def test_without_openssl_the_standard_library_hmac_gives_the_same_hash(
-    monkeypatch, fresh_keyed_hmacs
-):
-    with_openssl = crypto.hash_key("kw_same-raw-key")
-    monkeypatch.setattr(fastpath, "keyed_hmac_sha256", hashing.keyed_hmac_public)
-    crypto._keyed_hmac.cache_clear()
-    crypto._current_keyed_hmac.cache_clear()
-
-    assert isinstance(crypto._current_keyed_hmac(), hmac.HMAC)
-    assert crypto.hash_key("kw_same-raw-key") == with_openssl
 
 
 @override_settings(KEYWARD_KEY_PEPPER="")
