@@ -11,7 +11,6 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import exceptions, serializers, status
 from rest_framework.permissions import AllowAny, BasePermission
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from accounts import views
 from accounts.authentication import ACCESS_COOKIE, access_cookie_delete
@@ -44,7 +43,7 @@ from accounts.services import (
 from apikeys.authentication import looks_like_jwt
 from apikeys.permissions import HasPrincipal
 from core.principal import AuthMethod, principal_of
-from core.views import SharedAuthenticators
+from core.views import ApiView
 
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 # RFC 6749 §5.1: responses that carry tokens must not be cached.
@@ -90,7 +89,7 @@ def _request_body(serializer):
     return {"application/json": serializer}
 
 
-class PublicEndpoint(SharedAuthenticators, APIView):
+class PublicEndpoint(ApiView):
     """An endpoint that needs no credential, for browsers and cookie-less clients alike.
 
     DRF's CSRF check lives in SessionAuthentication, which these views do not run; the cookie
@@ -271,7 +270,7 @@ class IsPersonLogin(BasePermission):
         return True
 
 
-class LogoutAllView(SharedAuthenticators, APIView):
+class LogoutAllView(ApiView):
     permission_classes = [IsPersonLogin]
 
     @extend_schema(
@@ -334,7 +333,7 @@ class RefreshView(PublicEndpoint):
         return Response(pair.as_response(), headers=NO_STORE)
 
 
-class VerifyView(SharedAuthenticators, APIView):
+class VerifyView(ApiView):
     permission_classes = [HasPrincipal]  # any valid credential; a key's allowed_ips still hold
 
     @extend_schema(

@@ -35,6 +35,8 @@ from rest_framework_simplejwt.backends import TokenBackend
 from rest_framework_simplejwt.exceptions import TokenBackendError, TokenBackendExpiredToken
 from rest_framework_simplejwt.settings import api_settings
 
+from core import fastpath
+
 ASYMMETRIC_ALGORITHMS = ("ES256", "RS256", "EdDSA")
 SYMMETRIC_ALGORITHM = "HS256"
 DEFAULT_ALGORITHM = "ES256"
@@ -212,9 +214,7 @@ def install() -> None:
     path when a token is made or read, so replacing that one object is enough for every token
     class, SimpleJWT's own included (``AccessToken.for_user``). Run from ``AccountsConfig.ready``.
     """
-    from rest_framework_simplejwt import state
-
-    state.token_backend = user_token_backend
+    fastpath.install_token_backend(user_token_backend)
 
 
 def _type_matches(value, expected: str) -> bool:

@@ -8,7 +8,6 @@ from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
-from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 
 from agents import services
@@ -17,7 +16,7 @@ from agents.runs import agent_run_events, sse_stream
 from agents.selectors import agent_get, agent_list
 from agents.serializers import AgentRunSerializer, AgentSerializer, AgentWriteSerializer
 from core.principal import principal_of
-from core.views import SharedAuthenticators
+from core.views import GenericApiView
 from tenants.resolution import tenant_for_request
 from tenants.schema import error_response, tenant_header_parameter
 
@@ -30,7 +29,7 @@ ERRORS = {
 }
 
 
-class AgentsEndpoint(SharedAuthenticators, GenericAPIView):
+class AgentsEndpoint(GenericApiView):
     scope_resource = "agents"
     tenant_scoped = True  # acts in tenant_for_request: auth/check and keys/verify say so too
     serializer_class = AgentSerializer

@@ -10,10 +10,8 @@ from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions, status
-from rest_framework.generics import GenericAPIView
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from accounts.ratelimits import Limit, rate_limits_hit
 from apikeys import bootstrap, services
@@ -35,7 +33,7 @@ from apikeys.serializers import (
 )
 from core.nostore import NO_STORE
 from core.principal import Principal, principal_of
-from core.views import SharedAuthenticators
+from core.views import ApiView, GenericApiView
 from metering.usage import usage_flush_quietly
 from tenants.resolution import acts_as_admin
 from tenants.schema import error_response
@@ -51,7 +49,7 @@ ERRORS = {
 BOOTSTRAP_PER_IP = Limit(group="apikeys.bootstrap.ip", rate_setting="KEYWARD_BOOTSTRAP_RATE_PER_IP")
 
 
-class KeyManagementEndpoint(SharedAuthenticators, GenericAPIView):
+class KeyManagementEndpoint(GenericApiView):
     scope_resource = "keys"
     key_management = True
     serializer_class = ApiKeySerializer
@@ -306,7 +304,7 @@ class ApiKeyUsageView(KeyManagementEndpoint):
         )
 
 
-class ApiKeyInfoView(SharedAuthenticators, APIView):
+class ApiKeyInfoView(ApiView):
     """The calling key's own object: what a program learns about the key it holds.
 
     Any key may read itself, whatever its scopes; a key with endpoint grants only when they
@@ -330,7 +328,7 @@ class ApiKeyInfoView(SharedAuthenticators, APIView):
         return Response(ApiKeySerializer(api_key_fresh(principal.api_key)).data)
 
 
-class BootstrapView(SharedAuthenticators, APIView):
+class BootstrapView(ApiView):
     authentication_classes = []
     permission_classes = [AllowAny]
     throttle_classes = []  # its own per-IP limit, which fails closed

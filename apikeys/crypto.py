@@ -21,13 +21,6 @@ from django.conf import settings
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 
-try:
-    # The OpenSSL object that ``hmac.HMAC`` wraps. Its ``copy``, ``update`` and ``hexdigest``
-    # are the same C calls without the wrapper's four Python frames per key.
-    from _hashlib import hmac_new as _openssl_hmac
-except ImportError:  # a Python built without OpenSSL: the standard library's own HMAC
-    _openssl_hmac = None
-
 BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 SECRET_LENGTH = 43  # 43 * log2(62) = 256.03 bits
 CHECKSUM_LENGTH = 6  # 62**6 > 2**32
@@ -89,8 +82,6 @@ def _keyed_hmac(pepper: str):
     every call, which costs more than the hash itself; copying a context keyed once does
     neither, so every request pays for the hash alone.
     """
-    if _openssl_hmac is not None:
-        return _openssl_hmac(pepper.encode(), digestmod="sha256")
     return hmac.new(pepper.encode(), digestmod=hashlib.sha256)
 
 

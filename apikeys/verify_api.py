@@ -7,7 +7,6 @@ hears exactly what a direct call would have heard. The rules live in ``apikeys.v
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions, status
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from apikeys.api import ERRORS
 from apikeys.permissions import HasPrincipal
@@ -15,11 +14,11 @@ from apikeys.serializers import KeyVerifyRequestSerializer, KeyVerifyResponseSer
 from apikeys.verification import check_forwarded, verify_key
 from core.errors import BadRequest
 from core.principal import principal_of
-from core.views import SharedAuthenticators
+from core.views import ApiView
 from identity.paths import InvalidPath
 
 
-class KeyVerifyView(SharedAuthenticators, APIView):
+class KeyVerifyView(ApiView):
     required_scope = "keys:verify"
 
     @extend_schema(
@@ -60,7 +59,7 @@ AUTH_CHECK_SCHEMA = {
 }
 
 
-class AuthCheckView(SharedAuthenticators, APIView):
+class AuthCheckView(ApiView):
     """For a reverse proxy's sub-request (nginx ``auth_request``, Traefik ``forwardAuth``).
 
     The credential comes in the forwarded headers, the original request in

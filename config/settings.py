@@ -58,7 +58,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "ops.middleware.MetricsMiddleware",
     "metering.throttles.RateLimitHeadersMiddleware",
-    "core.middleware.CorsMiddleware",
+    "corsheaders.middleware.CorsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "core.middleware.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -66,7 +66,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "core.middleware.MessageMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_ratelimit.middleware.RatelimitMiddleware",
     "core.errors.ServiceUnavailableMiddleware",
@@ -354,9 +354,9 @@ KEYWARD_LOCAL_METRICS_ENABLED = env.bool("KEYWARD_LOCAL_METRICS_ENABLED", defaul
 # Every server process moves the usage buffer (Redis, or without it the process's own) into the
 # database every this many seconds (after a response, never in one), and on every read.
 KEYWARD_USAGE_FLUSH_SECONDS = env.int("KEYWARD_USAGE_FLUSH_SECONDS", default=10)
-# How long a worker polls for the reply of the per-request Redis script before it blocks on
-# the socket (metering.backends.await_reply); 0 blocks at once.
-KEYWARD_REDIS_POLL_MICROSECONDS = env.int("KEYWARD_REDIS_POLL_MICROSECONDS", default=200)
+# How long a worker busy-polls for the reply of the per-request Redis script before it blocks on
+# the socket (core.fastpath.await_reply); 0, the default, blocks at once.
+KEYWARD_REDIS_POLL_MICROSECONDS = env.int("KEYWARD_REDIS_POLL_MICROSECONDS", default=0)
 
 # django-ratelimit: count in the default cache, take the client IP from our one function,
 # and answer 429 (not its default 403) from plain Django views.

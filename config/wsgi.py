@@ -5,6 +5,6 @@ import django
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 django.setup(set_prefix=False)  # as django.core.wsgi.get_wsgi_application does
 
-from core.wsgi import WSGIHandler  # noqa: E402
+from django.core.handlers.wsgi import WSGIHandler  # noqa: E402
 
 application = WSGIHandler()

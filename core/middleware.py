@@ -1,16 +1,15 @@
-"""Django's and django-cors-headers' middleware, doing nothing for a request they have no part in;
-and the Content-Security-Policy that every HTML page is sent with.
+"""Django's session middleware, doing nothing for a request that never uses its session; and the
+Content-Security-Policy that every HTML page is sent with.
 
 Every API request passes through the whole stack, so a middleware that builds something the
 request never uses costs every request (measured in docs/performance.md).
 """
 
-from corsheaders import middleware as cors
 from django.conf import settings
-from django.contrib.messages import middleware as messages
-from django.contrib.messages.storage import default_storage
 from django.contrib.sessions import middleware as sessions
-from django.utils.functional import SimpleLazyObject, empty
+from django.utils.functional import SimpleLazyObject
+
+_SESSION_OPENED = "keyward_session_opened"
 
 
 class SessionMiddleware(sessions.SessionMiddleware):
@@ -24,53 +23,19 @@ class SessionMiddleware(sessions.SessionMiddleware):
 
     def process_request(self, request):
         session_key = request.COOKIES.get(settings.SESSION_COOKIE_NAME)
-        request.session = SimpleLazyObject(lambda: self.SessionStore(session_key))
+        setattr(request, _SESSION_OPENED, False)
+
+        def open_session():
+            setattr(request, _SESSION_OPENED, True)
+            return self.SessionStore(session_key)
+
+        request.session = SimpleLazyObject(open_session)
 
     def process_response(self, request, response):
-        session = getattr(request, "session", None)
-        unopened = isinstance(session, SimpleLazyObject) and session._wrapped is empty
+        unopened = getattr(request, _SESSION_OPENED, True) is False
         if unopened and settings.SESSION_COOKIE_NAME not in request.COOKIES:
             return response
         return super().process_response(request, response)
-
-
-class MessageMiddleware(messages.MessageMiddleware):
-    """Django's, building the message storage only for a request that reads or adds a message.
-
-    Django builds a cookie storage and a session storage for every request; an API request
-    never uses them, yet would pay for building them. Until something touches
-    ``request._messages`` nothing is built, and then there is nothing to store in the response
-    either.
-    """
-
-    def process_request(self, request):
-        request._messages = SimpleLazyObject(lambda: default_storage(request))
-
-    def process_response(self, request, response):
-        stored = getattr(request, "_messages", None)
-        if isinstance(stored, SimpleLazyObject) and stored._wrapped is empty:
-            return response
-        return super().process_response(request, response)
-
-
-class CorsMiddleware(cors.CorsMiddleware):
-    """django-cors-headers, out of the way until an origin is allowed (it is off by default).
-
-    With no origin allowed it would still match the URL, send its ``check_request_enabled``
-    signal and add ``Vary: origin`` to every API response: work on every request, to allow
-    nobody.
-    """
-
-    def __call__(self, request):
-        # Django's settings, not django-cors-headers' ``conf``: that one looks up each setting
-        # and its old alias on every read, and a missing setting costs a raised AttributeError.
-        if not (
-            settings.CORS_ALLOWED_ORIGINS
-            or settings.CORS_ALLOWED_ORIGIN_REGEXES
-            or settings.CORS_ALLOW_ALL_ORIGINS
-        ):
-            return self.get_response(request)
-        return super().__call__(request)
 
 
 # SPEC §9: pages load scripts, styles and images from this origin only, and frame nowhere.

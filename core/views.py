@@ -7,6 +7,7 @@ from django.shortcuts import render
 from django.views import defaults
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
+from rest_framework.generics import GenericAPIView
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -35,7 +36,8 @@ class SharedAuthenticators:
     state between calls, which ``tests/core/test_views.py`` pins for every configured class;
     one set per class list is then the same behaviour, without building five objects and
     leaving them to the cycle collector on every API request.
-    Every API view of the project mixes this in (pinned by the same tests).
+    Every API view of the project has it through ``ApiView`` or ``GenericApiView`` (pinned
+    by the same tests).
     """
 
     def get_authenticators(self):
@@ -47,10 +49,18 @@ def authenticators_for(classes: tuple[type, ...]) -> tuple:
     return tuple(authentication() for authentication in classes)
 
 
+class ApiView(SharedAuthenticators, APIView):
+    """DRF's ``APIView`` with shared authenticators: the base of every API view of ours."""
+
+
+class GenericApiView(SharedAuthenticators, GenericAPIView):
+    """DRF's ``GenericAPIView`` with shared authenticators, for the views that need it."""
+
+
 HEALTHY = RenderedOnce(status="ok")
 
 
-class HealthView(SharedAuthenticators, APIView):
+class HealthView(ApiView):
     """Liveness: answers while the process can serve; touches neither database nor cache."""
 
     authentication_classes = []

@@ -28,9 +28,8 @@ from django.core.signals import setting_changed
 from django.dispatch import receiver
 from django_redis import get_redis_connection
 from django_redis.cache import RedisCache
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import NoScriptError
-from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from core import fastpath
 
 logger = logging.getLogger(__name__)
 
@@ -97,70 +96,6 @@ return fields
 """
 
 
-class _HeldConnection(threading.local):
-    """One Redis connection per thread, held for the per-request script instead of pooled.
-
-    redis-py's client path — a pool checkout that polls the socket for stray data, a retry
-    wrapper, response callbacks, observability hooks — costs as much CPU as the round trip
-    itself. The script is a single command whose reply is always read in full (or the
-    connection dropped), so a connection owned by the thread needs none of that. It is
-    redis-py's own ``Connection`` class, with the pool's settings (timeouts, credentials, TLS);
-    a stale one (Redis restarted) is reconnected and the command sent once more, as the
-    client's own retry would.
-    """
-
-    def __init__(self, pool, poll_seconds: float = 0.0, on_reconnect=None):
-        self._pool = pool
-        self._on_reconnect = on_reconnect
-        self._poll_seconds = poll_seconds
-        self._connection = None
-        self._pid = None
-
-    def call(self, *args):
-        connection = self._connection_for_this_process()
-        try:
-            return self._round_trip(connection, args)
-        except RedisConnectionError:
-            connection.disconnect()  # the next send connects afresh
-            if self._on_reconnect is not None:
-                self._on_reconnect()  # Redis may have restarted with fewer writes than we saw
-            return self._round_trip(connection, args)
-
-    def _round_trip(self, connection, args):
-        connection.send_command(*args, check_health=False)
-        try:
-            await_reply(connection, self._poll_seconds)
-            return connection.read_response()
-        except RedisTimeoutError as exc:
-            # Sent, then no reply in time: a stalled Redis still runs it when it resumes.
-            exc.maybe_run = True
-            raise
-
-    def _connection_for_this_process(self):
-        if self._pid != os.getpid():  # a forked worker must not share its parent's socket
-            # Made as the pool makes its own, but not counted against the pool's size.
-            pool = self._pool
-            self._connection = pool.connection_class(**pool.connection_kwargs)
-            self._pid = os.getpid()
-        return self._connection
-
-
-def await_reply(connection, budget: float, *, clock=time.perf_counter) -> None:
-    """Poll for a reply for up to ``budget`` seconds, yielding the CPU between polls.
-
-    A worker that blocks on the socket lets its CPU go idle, and waking it when the reply
-    lands costs more than the script does on a virtual machine whose idle CPUs halt (there,
-    most of a ~75 µs trip). Polling keeps the worker awake for a reply that takes tens of
-    microseconds; ``sched_yield`` hands the CPU to any other runnable worker meanwhile, so a
-    busy server loses nothing to the wait. Past the budget the caller blocks as usual.
-    """
-    if budget <= 0:
-        return
-    deadline = clock() + budget
-    while not connection.can_read(0) and clock() < deadline:
-        os.sched_yield()
-
-
 class RedisBackend:
     buffers_in_process = False  # the usage buffer is Redis, flushed by ``flushusage``
 
@@ -174,15 +109,16 @@ class RedisBackend:
         self._make_key = caches["default"].make_key
         self._dirty_set = self._make_key(DIRTY_SET)
         self._script_head = lru_cache(maxsize=16384)(self._script_head_of)
-        self._held = _HeldConnection(
-            self._client.connection_pool,
-            settings.KEYWARD_REDIS_POLL_MICROSECONDS / 1_000_000,
+        self._run_count = fastpath.script_runner(
+            self._client,
+            self._count,
+            poll_seconds=settings.KEYWARD_REDIS_POLL_MICROSECONDS / 1_000_000,
             on_reconnect=_notify_reconnect,
         )
 
     def count(self, counters, *, usage_key_id, generation_of, ip, now, expected_generation=None):
         """Count one request; ``(None, generation)`` when ``expected_generation`` is stale."""
-        result = self._evalsha(
+        result = self._run_count(
             *self._script_head(counters, usage_key_id, generation_of),
             usage_key_id or "",
             f"d:{_day(int(now) // 86400)}",
@@ -209,14 +145,6 @@ class RedisBackend:
         for counter in counters:
             limits += [counter.limit, counter.ttl]
         return (len(keys), *keys, *limits)
-
-    def _evalsha(self, *args):
-        """The count script on this thread's held connection, loading it if Redis lost it."""
-        try:
-            return self._held.call("EVALSHA", self._count.sha, *args)
-        except NoScriptError:  # Redis restarted or its scripts were flushed
-            self._count.sha = self._client.script_load(_COUNT_SCRIPT)
-            return self._held.call("EVALSHA", self._count.sha, *args)
 
     def peek(self, counters) -> list[int]:
         values = self._client.mget([self._make_key(c.key) for c in counters]) if counters else []

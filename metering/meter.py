@@ -1,8 +1,9 @@
 """Count a request against its rate limits and record its usage, in one trip to the cache.
 
-Windows and counter names are django-ratelimit's (``_get_window`` and ``_make_cache_key``): a
-fixed window per bucket with a per-bucket jitter, so on a shared cache
-``django_ratelimit.core.get_usage`` reads exactly the counters this module writes. What this
+Windows and counter names are django-ratelimit's, computed here as its documentation describes
+them (``window_end``, ``counter_key``): a fixed window per bucket with a per-bucket jitter, so
+on a shared cache ``django_ratelimit.core.get_usage`` reads exactly the counters this module
+writes, and the ``@ratelimit`` decorators and this meter share them. What this
 module adds is the trip: on Redis one Lua call increments every window, and — only when the
 request is admitted — the key's usage buffer, and reads the key's generation number (see
 ``metering.verified``). django-ratelimit's own ``get_usage`` would spend two round trips per
@@ -10,12 +11,16 @@ window. On the embedded default the counters live in this process's memory
 (``backends.MemoryBackend``), which is all a single process needs.
 """
 
+import hashlib
+import re
 import time
+import zlib
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import NamedTuple
 
-from django_ratelimit.core import _get_window, _make_cache_key
+from django.conf import settings
+from django.utils.module_loading import import_string
 
 from core.cache import CACHE_ERRORS
 from metering import backends
@@ -139,15 +144,15 @@ class Plan(NamedTuple):
 
 
 # Windows move at most once a second, so what counting under a bucket means is worked out once
-# per bucket and second: on the clock django-ratelimit's ``_get_window`` reads.
+# per bucket and second.
 @lru_cache(maxsize=4096)
 def _plan_at(bucket: str, windows: tuple[Window, ...], second: int) -> Plan:
-    """A counter per window that limits (django-ratelimit's names are MD5s), and the policy."""
+    """A counter per window that limits, named as django-ratelimit names it, and the policy."""
     windows = tuple(w for w in windows if w.limit is not None)
     counters, waits = [], []
     for window in windows:
-        end = _get_window(bucket, window.period)
-        key = _make_cache_key(GROUP, end, window.rate, bucket, None)
+        end = window_end(bucket, window.period, second)
+        key = counter_key(GROUP, end, window, bucket)
         counters.append(backends.Counter(key, window.limit, window.period + 1))
         waits.append(_seconds_until_next_window(end, second))
     names = tuple(policy_name(w.period) for w in windows)
@@ -155,6 +160,45 @@ def _plan_at(bucket: str, windows: tuple[Window, ...], second: int) -> Plan:
         f"{name};q={w.limit};w={w.period}" for name, w in zip(names, windows, strict=True)
     )
     return Plan(tuple(counters), tuple(waits), policy, names)
+
+
+def window_end(value: str, period: int, second: int) -> int:
+    """The last second of ``value``'s window of ``period`` seconds that contains ``second``.
+
+    django-ratelimit's fixed windows: aligned on the epoch and shifted by ``crc32(value) %
+    period``, so that the windows of different buckets do not all end at once.
+    """
+    if period == 1:
+        return second
+    end = second - second % period + zlib.crc32(value.encode()) % period
+    return end + period if end < second else end
+
+
+def counter_key(group: str, end: int, window: Window, value: str) -> str:
+    """django-ratelimit's cache key for the counter of ``value`` in the window ending at ``end``.
+
+    Its documented settings shape it: ``RATELIMIT_CACHE_PREFIX`` (``rl:``) and
+    ``RATELIMIT_HASH_ALGORITHM`` (SHA-256) over the group, the rate as ``<n>/<seconds>s``, the
+    value and the window's end; ``tests/metering/test_meter.py`` compares it with its own.
+    """
+    prefix = getattr(settings, "RATELIMIT_CACHE_PREFIX", "rl:")
+    algorithm = getattr(settings, "RATELIMIT_HASH_ALGORITHM", hashlib.sha256)
+    if isinstance(algorithm, str):
+        algorithm = import_string(algorithm)
+    return prefix + algorithm(f"{group}{window.rate}{value}{end}".encode()).hexdigest()
+
+
+_RATE = re.compile(r"(\d+)/(\d*)([smhd])?")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_rate(rate: str) -> Window:
+    """A rate in django-ratelimit's notation (``"60/m"``, ``"100/5m"``, ``"10/s"``) as a window."""
+    match = _RATE.match(rate)
+    if match is None:
+        raise ValueError(f"not a rate: {rate!r}")
+    count, multiple, unit = match.groups()
+    return Window(int(count), _UNIT_SECONDS[(unit or "s").lower()] * int(multiple or 1))
 
 
 _PERIOD_NAMES = {1: "second", 60: "minute", 3600: "hour", 86400: "day"}

@@ -8,11 +8,10 @@
 """
 
 from django.conf import settings
-from django_ratelimit.core import _split_rate
 
 from apikeys.limits import effective_rate_limit, type_rate_limit
 from core.principal import AuthMethod, Principal
-from metering.meter import Meter, Window
+from metering.meter import Meter, Window, parse_rate
 
 
 def meter_for_principal(principal: Principal) -> Meter:
@@ -52,8 +51,7 @@ def meter_for_key(api_key) -> Meter:
 
 
 def meter_for_ip(ip: str) -> Meter:
-    limit, period = _split_rate(settings.KEYWARD_ANON_RATE_PER_IP)
-    return Meter(bucket=f"ip:{ip}", windows=(Window(limit, period),))
+    return Meter(bucket=f"ip:{ip}", windows=(parse_rate(settings.KEYWARD_ANON_RATE_PER_IP),))
 
 
 def user_rate_limit() -> dict:

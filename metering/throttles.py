@@ -104,21 +104,7 @@ class RateLimitHeadersMiddleware:
         return response
 
 
-# (the lowercased name Django's header map is keyed by, the name as sent)
-_HEADER_KEYS = tuple((name.lower(), name) for name in HEADER_NAMES)
-
-
 def write_own_headers(response, values) -> None:
-    """Write the rate-limit headers straight into the response's header map.
-
-    Django checks every header it is given for a line break and for what its charset cannot
-    encode; these values are digits and the policy strings ``metering.meter`` formats (ASCII
-    names and digits, no line break), so the checks can never refuse one, and on every counted
-    request they cost more than the rest of this middleware (~3 µs). ``ResponseHeaders`` keeps
-    ``lowercased name -> (name, value)`` in ``_store``, a detail of Django's (5.2) that
-    ``tests/metering/test_rate_limit_headers.py`` pins through the public API and the WSGI
-    output, so an upgrade that changed it fails there, not silently.
-    """
-    store = response.headers._store
-    for (key, name), value in zip(_HEADER_KEYS, values, strict=True):
-        store[key] = (name, value)
+    headers = response.headers
+    for name, value in zip(HEADER_NAMES, values, strict=True):
+        headers[name] = value

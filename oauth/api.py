@@ -13,17 +13,15 @@ from drf_spectacular.utils import (
     extend_schema,
 )
 from rest_framework import exceptions, status
-from rest_framework.generics import GenericAPIView
 from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.permissions import AllowAny
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from core.errors import RateLimitExceeded, ServiceUnavailable
 from core.nostore import NO_STORE
 from core.principal import principal_of
-from core.views import SharedAuthenticators
+from core.views import ApiView, GenericApiView
 from oauth import services
 from oauth.protocol import BASIC_REALM, FORM_CONTENT_TYPE, OAuthError, token_request_parse
 from oauth.ratelimits import token_rate_limit_client, token_rate_limit_ip
@@ -56,7 +54,7 @@ class JSONOnlyNegotiation(BaseContentNegotiation):
         return renderers[0], renderers[0].media_type
 
 
-class OAuthEndpoint(SharedAuthenticators, APIView):
+class OAuthEndpoint(ApiView):
     """An RFC 6749-family endpoint: reads its own form body, answers JSON and OAuth errors."""
 
     authentication_classes = []
@@ -172,7 +170,7 @@ ERRORS = {
 }
 
 
-class ServiceClientsEndpoint(SharedAuthenticators, GenericAPIView):
+class ServiceClientsEndpoint(GenericApiView):
     """Administrative: the ``admin`` scope of a staff-owned key, or a staff session/JWT.
 
     A tenant-bound caller sees and creates clients of its own tenant only.

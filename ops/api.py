@@ -7,19 +7,18 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import exceptions, serializers
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from apikeys.permissions import IsAuthenticatedAndAllowed
 from config import __version__
 from core.negotiation import ContentNegotiation
-from core.views import SharedAuthenticators
+from core.views import ApiView
 from ops.metrics import render_metrics
 from ops.permissions import LocalMetricsBypass
 
 logger = logging.getLogger(__name__)
 
 
-class OperatorView(SharedAuthenticators, APIView):
+class OperatorView(ApiView):
     """Needs an ``admin``-scoped key (or a staff user), or the loopback bypass when enabled."""
 
     admin_only = True

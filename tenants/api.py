@@ -9,13 +9,12 @@ caller may not see is 404 ``tenant_not_found``, whatever the method. Scopes: ``t
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions, serializers, status
-from rest_framework.generics import GenericAPIView
 from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 
 from apikeys.permissions import IsAuthenticatedAndAllowed
 from core.principal import AuthMethod, principal_of
-from core.views import SharedAuthenticators
+from core.views import GenericApiView
 from tenants import services
 from tenants.resolution import TenantAccess, acts_as_admin, tenant_access
 from tenants.schema import error_response
@@ -64,7 +63,7 @@ def _with_role(access: TenantAccess):
     return tenant
 
 
-class TenantsEndpoint(SharedAuthenticators, GenericAPIView):
+class TenantsEndpoint(GenericApiView):
     scope_resource = "tenants"
     # The browsable API builds its forms from these (``request.method`` is the form's method).
     input_serializers: dict = {}
@@ -369,7 +368,7 @@ class IsPerson(BasePermission):
         )
 
 
-class UserInvitationsEndpoint(SharedAuthenticators, GenericAPIView):
+class UserInvitationsEndpoint(GenericApiView):
     scope_resource = "invitations"
     permission_classes = [IsAuthenticatedAndAllowed, IsPerson]
 

@@ -50,19 +50,6 @@ def fresh_keyed_hmacs():
         cached.cache_clear()
 
 
-@override_settings(KEYWARD_KEY_PEPPER=NEW)
-def test_without_openssl_the_standard_library_hmac_gives_the_same_hash(
-    monkeypatch, fresh_keyed_hmacs
-):
-    with_openssl = crypto.hash_key("kw_same-raw-key")
-    monkeypatch.setattr(crypto, "_openssl_hmac", None)
-    crypto._keyed_hmac.cache_clear()
-    crypto._current_keyed_hmac.cache_clear()
-
-    assert isinstance(crypto._current_keyed_hmac(), hmac.HMAC)
-    assert crypto.hash_key("kw_same-raw-key") == with_openssl
-
-
 @override_settings(KEYWARD_KEY_PEPPER="")
 def test_without_a_pepper_the_hash_is_keyed_by_one_derived_from_the_secret_key():
     with override_settings(SECRET_KEY="one-secret-key-0123456789-0123456789-0123456789"):

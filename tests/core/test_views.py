@@ -9,7 +9,7 @@ from rest_framework.settings import api_settings
 from rest_framework.test import APIClient
 from rest_framework.views import APIView
 
-from core.views import SharedAuthenticators, authenticators_for
+from core.views import ApiView, GenericApiView, SharedAuthenticators, authenticators_for
 from tests.factories import DEFAULT_PASSWORD, ServiceClientFactory, UserFactory, issued_key
 from tests.oauth.conftest import access_token_for
 from tests.tenants.helpers import jwt_for
@@ -36,6 +36,17 @@ def test_every_api_view_of_ours_shares_its_authenticators():
     }
     assert len(ours) > 10  # the walk found the API, not an empty list
     assert [view for view in ours if not issubclass(view, SharedAuthenticators)] == []
+
+
+def test_every_api_view_of_ours_has_them_from_one_of_the_project_bases():
+    ours = {
+        view
+        for view in drf_views_of(get_resolver().url_patterns)
+        if view.__module__.split(".")[0] in OUR_APPS
+    }
+    assert [view for view in ours if not issubclass(view, (ApiView, GenericApiView))] == []
+    # The mixin is named in core.views only: no view base of an app repeats it.
+    assert [view for view in ours if SharedAuthenticators in view.__bases__] == []
 
 
 def test_two_requests_to_one_view_get_the_same_authenticator_instances():

@@ -2,7 +2,7 @@
 
 import os
 
-from metering import backends
+from core.fastpath import redis_reply
 
 
 class _ReplyAfter:
@@ -33,7 +33,7 @@ def test_a_reply_is_polled_for_yielding_the_cpu_between_polls(monkeypatch):
     monkeypatch.setattr(os, "sched_yield", lambda: yields.append(1))
     connection = _ReplyAfter(polls=3)
 
-    backends.await_reply(connection, 0.000_2, clock=_Clock(step=0.000_001))
+    redis_reply.await_reply(connection, 0.000_2, clock=_Clock(step=0.000_001))
 
     assert connection.polls == 4  # three empty polls, then the reply
     assert len(yields) == 3
@@ -43,7 +43,7 @@ def test_polling_stops_at_the_budget_and_leaves_the_wait_to_the_socket(monkeypat
     monkeypatch.setattr(os, "sched_yield", lambda: None)
     connection = _ReplyAfter(polls=1_000)
 
-    backends.await_reply(connection, 0.000_2, clock=_Clock(step=0.000_05))
+    redis_reply.await_reply(connection, 0.000_2, clock=_Clock(step=0.000_05))
 
     assert connection.polls == 4  # the clock steps 50 µs a read: past 200 µs after four polls
 
@@ -51,6 +51,6 @@ def test_polling_stops_at_the_budget_and_leaves_the_wait_to_the_socket(monkeypat
 def test_no_budget_means_no_poll():
     connection = _ReplyAfter(polls=0)
 
-    backends.await_reply(connection, 0)
+    redis_reply.await_reply(connection, 0)
 
     assert connection.polls == 0

@@ -1,10 +1,22 @@
+import time
+
 import pytest
 import time_machine
-from django_ratelimit.core import get_usage
+from django.core.cache import caches
+from django_ratelimit.core import get_usage, is_ratelimited
 
 from apikeys.models import ApiKeyDailyUsage
 from metering import backends
-from metering.meter import GROUP, Meter, Window, peek, take
+from metering.meter import (
+    GROUP,
+    Meter,
+    Window,
+    counter_key,
+    parse_rate,
+    peek,
+    take,
+    window_end,
+)
 from metering.usage import usage_flush
 from tests.factories import ApiKeyFactory
 
@@ -166,3 +178,30 @@ def test_generation_is_read_in_the_same_call_and_changes_when_bumped():
 
 def _boom(*args, **kwargs):
     raise RuntimeError("database down")
+
+
+# django-ratelimit's counters, computed here as it documents them: the same names as its own,
+# so that its decorators and this meter share them.
+
+
+@pytest.mark.parametrize("rate", ["5/m", "100/5m", "10/s", "1000/h", "7/2d"])
+def test_a_rate_parses_as_django_ratelimit_parses_it(rate):
+    from django_ratelimit.core import _split_rate  # the oracle, never called by the code
+
+    assert tuple(parse_rate(rate)) == _split_rate(rate)
+
+
+@pytest.mark.parametrize("period", [1, 60, 3600, 86400])
+@time_machine.travel("2026-12-07 03:41:17", tick=False)
+def test_our_counter_is_the_one_django_ratelimit_counts(rf, period):
+    caches["default"].clear()
+    value = "key:shared-bucket"
+    rate = f"5/{period}s"
+    # A decorator's (or middleware's) count, by django-ratelimit's public API:
+    is_ratelimited(rf.get("/"), group=GROUP, key=lambda g, r: value, rate=rate, increment=True)
+    end = window_end(value, period, int(time.time()))
+    key = counter_key(GROUP, end, Window(5, period), value)
+
+    assert caches["default"].get(key) == 1
+    usage = get_usage(rf.get("/"), group=GROUP, key=lambda g, r: value, rate=rate)
+    assert usage["count"] == 1
