@@ -210,9 +210,8 @@ client_token_backend = KeywardTokenBackend(jwt_type=ACCESS_TOKEN_JWT_TYPE)
 def install() -> None:
     """Make SimpleJWT's token classes sign and verify with ``user_token_backend``.
 
-    ``Token.token_backend`` reads ``rest_framework_simplejwt.state.token_backend`` by its dotted
-    path when a token is made or read, so replacing that one object is enough for every token
-    class, SimpleJWT's own included (``AccessToken.for_user``). Run from ``AccountsConfig.ready``.
+    SimpleJWT's own classes included (``AccessToken.for_user``); how, and why it is guarded,
+    is ``core.fastpath.simplejwt``'s to say. Run from ``AccountsConfig.ready``.
     """
     fastpath.install_token_backend(user_token_backend)
 
