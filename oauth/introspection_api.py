@@ -81,6 +81,17 @@ def _token_param(params: dict) -> str:
     return token
 
 
+# The errors both endpoints answer with, in RFC 6749 §5.2's shape.
+CLIENT_ERRORS = {
+    400: OpenApiResponse(serializers.OAuthErrorSerializer, description="`invalid_request`"),
+    401: OpenApiResponse(
+        serializers.OAuthErrorSerializer,
+        description="`invalid_client`, with `WWW-Authenticate: Basic`",
+    ),
+    429: OpenApiResponse(serializers.OAuthErrorSerializer, description="`rate_limit_error`"),
+}
+
+
 class IntrospectView(OAuthEndpoint):
     """``POST /oauth2/introspect``: is this token active, and what does it grant?"""
 
@@ -97,17 +108,10 @@ class IntrospectView(OAuthEndpoint):
         request={FORM_CONTENT_TYPE: serializers.IntrospectionRequestSerializer},
         responses={
             200: serializers.IntrospectionResponseSerializer,
-            400: OpenApiResponse(serializers.OAuthErrorSerializer, description="`invalid_request`"),
-            401: OpenApiResponse(
-                serializers.OAuthErrorSerializer,
-                description="`invalid_client`, with `WWW-Authenticate: Basic`",
-            ),
+            **CLIENT_ERRORS,
             403: OpenApiResponse(
                 serializers.OAuthErrorSerializer,
                 description="`insufficient_scope`: the key lacks `keys:verify`",
-            ),
-            429: OpenApiResponse(
-                serializers.OAuthErrorSerializer, description="`rate_limit_error`"
             ),
         },
         auth=[],
@@ -141,14 +145,7 @@ class RevokeView(OAuthEndpoint):
         request={FORM_CONTENT_TYPE: serializers.RevocationRequestSerializer},
         responses={
             200: OpenApiResponse(description="Revoked, or nothing to revoke (empty body)"),
-            400: OpenApiResponse(serializers.OAuthErrorSerializer, description="`invalid_request`"),
-            401: OpenApiResponse(
-                serializers.OAuthErrorSerializer,
-                description="`invalid_client`, with `WWW-Authenticate: Basic`",
-            ),
-            429: OpenApiResponse(
-                serializers.OAuthErrorSerializer, description="`rate_limit_error`"
-            ),
+            **CLIENT_ERRORS,
         },
         auth=[],
         tags=["oauth2"],
