@@ -12,6 +12,7 @@ from django.test import Client
 
 from apikeys.models import ApiKey
 from tests.apikeys.conftest import KEYS_URL, key_url, make_api_key
+from tests.apikeys_admin.conftest import add_form
 
 pytestmark = pytest.mark.django_db
 
@@ -184,24 +185,6 @@ def test_create_page_takes_the_largest_allowed_and_refuses_one_past(page, field,
 # --- the admin's add form (validated by the API's serializer) -----------------------------
 
 
-def admin_add_form(owner, **fields):
-    return {
-        "user": str(owner.pk),
-        "name": "admin key",
-        "description": "",
-        "key_type": "development",
-        "tenant": "",
-        "scopes": "",
-        "endpoints": "[]",
-        "allowed_ips": "",
-        "rate_limit": "",
-        "metadata": "{}",
-        "expires_at_0": "",
-        "expires_at_1": "",
-        **fields,
-    }
-
-
 @pytest.mark.parametrize(
     ("field", "largest", "past"),
     [
@@ -214,10 +197,10 @@ def admin_add_form(owner, **fields):
 def test_admin_add_form_takes_the_largest_allowed_and_refuses_one_past(
     admin_client, user, field, largest, past
 ):
-    refused = admin_client.post("/admin/apikeys/apikey/add/", admin_add_form(user, **{field: past}))
+    refused = admin_client.post("/admin/apikeys/apikey/add/", add_form(user, **{field: past}))
     assert refused.status_code == 200
     assert refused.context["adminform"].form.errors.get(field)
     assert not ApiKey.objects.exists()
 
-    admin_client.post("/admin/apikeys/apikey/add/", admin_add_form(user, **{field: largest}))
+    admin_client.post("/admin/apikeys/apikey/add/", add_form(user, **{field: largest}))
     assert ApiKey.objects.count() == 1

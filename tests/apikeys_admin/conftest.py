@@ -52,3 +52,22 @@ def member(db):
     """A user who owns a tenant, as registration makes them."""
     membership = MembershipFactory(role=Membership.Role.OWNER)
     return membership.user
+
+
+def add_form(owner, **fields):
+    """A complete POST of the add form, as the browser sends it."""
+    return {
+        "user": str(owner.pk),
+        "name": "deploy bot",
+        "description": "",
+        "key_type": "development",
+        "tenant": "",
+        "scopes": "",
+        "endpoints": "[]",
+        "allowed_ips": "",
+        "rate_limit": "",
+        "metadata": "{}",
+        "expires_at_0": "",
+        "expires_at_1": "",
+        **fields,
+    }

@@ -13,6 +13,7 @@ from audit.models import AuditEvent
 from tests.apikeys_admin.conftest import (
     ADMIN,
     INFO_URL,
+    add_form,
     info_status,
     make_key,
     shown_keys,
@@ -21,25 +22,6 @@ from tests.apikeys_admin.conftest import (
 from tests.factories import MembershipFactory, StaffUserFactory, TenantFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
-
-
-def add_form(owner, **fields):
-    """A complete POST of the add form, as the browser sends it."""
-    return {
-        "user": str(owner.pk),
-        "name": "deploy bot",
-        "description": "",
-        "key_type": KeyType.DEVELOPMENT,
-        "tenant": "",
-        "scopes": "",
-        "endpoints": "[]",
-        "allowed_ips": "",
-        "rate_limit": "",
-        "metadata": "{}",
-        "expires_at_0": "",
-        "expires_at_1": "",
-        **fields,
-    }
 
 
 def change_form(api_key, **fields):
