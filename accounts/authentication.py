@@ -34,8 +34,8 @@ from accounts.tokens import (
 )
 from core.nostore import no_store
 from core.principal import AuthMethod, Principal
+from identity.policy import cache_key_of_user, meter_for_user
 from metering import verified
-from metering.policy import cache_key_of_user, meter_for_user
 
 ACCESS_COOKIE = "access_token"
 

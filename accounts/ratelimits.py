@@ -1,72 +1,8 @@
-"""Rate limits on anonymous entry points, counted by django-ratelimit in the shared cache.
+"""Login and registration limits: per client IP and per normalised email (SPEC §2)."""
 
-``rate_limits_hit`` counts one request in one or more buckets and raises 429
-(``RateLimitExceeded``, with ``retry_after`` from the longest wait) when any is over its rate.
-When the cache cannot count, it raises 503 (``ServiceUnavailable``): login and registration fail
-closed, because whoever can knock the cache over must not win unlimited password guesses.
-Any app can declare its own ``Limit`` and call the same function.
-"""
-
-import logging
 from collections.abc import Callable
-from dataclasses import dataclass
 
-from django.conf import settings
-from django_ratelimit.core import get_usage
-
-from core.cache import CACHE_ERRORS
-from core.errors import RateLimitExceeded, ServiceUnavailable
-
-logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class Limit:
-    """One bucket: a group name, the setting that holds its rate, and what it is counted by.
-
-    ``key`` is ``"ip"`` (the client IP from ``core.client_ip``, through RATELIMIT_IP_META_KEY) or a
-    callable ``(group, request) -> str``. The rate is read from settings on every call, so a
-    changed setting applies at once.
-    """
-
-    group: str
-    rate_setting: str
-    key: str | Callable = "ip"
-
-    def rate(self, group, request) -> str:
-        return getattr(settings, self.rate_setting)
-
-
-def rate_limits_hit(request, *limits: Limit) -> None:
-    """Count ``request`` in every bucket of ``limits``; raise 429 if any is over, 503 if unsure.
-
-    Every bucket is counted even when an earlier one is already over, so an attempt always costs
-    the caller in each of them.
-    """
-    request = getattr(request, "_request", request)  # DRF's Request wraps Django's
-    retry_after = 0
-    exceeded = False
-    for limit in limits:
-        try:
-            usage = get_usage(
-                request, group=limit.group, key=limit.key, rate=limit.rate, increment=True
-            )
-        except CACHE_ERRORS as exc:
-            logger.warning(
-                "Rate-limit cache unavailable for %s: %s", limit.group, type(exc).__name__
-            )
-            raise ServiceUnavailable() from exc
-        if usage is None:  # RATELIMIT_ENABLE is off
-            continue
-        if usage["time_left"] < 0:
-            # django-ratelimit's answer when the cache returned no count (RATELIMIT_FAIL_OPEN off).
-            logger.warning("Rate-limit cache returned no count for %s", limit.group)
-            raise ServiceUnavailable()
-        if usage["should_limit"]:
-            exceeded = True
-            retry_after = max(retry_after, usage["time_left"])
-    if exceeded:
-        raise RateLimitExceeded(retry_after)
+from identity.limits import Limit, rate_limits_hit
 
 
 def normalised_email(value) -> str:

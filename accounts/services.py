@@ -43,8 +43,8 @@ from apikeys.models import ApiKey
 from apikeys.services import api_key_revoke
 from audit.models import AuditEvent
 from audit.services import audit_record
+from identity.policy import cache_key_of_user
 from metering import verified
-from metering.policy import cache_key_of_user
 from tenants.services import tenant_create_personal
 
 TOKEN_REVOKED = "This token has been revoked."

@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from django.contrib.auth import SESSION_KEY
 from django.contrib.sessions.backends import cached_db
 
+from identity.policy import cache_key_of_user
 from metering import verified
-from metering.policy import cache_key_of_user
 
 MAX_SESSIONS = 50_000
 

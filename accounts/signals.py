@@ -11,8 +11,8 @@ from django.dispatch import receiver
 from accounts import sessions
 from accounts.models import RefreshTokenFamily, User
 from accounts.services import user_token_families_revoke
+from identity.policy import cache_key_of_user
 from metering import verified
-from metering.policy import cache_key_of_user
 
 
 @receiver(post_save, sender=User)

@@ -13,7 +13,6 @@ from rest_framework import exceptions, status
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
-from accounts.ratelimits import Limit, rate_limits_hit
 from apikeys import bootstrap, services
 from apikeys.limits import key_create_limit
 from apikeys.models import ApiKey
@@ -34,6 +33,7 @@ from apikeys.serializers import (
 from core.nostore import NO_STORE
 from core.principal import Principal, principal_of
 from core.views import ApiView, GenericApiView
+from identity.limits import Limit, rate_limits_hit
 from metering.usage import usage_flush_quietly
 from tenants.resolution import acts_as_admin
 from tenants.schema import error_response

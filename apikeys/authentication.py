@@ -17,12 +17,13 @@ from rest_framework.authentication import BaseAuthentication
 
 from accounts.authentication import authenticate_access_token
 from apikeys import crypto, known_keys
-from apikeys.permissions import ip_refusal
 from apikeys.selectors import api_key_get_for_authentication
 from core.client_ip import client_ip
 from core.errors import BEARER_CHALLENGE
 from core.principal import AuthMethod, Principal
-from metering import policy, verified
+from identity import policy
+from identity.authorize import ip_refusal
+from metering import verified
 from metering.usage import usage_record_direct
 from oauth.authentication import authenticate_client_token
 from oauth.tokens import CLIENT_TOKEN_TYPE, unverified_token_type

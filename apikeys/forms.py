@@ -10,11 +10,11 @@ from django import forms
 from django.utils import timezone
 from rest_framework import serializers
 
-from apikeys.limits import type_rate_limit
 from apikeys.models import KeyType
 from apikeys.rules import MAX_DESCRIPTION, MAX_ENDPOINTS, MAX_NAME_LENGTH
 from apikeys.serializers import CidrListField, EndpointGrantSerializer
 from core.forms import PageForm, error_messages
+from identity.limits import type_rate_limit
 
 # The scopes offered as checkboxes; SPEC §3 allows any <resource>:read/write through the API.
 SCOPE_CHOICES = [

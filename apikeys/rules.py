@@ -11,9 +11,9 @@ import json
 from rest_framework import exceptions
 from rest_framework.exceptions import ValidationError
 
-from apikeys import limits
 from apikeys.models import ApiKey, KeyType
 from core.principal import AuthMethod, Principal
+from identity import limits
 from identity.reach import (  # noqa: F401  (grants_within and friends: rules' public names)
     ADMIN_SCOPE,
     TYPE_RANK,

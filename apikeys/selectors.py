@@ -48,8 +48,8 @@ def api_key_adopt_current_pepper(api_key: ApiKey, *, legacy_hash: str, current_h
     still hashing with the old pepper may hold the key under the old hash: that generation is
     bumped, so it reads the row again (and revocations reach it through the new hash).
     """
+    from identity.policy import cache_key_of_key
     from metering import verified  # metering reads keys: import at call time
-    from metering.policy import cache_key_of_key
 
     moved = ApiKey.objects.filter(pk=api_key.pk, key_hash=legacy_hash).update(key_hash=current_hash)
     if not moved:

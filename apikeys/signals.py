@@ -14,8 +14,8 @@ from django.dispatch import receiver
 
 from apikeys import known_keys
 from apikeys.models import ApiKey
+from identity.policy import cache_key_of_key, cache_key_of_user
 from metering import verified
-from metering.policy import cache_key_of_key, cache_key_of_user
 from tenants.models import Membership
 
 

@@ -11,13 +11,15 @@ from rest_framework import exceptions
 
 from apikeys import crypto
 from apikeys.authentication import principal_for_key
-from apikeys.permissions import Decision, authorize, ip_refusal, route_rules, route_view
+from apikeys.permissions import refusal, route_rules, route_view
 from apikeys.selectors import api_key_get_for_authentication
 from core.client_ip import client_ip
 from core.errors import BadRequest
 from core.principal import Principal
+from identity import policy
+from identity.authorize import Decision, authorize, ip_refusal
 from identity.paths import normalise_path
-from metering import policy, throttles
+from metering import throttles
 from metering.meter import MeterUnavailable, take
 from metering.usage import usage_record_direct
 from tenants.resolution import tenant_for_principal, tenant_for_request
@@ -127,7 +129,7 @@ def check_forwarded(request, *, principal: Principal, method: str, path: str):
         principal, method=method, path=path, ip=client_ip(request), **route_rules(path)
     )
     if not decision.allowed:
-        raise decision.refusal()
+        raise refusal(decision)
     try:
         return decision, tenant_for_request(request).pk
     except BadRequest:

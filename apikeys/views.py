@@ -17,7 +17,6 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 from rest_framework import exceptions
 
-from accounts.ratelimits import rate_limits_hit
 from accounts.views import error_page
 from apikeys import services
 from apikeys.charts import usage_chart_svg
@@ -29,6 +28,7 @@ from audit.models import AuditEvent
 from core.errors import RateLimitExceeded, ServiceUnavailable
 from core.nostore import no_store
 from core.views import see_other
+from identity.limits import rate_limits_hit
 from metering.usage import usage_flush_quietly
 from tenants.selectors import tenants_for_user
 from tenants.views import current_tenant

@@ -25,7 +25,8 @@ from apikeys.authentication import authenticate_key, presented_key  # noqa: E402
 from apikeys.models import ApiKey  # noqa: E402
 from apikeys.selectors import api_key_get_for_authentication  # noqa: E402
 from apikeys.services import api_key_create  # noqa: E402
-from metering import policy, verified  # noqa: E402
+from identity import policy  # noqa: E402
+from metering import verified  # noqa: E402
 from metering.meter import take  # noqa: E402
 
 SIZES = (10, 10_000, 1_000_000)

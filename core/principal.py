@@ -1,7 +1,7 @@
 """Who is calling: one shape for every credential (API key, JWT, session, service client).
 
 Authentication classes put a ``Principal`` in ``request.auth``; the authorization decision
-(``apikeys.permissions.authorize``), tenant resolution and ``auth/verify`` read only this.
+(``identity.authorize``), tenant resolution and ``auth/verify`` read only this.
 """
 
 from dataclasses import dataclass, field

@@ -24,7 +24,7 @@ APP_ACCESS = "app:access"
 KEYS_VERIFY = "keys:verify"
 
 # Scopes an endpoint asks for by name that full access satisfies only for a staff owner
-# (``apikeys.permissions.authorize``: ``required_scope`` and ``admin_only`` endpoints).
+# (``identity.authorize.authorize``: ``required_scope`` and ``admin_only`` endpoints).
 STAFF_ONLY_SCOPES = frozenset({ADMIN_SCOPE, KEYS_VERIFY})
 # What a key with grants and no scopes may do inside its grants: any resource, read or write,
 # but no endpoint that asks for a scope by name.

@@ -13,8 +13,8 @@ from django.conf import settings
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 
-from apikeys.limits import DEFAULT_TYPE_RATE_LIMITS, WINDOWS
 from core.cache import CACHE_ERRORS
+from identity.limits import DEFAULT_TYPE_RATE_LIMITS, WINDOWS
 
 RATE_SETTINGS = (
     "KEYWARD_ANON_RATE_PER_IP",

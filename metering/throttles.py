@@ -9,7 +9,7 @@ service client in its own, an anonymous caller in its IP's. Over the limit: 429
 When the shared cache is down, API traffic fails *open*: requests are served unlimited (a
 warning is logged and ``keyward_meter_unavailable_total`` counts them) and key usage is written
 straight to the database, so nothing is lost. Login, registration, bootstrap and key creation
-fail *closed* instead (503), see ``accounts.ratelimits``.
+fail *closed* instead (503), see ``identity.limits``.
 """
 
 import logging
@@ -19,7 +19,7 @@ from rest_framework.throttling import BaseThrottle
 from core.client_ip import client_ip
 from core.errors import RateLimitExceeded
 from core.principal import principal_of
-from metering import policy
+from identity import policy
 from metering.meter import HEADER_NAMES, MeterUnavailable, Reading, take
 
 logger = logging.getLogger(__name__)
@@ -72,7 +72,7 @@ def take_or_fail_open(meter, *, ip) -> Reading | None:
 
 
 def note_meter_unavailable(exc) -> None:
-    from ops.metrics import METER_UNAVAILABLE
+    from core.metrics import METER_UNAVAILABLE
 
     METER_UNAVAILABLE.inc()
     logger.warning("rate limits not applied, shared cache unavailable: %s", type(exc).__name__)

@@ -63,7 +63,8 @@ from django.db import transaction
 from core.cache import CACHE_ERRORS
 from core.client_ip import client_ip
 from core.errors import ServiceUnavailable
-from metering import backends, policy, throttles
+from identity import policy
+from metering import backends, throttles
 from metering.meter import Meter, MeterUnavailable, Reading, take
 
 logger = logging.getLogger(__name__)

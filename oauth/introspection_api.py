@@ -12,10 +12,10 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.response import Response
 
 from apikeys.authentication import ApiKeyAuthentication
-from apikeys.permissions import authorize
 from core.client_ip import client_ip
 from core.nostore import NO_STORE, no_store
 from core.principal import AuthMethod, Principal, principal_of
+from identity.authorize import authorize
 from oauth import serializers
 from oauth.api import OAuthEndpoint
 from oauth.introspection import token_introspect, token_revoke, verifier_of_client

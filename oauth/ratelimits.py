@@ -1,6 +1,6 @@
 """Rate limits on ``POST /oauth2/token``: per client IP, and per client_id presented.
 
-Counted by django-ratelimit in the shared cache through ``accounts.ratelimits.rate_limits_hit``
+Counted by django-ratelimit in the shared cache through ``identity.limits.rate_limits_hit``
 (429 ``RateLimitExceeded`` over a limit, 503 ``ServiceUnavailable`` when the cache cannot
 count: fail closed). The rates are read from settings on every call, with defaults, so
 ``KEYWARD_OAUTH_TOKEN_RATE_PER_CLIENT`` and ``KEYWARD_OAUTH_TOKEN_RATE_PER_IP`` need not be set.
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
-from accounts.ratelimits import Limit, rate_limits_hit
+from identity.limits import Limit, rate_limits_hit
 from oauth.selectors import parse_client_id
 
 DEFAULT_RATE_PER_CLIENT = "60/m"

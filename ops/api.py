@@ -9,10 +9,10 @@ from rest_framework import exceptions, serializers
 from rest_framework.response import Response
 
 from apikeys.permissions import IsAuthenticatedAndAllowed
-from config import __version__
+from core import __version__
+from core.metrics import render_metrics
 from core.negotiation import ContentNegotiation
 from core.views import ApiView
-from ops.metrics import render_metrics
 from ops.permissions import LocalMetricsBypass
 
 logger = logging.getLogger(__name__)

@@ -12,9 +12,9 @@ from django.conf import settings
 
 from accounts.authentication import ACCESS_COOKIE
 from apikeys.authentication import looks_like_jwt
+from core.metrics import AUTH_OUTCOMES, LATENCY, RATE_LIMIT_HITS, REQUESTS
 from core.principal import AuthMethod
 from metering.throttles import READING_ATTRIBUTE
-from ops.metrics import AUTH_OUTCOMES, LATENCY, RATE_LIMIT_HITS, REQUESTS
 
 UNMATCHED = "<unmatched>"
 # HTTP's methods (RFC 9110, and PATCH): any other a client invents is counted as one label.

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from django.conf import settings
 from rest_framework import exceptions
 
-from apikeys.permissions import authorize
 from core.client_ip import client_ip
 from core.errors import BadRequest
 from core.principal import Principal, principal_of
+from identity.authorize import authorize
 from tenants.models import Tenant
 from tenants.selectors import membership_get, user_member_tenant, user_sole_tenant
 

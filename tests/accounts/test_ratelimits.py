@@ -5,8 +5,8 @@ import redis
 from django.contrib.auth import get_user_model
 from django.core.cache import caches
 
-from accounts.ratelimits import Limit, rate_limits_hit
 from core.errors import RateLimitExceeded, ServiceUnavailable
+from identity.limits import Limit, rate_limits_hit
 from tests.accounts.conftest import login_json, post_form
 from tests.factories import DEFAULT_PASSWORD
 

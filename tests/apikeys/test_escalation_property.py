@@ -18,10 +18,12 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from rest_framework import exceptions
 
-from apikeys import limits, services
+from apikeys import services
 from apikeys.authentication import principal_for_key
 from apikeys.models import ApiKey
-from apikeys.permissions import authorize, route_rules
+from apikeys.permissions import route_rules
+from identity import limits
+from identity.authorize import authorize
 from tests.factories import MembershipFactory, StaffUserFactory, TenantFactory, UserFactory
 
 pytestmark = pytest.mark.django_db

@@ -11,8 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from apikeys.models import ApiKey
-from apikeys.permissions import authorize, endpoint_granted
 from core.principal import AuthMethod, Principal
+from identity.authorize import authorize, endpoint_granted
 from identity.paths import InvalidPath, normalise_path
 from tests.apikeys.conftest import (
     CHECK_URL,

@@ -11,8 +11,8 @@ from django.test import override_settings
 
 from apikeys import crypto, selectors
 from apikeys.models import ApiKey
+from identity.policy import cache_key_of_key
 from metering import verified
-from metering.policy import cache_key_of_key
 from tests.apikeys.conftest import INFO_URL, VERIFY_URL, key_client, make_api_key
 from tests.factories import StaffUserFactory
 

@@ -15,8 +15,8 @@ from rest_framework.test import APIClient
 from apikeys.models import ApiKey
 from apikeys.services import api_key_create, api_key_revoke
 from audit.models import AuditEvent
+from identity.policy import cache_key_of_key
 from metering import backends, verified
-from metering.policy import cache_key_of_key
 from tenants.models import Membership
 from tests.factories import MembershipFactory, TenantFactory, UserFactory
 from tests.tenants.helpers import jwt_for

@@ -9,8 +9,8 @@
 
 from django.conf import settings
 
-from apikeys.limits import effective_rate_limit, type_rate_limit
 from core.principal import AuthMethod, Principal
+from identity.limits import effective_rate_limit, type_rate_limit
 from metering.meter import Meter, Window, parse_rate
 
 
