@@ -8,7 +8,7 @@ request is admitted), so it is exact across processes and nodes and costs no ext
 
 * **Seeding.** When the cache holds no balance (first use, or after Redis lost it), the script
   takes the database's copy, carried by the key's cached record; a change to a key's credits
-  writes the new balance into the cache once it commits (``store``).
+  writes the new balance into the cache with the change (``store``).
 * **Refill** is lazy: a balance whose refill time has passed is set to the refill amount by the
   next request (or read), and the next refill time moves to the start of the next UTC day or
   month. No cron line.
@@ -49,6 +49,19 @@ class Credits(NamedTuple):
     refill_at: int  # epoch seconds; 0: no refill
     refill_amount: int | None
     interval: str  # "" when there is no refill
+
+
+def parse_cost(value) -> int:
+    """A ``cost`` as sent (``keys/verify``, introspection): an integer 0..``MAX_COST``.
+
+    Raises ``ValueError`` with a sentence for anything else (the caller answers 400).
+    """
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise ValueError(f"cost must be an integer from 0 to {MAX_COST}.")
+    text = str(value).strip()
+    if not text.isdigit() or len(text) > 7 or not 0 <= int(text) <= MAX_COST:
+        raise ValueError(f"cost must be an integer from 0 to {MAX_COST}.")
+    return int(text)
 
 
 def plan_of(api_key) -> Credits | None:
@@ -99,10 +112,15 @@ def retry_after(state: CreditState, now: float | None = None) -> int | None:
 
 
 def remaining(api_key, *, now: float | None = None) -> int | None:
-    """The key's balance now, exact across processes: the cache's, refilled if due.
+    """The key's balance now, exact across processes; ``None`` for a key without credits."""
+    state = credits_state(api_key, now=now)
+    return None if state is None else state["remaining"]
 
-    ``None`` for a key without credits. Falls back to the database's copy when the cache
-    holds none or cannot be reached.
+
+def credits_state(api_key, *, now: float | None = None) -> dict | None:
+    """The key object's ``credits``: the live balance, the refill and when it comes next.
+
+    One cache read for a key with credits, none for one without (``None``: unlimited).
     """
     plan = plan_of(api_key)
     if plan is None:
@@ -113,21 +131,9 @@ def remaining(api_key, *, now: float | None = None) -> int | None:
     except CACHE_ERRORS:
         held = None
     state, _ = backends.credit_state_now(held, spend_of(plan, now, 0), int(now))
-    return state.remaining
-
-
-def refill_after(api_key, *, now: float | None = None) -> datetime | None:
-    """When the key's balance is next set to the refill amount (``None``: no refill)."""
-    plan = plan_of(api_key)
-    if plan is None or not plan.interval:
-        return None
-    now = time.time() if now is None else now
-    try:
-        held = backends.active().credits_peek(plan.key_id)
-    except CACHE_ERRORS:
-        held = None
-    state, _ = backends.credit_state_now(held, spend_of(plan, now, 0), int(now))
-    return datetime.fromtimestamp(state.refill_at, tz=UTC) if state.refill_at else None
+    refill = {"amount": plan.refill_amount, "interval": plan.interval} if plan.interval else None
+    refills_at = datetime.fromtimestamp(state.refill_at, tz=UTC) if state.refill_at else None
+    return {"remaining": state.remaining, "refill": refill, "refills_at": refills_at}
 
 
 def initial_refill_at(interval: str | None, *, now: float | None = None) -> datetime | None:
@@ -138,20 +144,31 @@ def initial_refill_at(interval: str | None, *, now: float | None = None) -> date
     return datetime.fromtimestamp(next_refill_at(interval, int(now)), tz=UTC)
 
 
-def store_on_commit(api_key) -> None:
-    """Once a change to the key's credits commits, make the cache's balance the new one."""
+def store(api_key) -> None:
+    """Make the cache's balance the key's new credits: now, and again once the change commits.
+
+    Now, inside the change's transaction: a cache that does not confirm raises
+    ``ChangeNotPropagated`` (503, the change rolled back), as for any change that may narrow
+    access (SPEC §10). Again after the commit, because a request that read the old row meanwhile
+    may have seeded the cache with the old balance.
+    """
+    from metering.verified import ChangeNotPropagated
+
     key_id = str(api_key.pk)
     plan = plan_of(api_key)
     state = CreditState(plan.remaining, plan.refill_at) if plan is not None else None
+    try:
+        backends.active().credits_set(key_id, state)
+    except CACHE_ERRORS as exc:
+        raise ChangeNotPropagated() from exc
 
-    def store():
+    def again():
         try:
             backends.active().credits_set(key_id, state)
         except CACHE_ERRORS:
-            # The old balance stays live until the cache loses it or the next change: say so.
-            logger.warning("credits of key %s not written to the shared cache", key_id)
+            logger.warning("credits of key %s not rewritten after the commit", key_id)
 
-    transaction.on_commit(store)
+    transaction.on_commit(again)
 
 
 def persist(key_id: str):
