@@ -4,11 +4,13 @@ refill time in ``retry_after``; refilled lazily at the start of each UTC day or 
 object shows the live balance at once.
 """
 
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from urllib.parse import urlencode
 
 import pytest
 import time_machine
+from django.db import connection
 
 from apikeys.models import ApiKey
 from metering.usage import usage_flush
@@ -20,6 +22,7 @@ from tests.apikeys.conftest import (
     person_client,
 )
 from tests.conftest import forget_everything
+from tests.factories import StaffUserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -382,3 +385,32 @@ def test_a_cache_that_lost_the_balance_is_seeded_from_the_last_flush(user):
 
     assert credits_shown(user, api_key)["remaining"] == 3
     assert spend(raw, 4) == [200, 200, 200, 429]
+
+
+# --- concurrency -----------------------------------------------------------------------
+
+
+def _spend_once(raw):
+    try:
+        return key_client(raw).get(AUTH_VERIFY).status_code
+    finally:
+        connection.close()
+
+
+@pytest.mark.postgres
+@pytest.mark.redis
+@pytest.mark.django_db(transaction=True)
+def test_exactly_the_credits_are_admitted_among_concurrent_requests():
+    owner = StaffUserFactory()  # staff: may lift the rate limit out of the way
+    api_key, raw = make_api_key(
+        owner,
+        rate_limit={"per_minute": 100_000, "per_hour": 1_000_000},
+        credits={"remaining": 40},
+    )
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        statuses = list(pool.map(_spend_once, [raw] * 100))
+
+    assert statuses.count(200) == 40
+    assert statuses.count(429) == 60
+    assert credits_shown(owner, api_key)["remaining"] == 0
