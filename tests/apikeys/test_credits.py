@@ -6,10 +6,12 @@ object shows the live balance at once.
 
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
+from io import StringIO
 from urllib.parse import urlencode
 
 import pytest
 import time_machine
+from django.core.management import call_command
 from django.db import connection
 
 from apikeys.models import ApiKey
@@ -414,3 +416,39 @@ def test_exactly_the_credits_are_admitted_among_concurrent_requests():
     assert statuses.count(200) == 40
     assert statuses.count(429) == 60
     assert credits_shown(owner, api_key)["remaining"] == 0
+
+
+# --- the key's page and listapikeys ------------------------------------------------------
+
+
+def test_the_keys_page_shows_the_live_balance_and_the_refill(user, client):
+    with time_machine.travel(datetime(2026, 5, 1, 12, 0, tzinfo=UTC)):
+        api_key, raw = credited_key(user, remaining=5, refill={"amount": 9, "interval": "daily"})
+        spend(raw, 2)
+        client.force_login(user)
+        content = client.get(f"/keys/{api_key.pk}").content.decode()
+
+    assert "<strong>3</strong> left; refilled to 9 daily, next 2026-05-02 00:00 UTC" in content
+
+
+def test_the_keys_page_says_unlimited_for_a_key_without_credits(user, client):
+    api_key, _ = make_api_key(user)
+    client.force_login(user)
+
+    content = client.get(f"/keys/{api_key.pk}").content.decode()
+
+    assert '<dt>Credits</dt><dd id="credits"><span class="muted">unlimited</span>' in content
+
+
+def test_listapikeys_shows_the_live_balance(user):
+    _, raw = credited_key(user, remaining=5, refill={"amount": 9, "interval": "monthly"})
+    make_api_key(user, name="plain")
+    spend(raw, 1)
+    out = StringIO()
+
+    call_command("listapikeys", stdout=out)
+
+    header, *rows = out.getvalue().splitlines()
+    assert header.split()[-1] == "CREDITS"
+    assert sorted(row.split()[-1] for row in rows) == ["-", "monthly"]
+    assert any(row.split()[-2:] == ["4/9", "monthly"] for row in rows)
