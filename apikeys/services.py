@@ -244,6 +244,7 @@ def api_key_rotate(
         created_by=actor,
         rotated_from=old,
     )
+    _carry_credits(old, successor)
     raw_key = api_key_issue_material(successor)
     if grace_period_seconds == 0:
         old.is_active = False
@@ -374,6 +375,18 @@ def set_credits(api_key: ApiKey, credits: dict | None) -> None:
     api_key.credits_refill_at = metering_credits.initial_refill_at(
         refill["interval"] if refill else None
     )
+
+
+def _carry_credits(old: ApiKey, successor: ApiKey) -> None:
+    """A successor starts with the old key's live balance and refill schedule (as Unkey's
+    reroll does); during a grace period each key spends its own balance."""
+    state = metering_credits.credits_state(old)
+    if state is None:
+        return
+    successor.credits_remaining = state["remaining"]
+    successor.credits_refill_amount = old.credits_refill_amount
+    successor.credits_refill_interval = old.credits_refill_interval
+    successor.credits_refill_at = state["refills_at"]
 
 
 def credits_summary(api_key: ApiKey) -> dict | None:

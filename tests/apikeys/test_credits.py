@@ -452,3 +452,16 @@ def test_listapikeys_shows_the_live_balance(user):
     assert header.split()[-1] == "CREDITS"
     assert sorted(row.split()[-1] for row in rows) == ["-", "monthly"]
     assert any(row.split()[-2:] == ["4/9", "monthly"] for row in rows)
+
+
+def test_a_rotated_keys_successor_starts_with_its_live_balance(user):
+    api_key, raw = credited_key(user, remaining=5, refill={"amount": 5, "interval": "daily"})
+    spend(raw, 2)
+
+    response = person_client(user).post(key_url(api_key.pk, "rotate"), format="json")
+
+    assert response.status_code in (200, 201)
+    successor = response.json()
+    assert successor["credits"]["remaining"] == 3
+    assert successor["credits"]["refill"] == {"amount": 5, "interval": "daily"}
+    assert spend(successor["key"], 4) == [200, 200, 200, 429]
