@@ -6,6 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from metering import credits
+from metering.backends import Tally
 from metering.meter import Meter, Window, take
 
 WINDOWS = (Window(100_000, 60),)
@@ -63,3 +64,19 @@ def test_a_cost_above_the_balance_is_refused_and_spends_nothing():
 
     assert take(meter, cost=3).credits_exhausted
     assert take(meter, cost=2).credits.remaining == 0
+
+
+def test_a_generic_cache_spends_credits_and_counts_the_tally_too(tmp_path, settings):
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(tmp_path),
+        }
+    }
+    meter = credited_meter(2, key_id="k-generic")
+
+    readings = [take(meter, tally=Tally("tally:generic", 60)) for _ in range(3)]
+
+    assert [r.admitted for r in readings] == [True, True, False]
+    assert readings[-1].credits_exhausted
+    assert [r.tally for r in readings] == [1, 2, 3]
