@@ -4,30 +4,39 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('apikeys', '0003_apikey_add_for_others_permission'),
+        ("apikeys", "0003_apikey_add_for_others_permission"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='apikey',
-            name='credits_refill_amount',
-            field=models.BigIntegerField(blank=True, help_text='Refill sets the credits left to this', null=True),
+            model_name="apikey",
+            name="credits_refill_amount",
+            field=models.BigIntegerField(
+                blank=True, help_text="Refill sets the credits left to this", null=True
+            ),
         ),
         migrations.AddField(
-            model_name='apikey',
-            name='credits_refill_at',
+            model_name="apikey",
+            name="credits_refill_at",
             field=models.DateTimeField(blank=True, editable=False, null=True),
         ),
         migrations.AddField(
-            model_name='apikey',
-            name='credits_refill_interval',
-            field=models.CharField(blank=True, choices=[('daily', 'Daily'), ('monthly', 'Monthly')], default='', help_text='At the start of each UTC day or month; empty = never', max_length=8),
+            model_name="apikey",
+            name="credits_refill_interval",
+            field=models.CharField(
+                blank=True,
+                choices=[("daily", "Daily"), ("monthly", "Monthly")],
+                default="",
+                help_text="At the start of each UTC day or month; empty = never",
+                max_length=8,
+            ),
         ),
         migrations.AddField(
-            model_name='apikey',
-            name='credits_remaining',
-            field=models.BigIntegerField(blank=True, help_text='Credits left; empty = unlimited', null=True),
+            model_name="apikey",
+            name="credits_remaining",
+            field=models.BigIntegerField(
+                blank=True, help_text="Credits left; empty = unlimited", null=True
+            ),
         ),
     ]
