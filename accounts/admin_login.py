@@ -34,6 +34,7 @@ class AdminLoginForm(AdminAuthenticationForm):
                     staff_only=True,
                 )
         except RateLimitExceeded as exc:
+            self.retry_after = exc.retry_after  # for ``limited_login``: the page answers 429
             raise ValidationError(
                 TOO_MANY_ATTEMPTS,
                 code="rate_limit_error",
@@ -45,3 +46,20 @@ class AdminLoginForm(AdminAuthenticationForm):
             # Django's own words for a wrong password and for a user who is not staff alike.
             raise self.get_invalid_login_error() from exc
         return self.cleaned_data
+
+
+def limited_login(login_view):
+    """The admin's login view, answering 429 (with ``Retry-After``) when the form was refused
+    for the shared login limits, as every other door does (SPEC §2, §9). The page is the
+    admin's own login form, the limit named above it."""
+
+    def login(request, extra_context=None):
+        response = login_view(request, extra_context)
+        form = (getattr(response, "context_data", None) or {}).get("form")
+        retry_after = getattr(form, "retry_after", None)
+        if retry_after is not None:
+            response.status_code = 429
+            response["Retry-After"] = str(retry_after)
+        return response
+
+    return login

@@ -28,6 +28,7 @@ from django.db import transaction
 
 from apikeys import crypto
 from apikeys.models import ApiKey
+from audit.services import burst_tally
 from core.cache import CACHE_ERRORS
 from metering import backends, verified
 
@@ -58,7 +59,12 @@ def refused_as_unknown(raw_key: str, key_hash: str, request) -> bool:
     for _ in range(2):  # a stale copy is read again once
         if known is None or _maybe_stored(known, raw_key, key_hash):
             return False
-        confirmed = verified.count_refused(request, generation_of=FAMILY, expected=known.generation)
+        confirmed = verified.count_refused(
+            request,
+            generation_of=FAMILY,
+            expected=known.generation,
+            tally=burst_tally(request, "invalid_api_key"),  # the audit's bursts, same trip
+        )
         if confirmed is not verified.STALE:
             return True
         forget()

@@ -61,6 +61,22 @@ class ApiKey(models.Model):
     rotated_from = models.OneToOneField(
         "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="rotated_to"
     )
+    # Credits (SPEC §12; metering.credits): null = unlimited. The live balance is the shared
+    # cache's; these hold the last flushed copy, which seeds the cache when it has none.
+    credits_remaining = models.BigIntegerField(
+        null=True, blank=True, help_text="Credits left; empty = unlimited"
+    )
+    credits_refill_amount = models.BigIntegerField(
+        null=True, blank=True, help_text="Refill sets the credits left to this"
+    )
+    credits_refill_interval = models.CharField(
+        max_length=8,
+        blank=True,
+        default="",
+        choices=[("daily", "Daily"), ("monthly", "Monthly")],
+        help_text="At the start of each UTC day or month; empty = never",
+    )
+    credits_refill_at = models.DateTimeField(null=True, blank=True, editable=False)
     # Usage, flushed from the shared cache; metering.usage merges the buffer on every read.
     last_used_at = models.DateTimeField(null=True, blank=True)
     last_used_ip = models.GenericIPAddressField(null=True, blank=True)

@@ -100,6 +100,7 @@ def reach_of_key(api_key: ApiKey) -> Reach:
         rate_limit=limits.effective_rate_limit(api_key),
         key_manager=api_key.key_manager,
         owner_is_staff=bool(api_key.user.is_staff),
+        credits=credits_of(api_key),
     )
 
 
@@ -115,6 +116,18 @@ def reach_of_principal(principal: Principal) -> Reach:
         rate_limit=limits.effective_rate_limit(principal.api_key),
         key_manager=principal.key_manager,
         owner_is_staff=principal.is_staff,
+        credits=credits_of(principal.api_key),
+    )
+
+
+def credits_of(api_key) -> tuple | None:
+    """A key's credits as the escalation rule compares them (``None``: unlimited)."""
+    if api_key is None or api_key.credits_remaining is None:
+        return None
+    return (
+        api_key.credits_remaining,
+        api_key.credits_refill_amount,
+        api_key.credits_refill_interval or "",
     )
 
 

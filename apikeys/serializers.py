@@ -22,6 +22,7 @@ from apikeys.rules import (
 )
 from apikeys.services import MAX_GRACE_PERIOD
 from identity.paths import InvalidPath, normalise_path
+from metering.credits import INTERVALS, MAX_COST, MAX_CREDITS, credits_state
 
 HTTP_METHODS = ("GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE", "*")
 SCOPE_SHAPE = (
@@ -257,6 +258,30 @@ def size_errors(data) -> dict:
     return errors
 
 
+class CreditRefillSerializer(serializers.Serializer):
+    amount = serializers.IntegerField(
+        min_value=1, max_value=MAX_CREDITS, help_text="What a refill sets `remaining` to."
+    )
+    interval = serializers.ChoiceField(
+        choices=INTERVALS, help_text="At the start of each UTC day or month."
+    )
+
+
+class CreditsSerializer(serializers.Serializer):
+    """A key's credits (SPEC §12): each admitted request spends one (or ``cost``)."""
+
+    remaining = serializers.IntegerField(min_value=0, max_value=MAX_CREDITS)
+    refill = CreditRefillSerializer(required=False, allow_null=True, default=None)
+
+
+class CreditsStateSerializer(serializers.Serializer):
+    remaining = serializers.IntegerField(help_text="Exact at once: the live balance.")
+    refill = CreditRefillSerializer(allow_null=True)
+    refills_at = serializers.DateTimeField(
+        allow_null=True, help_text="When `remaining` is next set to the refill amount."
+    )
+
+
 class ApiKeySerializer(serializers.ModelSerializer):
     """The key object of every answer. Never the secret, never the hash."""
 
@@ -268,6 +293,7 @@ class ApiKeySerializer(serializers.ModelSerializer):
     full_access = serializers.BooleanField(read_only=True)
     rotated_from = serializers.UUIDField(source="rotated_from_id", read_only=True, allow_null=True)
     owner = serializers.SerializerMethodField()
+    credits = serializers.SerializerMethodField()
 
     class Meta:
         model = ApiKey
@@ -294,11 +320,17 @@ class ApiKeySerializer(serializers.ModelSerializer):
             "request_count",
             "full_access",
             "rotated_from",
+            "credits",
         ]
         read_only_fields = fields
 
     def get_created_by(self, api_key) -> int | None:
         return api_key.created_by_id
+
+    @extend_schema_field(CreditsStateSerializer(allow_null=True))
+    def get_credits(self, api_key) -> dict | None:
+        """``null``: unlimited. ``remaining`` is the live balance (SPEC §12)."""
+        return credits_state(api_key)
 
     def get_owner(self, api_key) -> dict:
         return {"id": api_key.user_id, "email": api_key.user.email}
@@ -329,6 +361,11 @@ class ApiKeyWriteSerializer(serializers.Serializer):
     rate_limit = RateLimitSerializer(required=False, allow_null=True)
     metadata = serializers.JSONField(
         required=False, allow_null=True, initial=dict, validators=[_validate_metadata]
+    )
+    credits = CreditsSerializer(
+        required=False,
+        allow_null=True,
+        help_text="`{remaining, refill?: {amount, interval}}`; null: unlimited. Replaced whole.",
     )
 
     def to_internal_value(self, data):
@@ -432,6 +469,13 @@ class KeyVerifyRequestSerializer(serializers.Serializer):
     ip = serializers.IPAddressField(
         required=False, allow_null=True, help_text="The end client's IP, to apply allowed_ips."
     )
+    cost = serializers.IntegerField(
+        required=False,
+        default=1,
+        min_value=0,
+        max_value=MAX_COST,
+        help_text="Credits this use spends, for a key with credits (0: only check some are left).",
+    )
 
     def to_internal_value(self, data):
         if isinstance(data, dict) and isinstance(data.get("method"), str):
@@ -450,6 +494,13 @@ class RateLimitStateSerializer(serializers.Serializer):
     reset = serializers.IntegerField()
 
 
+class CreditBalanceSerializer(serializers.Serializer):
+    remaining = serializers.IntegerField()
+    retry_after = serializers.IntegerField(
+        allow_null=True, help_text="Seconds until the refill when exhausted; null: no refill."
+    )
+
+
 class KeyVerifyResponseSerializer(serializers.Serializer):
     valid = serializers.BooleanField()
     code = serializers.CharField()
@@ -459,4 +510,5 @@ class KeyVerifyResponseSerializer(serializers.Serializer):
     tenant_id = serializers.UUIDField(allow_null=True)
     scopes = serializers.ListField(child=serializers.CharField())
     ratelimit = RateLimitStateSerializer(allow_null=True)
+    credits = CreditBalanceSerializer(allow_null=True, required=False)
     reason = serializers.CharField()

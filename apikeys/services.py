@@ -23,6 +23,7 @@ from apikeys.models import ApiKey, InstallationState, KeyType
 from audit.services import audit_record
 from core.errors import BadRequest, Conflict
 from core.principal import AuthMethod, Principal
+from metering import credits as metering_credits
 from metering.verified import narrowing_change
 
 MAX_GRACE_PERIOD = 7 * 24 * 3600
@@ -37,6 +38,14 @@ UPDATABLE_FIELDS = (
     "rate_limit",
     "metadata",
 )
+# Set through the API as one object (``set_credits``), stored in these model fields.
+CREDITS = "credits"
+CREDIT_FIELDS = [
+    "credits_remaining",
+    "credits_refill_amount",
+    "credits_refill_interval",
+    "credits_refill_at",
+]
 
 
 @transaction.atomic
@@ -56,9 +65,13 @@ def api_key_create(
     rate_limit: dict | None = None,
     metadata: dict | None = None,
     expires_at=None,
+    credits: dict | None = None,
     request=None,
 ) -> tuple[ApiKey, str]:
-    """Issue a key for ``user``; return it with the raw key, which is never seen again."""
+    """Issue a key for ``user``; return it with the raw key, which is never seen again.
+
+    ``credits``: ``{remaining, refill?: {amount, interval}}``, or ``None`` for unlimited.
+    """
     creator = creator or _person(created_by or user)
     if creator.auth_method == AuthMethod.API_KEY:
         tenant = tenant if tenant is not None else _tenant_of(creator)
@@ -79,6 +92,7 @@ def api_key_create(
         expires_at=expires_at,
         created_by=created_by,
     )
+    set_credits(api_key, credits)
     rules.check_sizes(api_key)
     rules.check_key(api_key, actor=created_by or user)
     rules.check_tenant_membership(api_key)
@@ -106,7 +120,7 @@ def api_key_update(
     expired key's expiry never changes: it stays expired (SPEC §9).
     """
     api_key = ApiKey.objects.select_for_update().get(pk=api_key.pk)
-    unknown = set(changes) - set(UPDATABLE_FIELDS)
+    unknown = set(changes) - {*UPDATABLE_FIELDS, CREDITS}
     if unknown:
         raise ValidationError({field: ["This field cannot be changed."] for field in unknown})
     rules.check_escalation(creator, api_key)
@@ -117,7 +131,10 @@ def api_key_update(
     old_scopes, old_endpoints = list(api_key.scopes), list(api_key.endpoints)
     before_expiry = api_key.expires_at
     for field, value in changes.items():
-        setattr(api_key, field, value)
+        if field == CREDITS:
+            set_credits(api_key, value)
+        else:
+            setattr(api_key, field, value)
     rules.check_sizes(api_key, changed=set(changes))  # before any per-item check below
 
     if "scopes" in changes and old_scopes and not set(api_key.scopes) <= set(old_scopes):
@@ -142,7 +159,11 @@ def api_key_update(
         )
     rules.check_key(api_key, actor=actor or api_key.user, changed=set(changes))
     rules.check_escalation(creator, api_key)
-    api_key.save(update_fields=[*changes])
+    fields = [f for f in changes if f != CREDITS]
+    if CREDITS in changes:
+        fields += CREDIT_FIELDS
+        metering_credits.store(api_key)  # the live balance becomes the new one
+    api_key.save(update_fields=fields)
     after = api_key_summary(api_key)
     audit_record(
         event_type="api_key.updated",
@@ -223,6 +244,7 @@ def api_key_rotate(
         created_by=actor,
         rotated_from=old,
     )
+    _carry_credits(old, successor)
     raw_key = api_key_issue_material(successor)
     if grace_period_seconds == 0:
         old.is_active = False
@@ -337,6 +359,49 @@ def _tenant_of(principal: Principal):
     return Tenant.objects.get(pk=principal.tenant_id)
 
 
+def set_credits(api_key: ApiKey, credits: dict | None) -> None:
+    """Give ``api_key`` the credits ``{remaining, refill?: {amount, interval}}`` (``None``:
+    unlimited). A refill schedule starts at the next UTC day or month (``metering.credits``)."""
+    if credits is None:
+        api_key.credits_remaining = None
+        api_key.credits_refill_amount = None
+        api_key.credits_refill_interval = ""
+        api_key.credits_refill_at = None
+        return
+    refill = credits.get("refill") or None
+    api_key.credits_remaining = int(credits["remaining"])
+    api_key.credits_refill_amount = int(refill["amount"]) if refill else None
+    api_key.credits_refill_interval = refill["interval"] if refill else ""
+    api_key.credits_refill_at = metering_credits.initial_refill_at(
+        refill["interval"] if refill else None
+    )
+
+
+def _carry_credits(old: ApiKey, successor: ApiKey) -> None:
+    """A successor starts with the old key's live balance and refill schedule (as Unkey's
+    reroll does); during a grace period each key spends its own balance."""
+    state = metering_credits.credits_state(old)
+    if state is None:
+        return
+    successor.credits_remaining = state["remaining"]
+    successor.credits_refill_amount = old.credits_refill_amount
+    successor.credits_refill_interval = old.credits_refill_interval
+    successor.credits_refill_at = state["refills_at"]
+
+
+def credits_summary(api_key: ApiKey) -> dict | None:
+    """A key's credits as set (the live balance is ``metering.credits.remaining``)."""
+    if api_key.credits_remaining is None:
+        return None
+    refill = None
+    if api_key.credits_refill_interval:
+        refill = {
+            "amount": api_key.credits_refill_amount,
+            "interval": api_key.credits_refill_interval,
+        }
+    return {"remaining": api_key.credits_remaining, "refill": refill}
+
+
 def api_key_summary(api_key: ApiKey) -> dict:
     """What the audit log keeps of a key: its settings, never its secret or hash."""
     return {
@@ -352,6 +417,7 @@ def api_key_summary(api_key: ApiKey) -> dict:
         "is_active": api_key.is_active,
         "description": api_key.description,
         "metadata": api_key.metadata,
+        "credits": credits_summary(api_key),
     }
 
 

@@ -19,7 +19,7 @@ from core.principal import Principal
 from identity import policy
 from identity.authorize import Decision, authorize, ip_refusal
 from identity.paths import normalise_path
-from metering import throttles
+from metering import credits, throttles
 from metering.meter import MeterUnavailable, take
 from metering.usage import usage_record_direct
 from tenants.resolution import tenant_for_principal, tenant_for_request
@@ -35,6 +35,7 @@ class Verdict:
     tenant_id: object = None
     ratelimit: dict | None = None
     scopes: list = field(default_factory=list)
+    credits: dict | None = None  # {remaining, retry_after} for a key with credits
 
     def as_dict(self) -> dict:
         key = self.api_key
@@ -47,6 +48,7 @@ class Verdict:
             "tenant_id": self.tenant_id,
             "scopes": list(key.scopes) if key else [],
             "ratelimit": self.ratelimit,
+            "credits": self.credits,
             "reason": self.reason,
         }
 
@@ -55,10 +57,19 @@ UNKNOWN = "No key matches, or it belongs to no tenant you share."
 
 
 def verify_key(
-    *, verifier: Principal, raw_key: str, method: str, path: str | None, tenant_id=None, ip=None
+    *,
+    verifier: Principal,
+    raw_key: str,
+    method: str,
+    path: str | None,
+    tenant_id=None,
+    ip=None,
+    cost: int = 1,
 ) -> Verdict:
     """Judge ``raw_key`` for ``method path`` as if it had called it; count it as a use.
 
+    A key with credits spends ``cost`` of them when the use is admitted (0: only checks that
+    some are left); out of credits, the verdict is ``credits_exhausted`` and nothing is counted.
     Without a ``path`` the key alone is judged: valid, active, unexpired, the IP and tenant.
     ``path`` is judged in its normal form (SPEC §9); one that ``normalise_path`` refuses raises
     ``InvalidPath`` before anything is looked up or counted: the call itself is malformed.
@@ -82,7 +93,18 @@ def verify_key(
     refused = ip_refusal(principal, ip) or _bound_elsewhere(api_key, tenant_id)
     if refused is not None:
         return Verdict(False, refused.code, refused.reason, api_key, api_key.tenant_id)
-    reading = _count_use(api_key, ip)
+    reading = _count_use(api_key, ip, cost)
+    if reading is not None and reading.credits_exhausted:
+        wait = credits.retry_after(reading.credits)
+        return Verdict(
+            False,
+            "credits_exhausted",
+            "The key has no credits left"
+            + (f"; they refill in {wait} s." if wait is not None else "."),
+            api_key,
+            api_key.tenant_id or tenant_id,
+            credits={"remaining": reading.credits.remaining, "retry_after": wait},
+        )
     ratelimit = (
         {"limit": reading.limit, "remaining": reading.remaining, "reset": reading.reset}
         if reading is not None and reading.policy
@@ -99,6 +121,7 @@ def verify_key(
     if tenant_verdict is not None:
         code, reason = tenant_verdict
         return Verdict(False, code, reason, api_key, api_key.tenant_id, ratelimit)
+    balance = _credits_of(reading)
     if reading is not None and not reading.admitted:
         return Verdict(
             False,
@@ -107,10 +130,24 @@ def verify_key(
             api_key,
             api_key.tenant_id or tenant_id,
             ratelimit,
+            credits=balance,
         )
     return Verdict(
-        True, "valid", decision.reason, api_key, api_key.tenant_id or tenant_id, ratelimit
+        True,
+        "valid",
+        decision.reason,
+        api_key,
+        api_key.tenant_id or tenant_id,
+        ratelimit,
+        credits=balance,
     )
+
+
+def _credits_of(reading) -> dict | None:
+    """The key's balance after this use, for a key with credits."""
+    if reading is None or reading.credits is None:
+        return None
+    return {"remaining": reading.credits.remaining, "retry_after": None}
 
 
 def check_forwarded(request, *, principal: Principal, method: str, path: str):
@@ -192,9 +229,9 @@ def _tenant_rule(principal, api_key, tenant_id, path) -> tuple[str, str] | None:
     return None
 
 
-def _count_use(api_key, ip):
+def _count_use(api_key, ip, cost: int = 1):
     try:
-        return take(policy.meter_for_key(api_key), ip=ip)
+        return take(policy.meter_for_key(api_key), ip=ip, cost=cost)
     except MeterUnavailable as exc:
         throttles.note_meter_unavailable(exc)
         usage_record_direct(api_key.pk, ip=ip)

@@ -39,6 +39,7 @@ class KeyVerifyView(ApiView):
                 path=data["path"],
                 tenant_id=data.get("tenant_id"),
                 ip=data.get("ip"),
+                cost=data["cost"],
             )
         except InvalidPath as exc:
             raise BadRequest(str(exc), code=exc.code) from exc

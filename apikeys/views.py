@@ -29,6 +29,7 @@ from core.errors import RateLimitExceeded, ServiceUnavailable
 from core.nostore import no_store
 from core.views import see_other
 from identity.limits import rate_limits_hit
+from metering.credits import credits_state
 from metering.usage import usage_flush_quietly
 from tenants.selectors import tenants_for_user
 from tenants.views import current_tenant
@@ -158,6 +159,7 @@ def key_detail(request, key_id):
             ),
             "audit_trail": audit_trail,
             "successor": successor,
+            "credits": credits_state(api_key),
         },
     )
 

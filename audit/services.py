@@ -68,28 +68,53 @@ def audit_prune(*, before) -> int:
 
 
 BURST_THRESHOLDS = (10, 100, 1000, 10000)
+BURST_WINDOW_SECONDS = 60
 
 
-def audit_failed_key_authentication(request, code: str) -> None:
+def burst_tally(request, code: str):
+    """The per-address, per-minute counter of refused keys, for ``metering.meter.take``.
+
+    The refusal's own trip to the shared cache (its count in the anonymous bucket) increments
+    it too, so a refused key costs one round trip; ``None`` when ``code`` is not a refused key.
+    """
+    from core.errors import FAILED_KEY_CODES
+    from metering.backends import Tally
+
+    if code not in FAILED_KEY_CODES:
+        return None
+    minute = int(time.time() // BURST_WINDOW_SECONDS)
+    return Tally(f"audit:keyfail:{client_ip(request)}:{minute}", 2 * BURST_WINDOW_SECONDS)
+
+
+def audit_failed_key_authentication(request, code: str, *, count: int | None = None) -> None:
     """Aggregate refused API keys per client IP and minute; record a row at each threshold.
 
     One row when an IP reaches 10 refusals within a minute, another at 100, 1,000 and 10,000:
-    a burst is visible in the log without a row (or a database write) per request.
+    a burst is visible in the log without a row (or a database write) per request. ``count``
+    is the minute's tally when the refusal's count already incremented it (``burst_tally``);
+    otherwise it is incremented here.
     """
-    ip = client_ip(request)
-    minute = int(time.time() // 60)
-    counter = f"audit:keyfail:{ip}:{minute}"
-    try:
-        try:
-            count = cache.incr(counter)  # one trip, but for an address's first refusal a minute
-        except ValueError:
-            count = 1 if cache.add(counter, 1, 120) else cache.incr(counter)
-    except (*CACHE_ERRORS, ValueError):
-        return
+    if count is None:
+        count = _incr_tally(burst_tally(request, code))
+        if count is None:
+            return
     if count in BURST_THRESHOLDS:
         audit_record(
             event_type="api_key.auth_failed_burst",
             request=request,
             outcome=AuditEvent.Outcome.FAILURE,
-            data={"failures": count, "window_seconds": 60, "last_code": code},
+            data={"failures": count, "window_seconds": BURST_WINDOW_SECONDS, "last_code": code},
         )
+
+
+def _incr_tally(tally) -> int | None:
+    """The tally incremented on its own (the shared cache unreachable: ``None``)."""
+    if tally is None:
+        return None
+    try:
+        try:
+            return cache.incr(tally.key)  # one trip, but for an address's first refusal a minute
+        except ValueError:
+            return 1 if cache.add(tally.key, 1, tally.ttl) else cache.incr(tally.key)
+    except (*CACHE_ERRORS, ValueError):
+        return None

@@ -122,6 +122,11 @@ def keyward_server(extra_env: dict, root: Path = ROOT, only: tuple = ()) -> "Ser
         "JWT": ("/api/v1/auth/verify", {"Authorization": f"Bearer {creds['jwt']}"}),
         "session": ("/api/v1/auth/verify", {"Cookie": f"sessionid={creds['session']}"}),
     }
+    if "credits_key" in creds:  # a baseline revision may predate credits
+        scenarios["key with credits"] = (
+            "/api/v1/auth/verify",
+            {"Authorization": f"Bearer {creds['credits_key']}"},
+        )
     if "invented" in creds:  # a tree whose seed invents keys (not an older one)
         # Every response is a 401 (the non-2xx column): each one is a refusal.
         script = rotating_keys_script(creds["invented"])

@@ -1,7 +1,8 @@
 """Create Keyward's benchmark credentials (a key, a JWT, a session) and print them as JSON.
 
 The key's rate limit is raised far above what wrk can send, so limiting and usage recording run
-on every request without refusing any. ``invented`` are well-formed keys never issued.
+on every request without refusing any. ``invented`` are well-formed keys never issued;
+``credits_key`` is the same key with credits (more than any run spends).
 """
 
 import json
@@ -42,6 +43,15 @@ _, verifier_key = api_key_create(
     scopes=["keys:verify"],
     rate_limit={"per_minute": 1_000_000_000, "per_hour": 1_000_000_000},
 )
+# The same key with credits (SPEC §12): enough that wrk never exhausts them.
+_, credits_key = api_key_create(
+    user=user,
+    created_by=user,
+    name="bench credits",
+    key_type="production",
+    rate_limit={"per_minute": 1_000_000_000, "per_hour": 1_000_000_000},
+    credits={"remaining": 1_000_000_000_000},
+)
 client = Client()
 client.force_login(user)
 session = client.cookies["sessionid"].value
@@ -54,6 +64,7 @@ print(
             "jwt": str(AccessToken.for_user(user)),  # signed as KEYWARD_JWT_ALGORITHM says
             "session": session,
             "invented": invented,
+            "credits_key": credits_key,
         }
     )
 )

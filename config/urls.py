@@ -5,7 +5,7 @@ from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from accounts import api_urls as accounts_api
-from accounts.admin_login import AdminLoginForm
+from accounts.admin_login import AdminLoginForm, limited_login
 from agents import api_urls as agents_api
 from apikeys import api_urls as apikeys_api
 from audit import api_urls as audit_api
@@ -37,6 +37,7 @@ api_v1 = [
 # the API and the pages. DRF's own login (``rest_framework.urls``) is not mounted: the browsable
 # API links to ``/login`` instead (templates/rest_framework/api.html).
 admin.site.login_form = AdminLoginForm
+admin.site.login = limited_login(admin.site.login)  # over the login limits: 429, as elsewhere
 
 urlpatterns = [
     path("api/v1/", include(api_v1)),

@@ -107,6 +107,22 @@ class RateLimitExceeded(exceptions.APIException):
         self.extra_headers = headers or {}
 
 
+class CreditsExhausted(exceptions.APIException):
+    """429 ``credits_exhausted``: the key has no credits left (SPEC §12).
+
+    ``retry_after`` is the seconds until the next refill, ``None`` for a key without refill
+    (then no ``Retry-After`` header either: waiting will not help).
+    """
+
+    status_code = status.HTTP_429_TOO_MANY_REQUESTS
+    default_detail = "The key has no credits left."
+    default_code = "credits_exhausted"
+
+    def __init__(self, retry_after: float | int | None = None):
+        super().__init__()
+        self.retry_after = None if retry_after is None else max(1, math.ceil(retry_after))
+
+
 class ServiceUnavailableMiddleware:
     """Pages and the admin: a ``ServiceUnavailable`` a view let through is a 503 page, not a 500.
 
@@ -184,7 +200,11 @@ def api_exception_handler(exc, context):
         detail = " ".join(str(item) for item in detail)
     code = _code_of(exc)
     extra = {}
-    if isinstance(exc, RateLimitExceeded):
+    if isinstance(exc, CreditsExhausted):
+        extra["retry_after"] = exc.retry_after
+        if exc.retry_after is not None:
+            response["Retry-After"] = str(exc.retry_after)
+    elif isinstance(exc, RateLimitExceeded):
         extra["retry_after"] = exc.retry_after
         response["Retry-After"] = str(exc.retry_after)
         for name, value in exc.extra_headers.items():
@@ -219,21 +239,29 @@ def _refused_bearer(response, code: str, view) -> bool:
 def _refused_credential(exc, request):
     """A refused credential counts against the client IP's anonymous limit (429 when over),
     and refused API keys feed the audit log's failed-authentication bursts."""
-    from audit.services import audit_failed_key_authentication
+    from audit.services import audit_failed_key_authentication, burst_tally
     from metering.throttles import count_failed_authentication
 
     if request is None:
         return exc
     code = _code_of(exc)
-    if code in FAILED_KEY_CODES:
-        audit_failed_key_authentication(request, code)
-    reading = count_failed_authentication(request)
+    tally = burst_tally(request, code)
+    # One trip: the anonymous bucket and the audit's burst tally are counted together.
+    reading = count_failed_authentication(request, tally=tally)
+    if tally is not None:
+        counted = reading.tally if reading is not None else None
+        audit_failed_key_authentication(request, code, count=counted)
     if reading is not None and not reading.admitted:
         return RateLimitExceeded(reading.retry_after, headers=reading.headers())
     return exc
 
 
 FAILED_KEY_CODES = frozenset({"invalid_api_key", "api_key_disabled", "api_key_expired"})
+
+
+def code_of(exc: exceptions.APIException) -> str:
+    """The SPEC §8 code an exception answers with."""
+    return _code_of(exc)
 
 
 def _code_of(exc: exceptions.APIException) -> str:

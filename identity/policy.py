@@ -11,6 +11,7 @@ from django.conf import settings
 
 from core.principal import AuthMethod, Principal
 from identity.limits import effective_rate_limit, type_rate_limit
+from metering import credits
 from metering.meter import Meter, Window, parse_rate
 
 
@@ -41,12 +42,13 @@ def cache_key_of_user(user_id) -> str:
 
 
 def meter_for_key(api_key) -> Meter:
-    """A key's bucket; its usage buffer; and its generation, read in the same trip."""
+    """A key's bucket; its usage buffer; its generation and credits, in the same trip."""
     return Meter(
         bucket=f"key:{api_key.pk}",
         windows=_windows(effective_rate_limit(api_key)),
         usage_key_id=str(api_key.pk),
         generation_of=cache_key_of_key(api_key.key_hash),
+        credits=credits.plan_of(api_key),
     )
 
 

@@ -57,6 +57,9 @@ class Reach:
     # The owner's staff status decides whether ``admin`` acts and whether full access reaches
     # the staff-only scopes (SPEC §3: "the admin scope acts only while its owner is staff").
     owner_is_staff: bool = False
+    # Credits (SPEC §12): ``None`` is unlimited, else ``(remaining, refill amount or None,
+    # refill interval or "")`` as set on the key (its configuration, not the live balance).
+    credits: tuple | None = None
 
     @property
     def full_access(self) -> bool:
@@ -149,6 +152,32 @@ def _rate_limit(actor: Reach, target: Reach) -> Refusal | None:
     return None
 
 
+# Refills compared per 31 days, so that a daily refill of 10 is no more than a monthly of 310.
+_REFILLS_PER_MONTH = {"daily": 31, "monthly": 1}
+
+
+def _credits(actor: Reach, target: Reach) -> Refusal | None:
+    """A key with credits gives only credits: no more than it holds or refills to, and a
+    refill no faster than its own (none, if it has none)."""
+    if actor.credits is None:
+        return None
+    if target.credits is None:
+        return Refusal("credits", "a key with credits cannot give unlimited credits.")
+    remaining, amount, interval = actor.credits
+    t_remaining, t_amount, t_interval = target.credits
+    if t_remaining > max(remaining, amount or 0):
+        return Refusal("credits", "cannot exceed the calling key's credits.")
+    if t_interval and not interval:
+        return Refusal("credits", "a key without refill cannot give a refill.")
+    if (
+        t_interval
+        and (t_amount or 0) * _REFILLS_PER_MONTH[t_interval]
+        > (amount or 0) * _REFILLS_PER_MONTH[interval]
+    ):
+        return Refusal("credits", "cannot refill faster than the calling key.")
+    return None
+
+
 def _key_manager(actor: Reach, target: Reach) -> Refusal | None:
     if target.key_manager and not actor.key_manager:
         return Refusal("key_manager", "only a key manager acts on key managers.")
@@ -164,6 +193,7 @@ _CHECKS = (
     _expires_at,
     _rate_limit,
     _key_manager,
+    _credits,
 )
 
 

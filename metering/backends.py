@@ -50,12 +50,85 @@ class Pending:
     last_ip: str | None = None
 
 
+class Counted(NamedTuple):
+    """What one ``count`` call found: the windows' counts (``None``: nothing was counted)."""
+
+    counts: list[int] | None
+    generation: str | None
+    tally: int | None = None  # the audit tally's count, when one was asked for
+    credits: "CreditState | None" = None  # the key's credits, when it has some
+
+
+class Tally(NamedTuple):
+    """A counter that only counts, in the same trip (the audit's refused keys per address)."""
+
+    key: str
+    ttl: int
+
+
+class CreditState(NamedTuple):
+    """A key's credits as the cache holds them (see ``metering.credits``)."""
+
+    remaining: int
+    refill_at: int  # epoch seconds of the next refill; 0: none
+    exhausted: bool = False  # this request was refused for them: nothing was counted
+
+
+class CreditSpend(NamedTuple):
+    """What the script needs to spend a key's credits: seeds from the database, and the cost."""
+
+    key_id: str
+    seed_remaining: int  # the database's copy, used when the cache holds none
+    seed_refill_at: int  # epoch seconds; 0: no refill
+    refill_amount: int | None
+    next_refill_at: int  # the refill after this second, should one be due now
+    cost: int = 1
+
+
+CREDITS_TTL = 35 * 86_400  # an idle key's credits are re-seeded from the database after this
+
+
 _COUNT_SCRIPT = """
 local n = tonumber(ARGV[1])
 local base = 2 * n + 1
 local generation = ''
 if ARGV[base + 5] == '1' then generation = redis.call('GET', KEYS[n + 3]) or '' end
 if ARGV[base + 6] ~= '' and generation ~= ARGV[base + 6] then return {'stale', generation} end
+
+-- Audit tally (audit.services: refused keys per address and minute). KEYS[n + 4] is the tally,
+-- ARGV[base + 7] its time to live ('' for none). Counted whatever the verdict, so a refusal
+-- costs one trip: the anonymous bucket and the burst counter together.
+local tally = -1
+if ARGV[base + 7] ~= '' then
+  tally = redis.call('INCR', KEYS[n + 4])
+  if tally == 1 then redis.call('EXPIRE', KEYS[n + 4], tonumber(ARGV[base + 7])) end
+end
+
+-- Credits, part 1 of 2: may this request spend them? (metering.credits). KEYS[n + 5] is the
+-- key's hash {r: remaining, at: next refill epoch}; ARGV[base + 8] the cost ('' for a key
+-- without credits), then the database's remaining and refill epoch (seeds when the cache holds
+-- none), the refill amount ('' for none), the refill after this second, the hash's time to live.
+-- A due refill happens here, lazily. Too few left: refused before any window or usage counts.
+local credits, refill_at, cost = nil, 0, 0
+if ARGV[base + 8] ~= '' then
+  cost = tonumber(ARGV[base + 8])
+  local stored = redis.call('HMGET', KEYS[n + 5], 'r', 'at')
+  local changed = false
+  if stored[1] then
+    credits, refill_at = tonumber(stored[1]), tonumber(stored[2] or '0')
+  else
+    credits, refill_at, changed = tonumber(ARGV[base + 9]), tonumber(ARGV[base + 10]), true
+  end
+  if ARGV[base + 11] ~= '' and refill_at > 0 and tonumber(ARGV[base + 3]) >= refill_at then
+    credits, refill_at, changed = tonumber(ARGV[base + 11]), tonumber(ARGV[base + 12]), true
+  end
+  if changed then
+    redis.call('HSET', KEYS[n + 5], 'r', credits, 'at', refill_at)
+    redis.call('EXPIRE', KEYS[n + 5], tonumber(ARGV[base + 13]))
+  end
+  if credits <= 0 or credits < cost then return {'credits', credits, refill_at, generation} end
+end
+
 local result = {}
 local admitted = true
 for i = 1, n do
@@ -70,7 +143,17 @@ if admitted and ARGV[base + 1] ~= '' then
   redis.call('HSET', KEYS[n + 1], 'at', ARGV[base + 3], 'ip', ARGV[base + 4])
   redis.call('SADD', KEYS[n + 2], ARGV[base + 1])
 end
+
+-- Credits, part 2 of 2: an admitted request spends its cost.
+if admitted and credits ~= nil and cost > 0 then
+  credits = redis.call('HINCRBY', KEYS[n + 5], 'r', -cost)
+  redis.call('EXPIRE', KEYS[n + 5], tonumber(ARGV[base + 13]))
+end
+
 result[n + 1] = generation
+result[n + 2] = tally
+result[n + 3] = credits or -1
+result[n + 4] = refill_at
 return result
 """
 
@@ -116,35 +199,86 @@ class RedisBackend:
             on_reconnect=_notify_reconnect,
         )
 
-    def count(self, counters, *, usage_key_id, generation_of, ip, now, expected_generation=None):
-        """Count one request; ``(None, generation)`` when ``expected_generation`` is stale."""
+    def count(
+        self,
+        counters,
+        *,
+        usage_key_id,
+        generation_of,
+        ip,
+        now,
+        expected_generation=None,
+        tally: Tally | None = None,
+        credits: CreditSpend | None = None,
+    ) -> Counted:
+        """Count one request; ``counts`` is ``None`` when ``expected_generation`` is stale or
+        the key's credits are exhausted (``credits.exhausted``)."""
         result = self._run_count(
-            *self._script_head(counters, usage_key_id, generation_of),
+            *self._script_head(
+                counters,
+                usage_key_id,
+                generation_of,
+                tally.key if tally else None,
+                credits.key_id if credits else None,
+            ),
             usage_key_id or "",
             f"d:{_day(int(now) // 86400)}",
             int(now),
             ip or "",
             "1" if generation_of else "0",
             expected_generation or "",
+            tally.ttl if tally else "",
+            *(_credit_args(credits) if credits else _NO_CREDIT_ARGS),
         )
-        generation = result[-1]
-        generation = generation.decode() if isinstance(generation, bytes) else generation
         if result[0] == b"stale":
-            return None, (generation or None)
-        return [int(c) for c in result[:-1]], (generation or None)
+            return Counted(None, _text(result[1]) or None)
+        if result[0] == b"credits":
+            state = CreditState(int(result[1]), int(result[2]), exhausted=True)
+            return Counted(None, _text(result[3]) or None, credits=state)
+        n = len(counters)
+        generation = _text(result[n])
+        tally_count = int(result[n + 1])
+        state = CreditState(int(result[n + 2]), int(result[n + 3])) if credits else None
+        return Counted(
+            [int(c) for c in result[:n]],
+            generation or None,
+            tally_count if tally_count >= 0 else None,
+            state,
+        )
 
-    def _script_head_of(self, counters, usage_key_id, generation_of) -> tuple:
+    def _script_head_of(
+        self, counters, usage_key_id, generation_of, tally_key=None, credits_of=None
+    ) -> tuple:
         """The script's keys and the windows' limits: the same until one of the windows ends."""
         keys = [self._make_key(c.key) for c in counters]
         keys += [
             self._make_key(f"usage:{usage_key_id or '-'}"),
             self._dirty_set,
             self._make_key(f"gen:{generation_of or '-'}"),
+            self._make_key(tally_key or "tally:-"),
+            self._make_key(f"credits:{credits_of or '-'}"),
         ]
         limits = [len(counters)]
         for counter in counters:
             limits += [counter.limit, counter.ttl]
         return (len(keys), *keys, *limits)
+
+    def credits_peek(self, key_id: str) -> CreditState | None:
+        remaining, refill_at = self._client.hmget(self._make_key(f"credits:{key_id}"), "r", "at")
+        if remaining is None:
+            return None
+        return CreditState(int(remaining), int(refill_at or 0))
+
+    def credits_set(self, key_id: str, state: CreditState | None) -> None:
+        """Put a key's credits in the cache (``None``: drop them, the key has none now)."""
+        key = self._make_key(f"credits:{key_id}")
+        if state is None:
+            self._client.delete(key)
+            return
+        with self._client.pipeline(transaction=True) as pipe:
+            pipe.hset(key, mapping={"r": state.remaining, "at": state.refill_at})
+            pipe.expire(key, CREDITS_TTL)
+            pipe.execute()
 
     def peek(self, counters) -> list[int]:
         values = self._client.mget([self._make_key(c.key) for c in counters]) if counters else []
@@ -228,25 +362,71 @@ class CacheBackend:
         self._lock = threading.Lock()
         self._usage: dict[str, Pending] = defaultdict(Pending)
         self._cache = caches["default"]
+        self._credits_lock = threading.Lock()
 
-    def count(self, counters, *, usage_key_id, generation_of, ip, now, expected_generation=None):
+    def count(
+        self,
+        counters,
+        *,
+        usage_key_id,
+        generation_of,
+        ip,
+        now,
+        expected_generation=None,
+        tally: Tally | None = None,
+        credits: CreditSpend | None = None,
+    ) -> Counted:
         cache = self._cache
         generation = cache.get(f"gen:{generation_of}") if generation_of else None
         if expected_generation and generation != expected_generation:
-            return None, generation
-        counts = []
-        for counter in counters:
-            if cache.add(counter.key, 1, counter.ttl):
-                counts.append(1)
-            else:
-                try:
-                    counts.append(cache.incr(counter.key))
-                except ValueError:  # expired between add and incr
-                    cache.add(counter.key, 1, counter.ttl)
-                    counts.append(1)
-        if usage_key_id and all(n <= c.limit for n, c in zip(counts, counters, strict=True)):
+            return Counted(None, generation)
+        tally_count = self._incr(tally.key, tally.ttl) if tally else None
+        if credits is None:
+            counts = [self._incr(counter.key, counter.ttl) for counter in counters]
+            if usage_key_id and all(n <= c.limit for n, c in zip(counts, counters, strict=True)):
+                self._buffer_use(usage_key_id, ip=ip, now=now)
+            return Counted(counts, generation, tally_count)
+        # Credits: exact within this process (its lock); a cache without scripts cannot make
+        # them exact across processes, which is what Redis is for.
+        with self._credits_lock:
+            name = f"credits:{credits.key_id}"
+            held = cache.get(name)
+            state, changed = credit_state_now(
+                CreditState(*held) if held else None, credits, int(now)
+            )
+            if changed:
+                cache.set(name, tuple(state[:2]), CREDITS_TTL)
+            if not can_spend(state, credits.cost):
+                return Counted(None, generation, tally_count, state._replace(exhausted=True))
+            counts = [self._incr(counter.key, counter.ttl) for counter in counters]
+            admitted = all(n <= c.limit for n, c in zip(counts, counters, strict=True))
+            if admitted and credits.cost:
+                state = state._replace(remaining=state.remaining - credits.cost)
+                cache.set(name, tuple(state[:2]), CREDITS_TTL)
+        if usage_key_id and admitted:
             self._buffer_use(usage_key_id, ip=ip, now=now)
-        return counts, generation
+        return Counted(counts, generation, tally_count, state)
+
+    def _incr(self, key: str, ttl: int) -> int:
+        cache = self._cache
+        if cache.add(key, 1, ttl):
+            return 1
+        try:
+            return cache.incr(key)
+        except ValueError:  # expired between add and incr
+            cache.add(key, 1, ttl)
+            return 1
+
+    def credits_peek(self, key_id: str) -> CreditState | None:
+        held = self._cache.get(f"credits:{key_id}")
+        return CreditState(*held) if held else None
+
+    def credits_set(self, key_id: str, state: CreditState | None) -> None:
+        with self._credits_lock:
+            if state is None:
+                self._cache.delete(f"credits:{key_id}")
+            else:
+                self._cache.set(f"credits:{key_id}", tuple(state[:2]), CREDITS_TTL)
 
     def peek(self, counters) -> list[int]:
         return [int(self._cache.get(c.key) or 0) for c in counters]
@@ -322,31 +502,68 @@ class MemoryBackend(CacheBackend):
         super().__init__()
         self._counters: dict[str, tuple[int, float]] = {}  # key -> (count, expires at)
         self._generations: dict[str, str] = {}
+        self._credits: dict[str, CreditState] = {}  # key id -> its credits (metering.credits)
         self._retiring: dict[str, float] = {}  # key -> when its marker lapses (monotonic)
         self._prune_at = self.PRUNE_AT
         self._changes = ChangeFile(changes_path())
         self._changes_seen = self._changes.stamp()
         self._epoch = 0
 
-    def count(self, counters, *, usage_key_id, generation_of, ip, now, expected_generation=None):
+    def count(
+        self,
+        counters,
+        *,
+        usage_key_id,
+        generation_of,
+        ip,
+        now,
+        expected_generation=None,
+        tally: Tally | None = None,
+        credits: CreditSpend | None = None,
+    ) -> Counted:
         with self._lock:
             generation = self._generation(generation_of) if generation_of else None
             if expected_generation and generation != expected_generation:
-                return None, generation
+                return Counted(None, generation)
+            tally_count = self._incr(tally.key, tally.ttl, now) if tally else None
+            state = None
+            if credits is not None:  # the script's credits block, under the one lock
+                state, _ = credit_state_now(self._credits.get(credits.key_id), credits, int(now))
+                self._credits[credits.key_id] = state
+                if not can_spend(state, credits.cost):
+                    return Counted(None, generation, tally_count, state._replace(exhausted=True))
             counts, admitted = [], True
             for counter in counters:
-                count, expires_at = self._counters.get(counter.key, (0, 0.0))
-                if expires_at <= now:
-                    count, expires_at = 0, now + counter.ttl
-                count += 1
-                self._counters[counter.key] = (count, expires_at)
+                count = self._incr(counter.key, counter.ttl, now)
                 counts.append(count)
                 admitted = admitted and count <= counter.limit
             if usage_key_id and admitted:
                 self._add_use(usage_key_id, ip=ip, now=now)
+            if state is not None and admitted and credits.cost:
+                state = state._replace(remaining=state.remaining - credits.cost)
+                self._credits[credits.key_id] = state
             if len(self._counters) > self._prune_at:
                 self._prune(now)
-        return counts, generation
+        return Counted(counts, generation, tally_count, state)
+
+    def _incr(self, key: str, ttl: int, now: float) -> int:  # under ``_lock``
+        count, expires_at = self._counters.get(key, (0, 0.0))
+        if expires_at <= now:
+            count, expires_at = 0, now + ttl
+        count += 1
+        self._counters[key] = (count, expires_at)
+        return count
+
+    def credits_peek(self, key_id: str) -> CreditState | None:
+        with self._lock:
+            return self._credits.get(key_id)
+
+    def credits_set(self, key_id: str, state: CreditState | None) -> None:
+        with self._lock:
+            if state is None:
+                self._credits.pop(key_id, None)
+            else:
+                self._credits[key_id] = CreditState(state.remaining, state.refill_at)
 
     def peek(self, counters) -> list[int]:
         now = time.time()
@@ -535,6 +752,37 @@ def day_of(now: float) -> str:
 def _day(day_number: int) -> str:
     """``day_of`` by days since the epoch: formatting a date on every request costs ~2 µs."""
     return day_of(day_number * 86400)
+
+
+def credit_state_now(held: CreditState | None, spend: CreditSpend, now: int):
+    """The credits as they stand at ``now``: seeded when none are held, refilled when due.
+
+    Returns ``(state, changed)``. The Redis script's credits block does the same in Lua.
+    """
+    changed = held is None
+    state = held or CreditState(spend.seed_remaining, spend.seed_refill_at)
+    if spend.refill_amount is not None and 0 < state.refill_at <= now:
+        state, changed = CreditState(spend.refill_amount, spend.next_refill_at), True
+    return CreditState(state.remaining, state.refill_at), changed
+
+
+def can_spend(state: CreditState, cost: int) -> bool:
+    """At zero nothing is admitted, whatever the cost; otherwise the cost must be there."""
+    return state.remaining > 0 and state.remaining >= cost
+
+
+def _credit_args(spend: CreditSpend) -> tuple:
+    return (
+        spend.cost,
+        spend.seed_remaining,
+        spend.seed_refill_at,
+        "" if spend.refill_amount is None else spend.refill_amount,
+        spend.next_refill_at,
+        CREDITS_TTL,
+    )
+
+
+_NO_CREDIT_ARGS = ("", 0, 0, "", 0, CREDITS_TTL)
 
 
 def _text(value) -> str:

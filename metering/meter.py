@@ -24,6 +24,7 @@ from django.utils.module_loading import import_string
 
 from core.cache import CACHE_ERRORS
 from metering import backends
+from metering import credits as credits_
 
 GROUP = "keyward.meter"
 
@@ -45,6 +46,7 @@ class Meter:
     windows: tuple[Window, ...]
     usage_key_id: str | None = None  # the API key whose usage an admitted request adds to
     generation_of: str | None = None  # the verified record (key or user) whose generation to read
+    credits: "credits_.Credits | None" = None  # the key's credits, spent in the same trip
 
 
 class Reading(NamedTuple):  # one per request: a tuple is built at C speed, a frozen dataclass not
@@ -57,6 +59,13 @@ class Reading(NamedTuple):  # one per request: a tuple is built at C speed, a fr
     generation: str | None = None
     stale: bool = False  # the caller's cached generation was out of date; nothing was counted
     deciding: str = ""  # the deciding window's policy name, a Structured Field String
+    tally: int | None = None  # the tally's count, when ``take`` was given one
+    credits: backends.CreditState | None = None  # the key's balance after this request
+
+    @property
+    def credits_exhausted(self) -> bool:
+        """Refused for the key's credits: nothing else was counted or spent."""
+        return self.credits is not None and self.credits.exhausted
 
     def headers(self) -> dict[str, str]:
         """X-RateLimit-* and the RateLimit-Policy / RateLimit pair of the IETF draft (-11)."""
@@ -100,28 +109,47 @@ class MeterUnavailable(Exception):
         self.maybe_counted = maybe_counted
 
 
-def take(meter: Meter, *, ip: str | None = None, expected_generation: str | None = None) -> Reading:
+def take(
+    meter: Meter,
+    *,
+    ip: str | None = None,
+    expected_generation: str | None = None,
+    tally: backends.Tally | None = None,
+    cost: int = 1,
+) -> Reading:
     """Count one request under ``meter`` and return the verdict.
 
     With ``expected_generation``, nothing is counted unless the key's generation still equals
     it; the reading is then ``stale`` and the caller reloads the key and takes again.
+    ``tally`` is one more counter to increment in the same trip, whatever the verdict (the
+    audit's refused keys); ``cost`` is what an admitted request spends of the key's credits.
+    A key out of credits is refused (``credits_exhausted``) before anything is counted.
     """
     now = time.time()
     plan = _plan_at(meter.bucket, meter.windows, int(now))
+    spend = credits_.spend_of(meter.credits, now, cost) if meter.credits is not None else None
     try:
-        counts, generation = backends.active().count(
+        counted = backends.active().count(
             plan.counters,
             usage_key_id=meter.usage_key_id,
             generation_of=meter.generation_of,
             ip=ip,
             now=now,
             expected_generation=expected_generation,
+            tally=tally,
+            credits=spend,
         )
     except CACHE_ERRORS as exc:
         raise MeterUnavailable(str(exc), maybe_counted=getattr(exc, "maybe_run", False)) from exc
+    counts, generation, tally_count, credit_state = counted
     if counts is None:
+        if credit_state is not None:  # out of credits: refused, nothing counted
+            return Reading(False, 0, 0, 0, 0, "", generation, False, "", tally_count, credit_state)
         return Reading(False, 0, 0, 0, 0, "", generation, stale=True)
-    return _reading(plan, counts, generation)
+    reading = _reading(plan, counts, generation)
+    if tally_count is not None or credit_state is not None:
+        reading = reading._replace(tally=tally_count, credits=credit_state)
+    return reading
 
 
 def peek(meter: Meter) -> Reading:

@@ -17,9 +17,10 @@ import logging
 from rest_framework.throttling import BaseThrottle
 
 from core.client_ip import client_ip
-from core.errors import RateLimitExceeded
+from core.errors import CreditsExhausted, RateLimitExceeded
 from core.principal import principal_of
 from identity import policy
+from metering import credits
 from metering.meter import HEADER_NAMES, MeterUnavailable, Reading, take
 
 logger = logging.getLogger(__name__)
@@ -39,6 +40,8 @@ def reading_of(request):
 
 def raise_if_over(reading: Reading | None) -> None:
     if reading is not None and not reading.admitted:
+        if reading.credits_exhausted:
+            raise CreditsExhausted(credits.retry_after(reading.credits))
         raise RateLimitExceeded(reading.retry_after, headers=reading.headers())
 
 
@@ -63,9 +66,9 @@ class KeywardRateThrottle(BaseThrottle):
         return True
 
 
-def take_or_fail_open(meter, *, ip) -> Reading | None:
+def take_or_fail_open(meter, *, ip, tally=None) -> Reading | None:
     try:
-        return take(meter, ip=ip)
+        return take(meter, ip=ip, tally=tally)
     except MeterUnavailable as exc:
         note_meter_unavailable(exc)
         return None
@@ -78,13 +81,18 @@ def note_meter_unavailable(exc) -> None:
     logger.warning("rate limits not applied, shared cache unavailable: %s", type(exc).__name__)
 
 
-def count_failed_authentication(request) -> Reading | None:
-    """Count a refused credential in the client IP's anonymous bucket; the caller may 429."""
+def count_failed_authentication(request, *, tally=None) -> Reading | None:
+    """Count a refused credential in the client IP's anonymous bucket; the caller may 429.
+
+    ``tally`` (the audit's refused-key counter) is incremented in the same trip. When the
+    refusal was counted already, that reading is returned: its ``tally`` is ``None`` unless the
+    earlier count took the same tally.
+    """
     reading = reading_of(request)
     if reading is not _UNSET:
         return reading
     ip = client_ip(request)
-    reading = take_or_fail_open(policy.meter_for_ip(ip), ip=ip)
+    reading = take_or_fail_open(policy.meter_for_ip(ip), ip=ip, tally=tally)
     attach_reading(request, reading)
     return reading
 

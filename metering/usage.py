@@ -8,7 +8,8 @@ figures, so the API, the admin and the pages show exact counts at once, and from
 ``manage.py flushusage`` (for an idle installation, or by hand).
 
 Each key's buffer is taken atomically (read and cleared in one Lua call) and added to the
-database in one transaction; if the transaction fails the buffer is put back. What can be lost:
+database in one transaction; if the transaction fails the buffer is put back. A key's credit
+balance is copied into the database by the same flush (``metering.credits``). What can be lost:
 with Redis, what Redis itself loses (nothing with ``appendfsync always``, about a second with
 ``everysec``, everything since the last flush without persistence; a ``FLUSHALL`` empties the
 buffer) and a flush killed between its take and its commit (milliseconds). Where the buffer
@@ -42,7 +43,7 @@ def usage_flush(*, key_ids=None) -> int:
         if not pending.count:
             continue
         try:
-            _apply(key_id, pending)
+            _apply(key_id, pending, credits=backend.credits_peek(key_id))
         except Exception:
             backend.usage_restore(key_id, pending)
             logger.exception("usage flush failed for key %s; buffer restored", key_id)
@@ -105,7 +106,9 @@ def usage_flush_safely() -> None:
 
 
 @transaction.atomic
-def _apply(key_id: str, pending: backends.Pending) -> None:
+def _apply(key_id: str, pending: backends.Pending, *, credits=None) -> None:
+    """Add ``pending`` to the key's figures; copy the cache's credit balance beside them
+    (``metering.credits``: the copy a cache that lost its data is seeded from again)."""
     changes = {"request_count": F("request_count") + pending.count}
     if pending.last_at is not None:
         last_at = datetime.fromtimestamp(pending.last_at - pending.last_at % 60, tz=UTC)
@@ -114,6 +117,13 @@ def _apply(key_id: str, pending: backends.Pending) -> None:
     updated = ApiKey.objects.filter(pk=key_id).update(**changes)
     if not updated:
         return  # the key was deleted meanwhile; its usage goes with it
+    if credits is not None:
+        ApiKey.objects.filter(pk=key_id, credits_remaining__isnull=False).update(
+            credits_remaining=credits.remaining,
+            credits_refill_at=(
+                datetime.fromtimestamp(credits.refill_at, tz=UTC) if credits.refill_at else None
+            ),
+        )
     for day, count in pending.days.items():
         _add_daily(key_id, date.fromisoformat(day), count)
 

@@ -114,7 +114,12 @@ def serve(
             return entry.record
         refusal = refuse(entry.record) if refuse is not None else None
         if refusal is not None:
-            reading = count_refused(request, generation_of=cache_key, expected=entry.generation)
+            reading = count_refused(
+                request,
+                generation_of=cache_key,
+                expected=entry.generation,
+                tally=_burst_tally(request, refusal),
+            )
             if reading is not STALE:
                 _refuse(refusal, reading)
             forget(cache_key)
@@ -149,7 +154,7 @@ def serve(
     if request is not None:
         refusal = refuse(record) if refuse is not None else None
         if refusal is not None:
-            _refuse(refusal, count_refused(request))
+            _refuse(refusal, count_refused(request, tally=_burst_tally(request, refusal)))
         try:
             reading = take(meter, ip=ip)
         except MeterUnavailable as exc:
@@ -190,20 +195,23 @@ def get(cache_key: str) -> Verified | None:
 STALE = object()  # what ``count_refused`` returns when the expected generation has moved on
 
 
-def count_refused(request, *, generation_of: str | None = None, expected: str | None = None):
+def count_refused(
+    request, *, generation_of: str | None = None, expected: str | None = None, tally=None
+):
     """Count a refused request in the client address's anonymous bucket, and remember it.
 
     With ``expected``, the same trip confirms that ``generation_of`` still holds that value;
     when it does not, nothing is counted and ``STALE`` is returned, for the caller to decide
     again from the database. ``None`` when the shared cache is unreachable (refusals are then
-    not limited, as nothing else is).
+    not limited, as nothing else is). ``tally`` (the audit's refused-key counter) is counted in
+    the same trip.
     """
     ip = client_ip(request)
     meter = policy.meter_for_ip(ip)
     if generation_of is not None:
         meter = Meter(bucket=meter.bucket, windows=meter.windows, generation_of=generation_of)
     try:
-        reading = take(meter, ip=ip, expected_generation=expected)
+        reading = take(meter, ip=ip, expected_generation=expected, tally=tally)
     except MeterUnavailable as exc:
         throttles.note_meter_unavailable(exc)
         if expected is not None:
@@ -215,6 +223,14 @@ def count_refused(request, *, generation_of: str | None = None, expected: str | 
             return STALE
     throttles.attach_reading(request, reading)
     return reading
+
+
+def _burst_tally(request, refusal: Exception):
+    """The audit's refused-key tally when ``refusal`` refuses the key itself (its expiry)."""
+    from audit.services import burst_tally
+    from core.errors import code_of
+
+    return burst_tally(request, code_of(refusal))
 
 
 def _refuse(refusal: Exception, reading: Reading | None):

@@ -46,13 +46,17 @@ def verifier_of_client(client: ServiceClient) -> Principal:
     )
 
 
-def token_introspect(*, verifier: Principal, raw_token: str, ip=None) -> dict:
-    """RFC 7662 §2.2: the token's claims with ``active: true``, or ``{"active": false}``."""
+def token_introspect(*, verifier: Principal, raw_token: str, ip=None, cost: int = 1) -> dict:
+    """RFC 7662 §2.2: the token's claims with ``active: true``, or ``{"active": false}``.
+
+    An API key spends ``cost`` of its credits, as ``keys/verify`` does; out of credits it is
+    not active.
+    """
     if not raw_token or len(raw_token) > 8192:
         return dict(INACTIVE)
     token_type = unverified_token_type(raw_token)
     if token_type is None:
-        return _api_key_introspect(verifier, raw_token, ip)
+        return _api_key_introspect(verifier, raw_token, ip, cost)
     try:
         if token_type == CLIENT_TOKEN_TYPE:
             return _client_token_introspect(raw_token)
@@ -107,8 +111,10 @@ def _client_token_introspect(raw_token: str) -> dict:
     }
 
 
-def _api_key_introspect(verifier: Principal, raw_key: str, ip) -> dict:
-    verdict = verify_key(verifier=verifier, raw_key=raw_key, method="GET", path=None, ip=ip)
+def _api_key_introspect(verifier: Principal, raw_key: str, ip, cost: int = 1) -> dict:
+    verdict = verify_key(
+        verifier=verifier, raw_key=raw_key, method="GET", path=None, ip=ip, cost=cost
+    )
     if not verdict.valid:
         return dict(INACTIVE)
     key = verdict.api_key

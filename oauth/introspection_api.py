@@ -16,6 +16,7 @@ from core.client_ip import client_ip
 from core.nostore import NO_STORE, no_store
 from core.principal import AuthMethod, Principal, principal_of
 from identity.authorize import authorize
+from metering import credits
 from oauth import serializers
 from oauth.api import OAuthEndpoint
 from oauth.introspection import token_introspect, token_revoke, verifier_of_client
@@ -81,6 +82,17 @@ def _token_param(params: dict) -> str:
     return token
 
 
+def _cost_param(params: dict) -> int:
+    """``cost``: the credits an API key's introspection spends (default 1; SPEC §12)."""
+    value = params.get("cost")
+    if value is None:
+        return 1
+    try:
+        return credits.parse_cost(value)
+    except ValueError as exc:
+        raise invalid_request(str(exc)) from exc
+
+
 # The errors both endpoints answer with, in RFC 6749 §5.2's shape.
 CLIENT_ERRORS = {
     400: OpenApiResponse(serializers.OAuthErrorSerializer, description="`invalid_request`"),
@@ -126,7 +138,10 @@ class IntrospectView(OAuthEndpoint):
         else:
             verifier = _key_verifier(request)
         body = token_introspect(
-            verifier=verifier, raw_token=_token_param(params), ip=client_ip(http_request)
+            verifier=verifier,
+            raw_token=_token_param(params),
+            ip=client_ip(http_request),
+            cost=_cost_param(params),
         )
         return Response(body, headers=NO_STORE)
 

@@ -164,6 +164,12 @@ class IntrospectionRequestSerializer(serializers.Serializer):
 
     token = serializers.CharField()
     token_type_hint = serializers.CharField(required=False, help_text="Accepted and not needed.")
+    cost = serializers.IntegerField(
+        required=False,
+        min_value=0,
+        max_value=1_000_000,
+        help_text="Credits an API key's introspection spends (default 1; SPEC §12).",
+    )
     client_id = serializers.CharField(required=False)
     client_secret = serializers.CharField(required=False)
 
@@ -191,5 +197,11 @@ class RevocationRequestSerializer(serializers.Serializer):
 
     token = serializers.CharField()
     token_type_hint = serializers.CharField(required=False, help_text="Accepted and not needed.")
+    cost = serializers.IntegerField(
+        required=False,
+        min_value=0,
+        max_value=1_000_000,
+        help_text="Credits an API key's introspection spends (default 1; SPEC §12).",
+    )
     client_id = serializers.CharField(required=False)
     client_secret = serializers.CharField(required=False)

@@ -86,8 +86,12 @@ DOORS = {
         via="admin",
         attempt=_admin,
         succeeded=lambda r: r.status_code == 302 and r["Location"] == "/admin/",
-        # The admin's own login page again, the limit named above the form.
-        limited=lambda r: r.status_code == 200 and b"Too many login attempts" in r.content,
+        # The admin's own login page again, 429, the limit named above the form.
+        limited=lambda r: (
+            r.status_code == 429
+            and r.has_header("Retry-After")
+            and b"Too many login attempts" in r.content
+        ),
     ),
 }
 

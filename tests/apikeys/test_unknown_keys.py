@@ -5,13 +5,18 @@ key, every other costs no database query, and none of them leaves anything in th
 that does not expire. A key created after its refusal, here or in another process, works at once.
 """
 
+from datetime import timedelta
+
 import pytest
+import time_machine
 from django.test import override_settings
+from django.utils import timezone
 from django_redis import get_redis_connection
 
 from apikeys import crypto, known_keys
 from audit.models import AuditEvent
 from tests.apikeys.conftest import INFO_URL, key_client, make_api_key
+from tests.metering.test_hot_path import redis_calls  # noqa: F401  (a fixture)
 from tests.metering.test_limits_api import UNREACHABLE_REDIS
 
 pytestmark = pytest.mark.django_db
@@ -132,3 +137,40 @@ def test_with_the_shared_cache_down_invented_keys_are_refused_and_real_ones_serv
 
     assert all(refused_as_invalid(response) for response in refused)
     assert served.status_code == 200
+
+
+@pytest.mark.redis
+def test_a_refused_invented_key_costs_one_redis_round_trip(user, request):
+    calls = request.getfixturevalue("redis_calls")
+    make_api_key(user)
+    key_client(invented_key()).get(INFO_URL)  # the process now holds every stored hash
+    calls.clear()
+
+    assert refused_as_invalid(key_client(invented_key()).get(INFO_URL))
+
+    # The anonymous bucket, the audit's burst tally and the generation check: one script call.
+    assert calls == ["EVALSHA"]
+
+
+@pytest.mark.redis
+def test_a_refused_expired_key_costs_one_redis_round_trip(user, request):
+    calls = request.getfixturevalue("redis_calls")
+    api_key, raw = make_api_key(user, expires_at=timezone.now() + timedelta(hours=1))
+    assert key_client(raw).get(INFO_URL).status_code == 200  # cached in this process
+    with time_machine.travel(api_key.expires_at + timedelta(seconds=1)):
+        calls.clear()
+        response = key_client(raw).get(INFO_URL)
+
+    assert response.json()["code"] == "api_key_expired"
+    assert calls == ["EVALSHA"]
+
+
+def test_refusals_past_the_first_burst_threshold_are_audited_once_per_threshold(user):
+    make_api_key(user)
+
+    for _ in range(101):
+        key_client(invented_key()).get(INFO_URL, REMOTE_ADDR="192.0.2.7")
+
+    bursts = AuditEvent.objects.filter(event_type="api_key.auth_failed_burst")
+    assert sorted(b.data["failures"] for b in bursts) == [10, 100]
+    assert {b.ip for b in bursts} == {"192.0.2.7"}

@@ -31,6 +31,7 @@ VERDICT_FIELDS = {
     "tenant_id",
     "scopes",
     "ratelimit",
+    "credits",  # null for a key without credits (tests/apikeys/test_credits.py)
     "reason",
 }
 

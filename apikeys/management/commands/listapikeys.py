@@ -14,6 +14,7 @@ from rest_framework.utils.encoders import JSONEncoder
 from apikeys.management.commands._common import user_from_email
 from apikeys.selectors import api_key_list
 from apikeys.serializers import ApiKeySerializer
+from metering.credits import credits_state
 from metering.usage import usage_flush_quietly
 
 COLUMNS = (
@@ -28,6 +29,7 @@ COLUMNS = (
     "EXPIRES",
     "LAST USED",
     "REQUESTS",
+    "CREDITS",
 )
 
 
@@ -82,6 +84,20 @@ def _row(api_key) -> tuple[str, ...]:
         _moment(api_key.expires_at),
         _moment(api_key.last_used_at),
         str(api_key.request_count),
+        _credits(api_key),
+    )
+
+
+def _credits(api_key) -> str:
+    """The live balance (``-``: unlimited), and the refill: ``40/100 daily``."""
+    state = credits_state(api_key)
+    if state is None:
+        return "-"
+    refill = state["refill"]
+    return (
+        f"{state['remaining']}/{refill['amount']} {refill['interval']}"
+        if refill
+        else str(state["remaining"])
     )
 
 
