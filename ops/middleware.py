@@ -11,8 +11,8 @@ from functools import lru_cache
 from django.conf import settings
 
 from accounts.authentication import ACCESS_COOKIE
-from apikeys.authentication import looks_like_jwt
 from core.principal import AuthMethod
+from identity import credentials
 from metering.throttles import READING_ATTRIBUTE
 from ops.metrics import AUTH_OUTCOMES, LATENCY, RATE_LIMIT_HITS, REQUESTS
 
@@ -122,14 +122,11 @@ def rate_limit_bucket(request) -> str:
 def _presented_method(request) -> str:
     """Which scheme a refused request tried, read from its headers in the classes' order."""
     meta = request.META
-    if "HTTP_X_API_KEY" in meta:
-        return AuthMethod.API_KEY
-    authorization = meta.get("HTTP_AUTHORIZATION", "").split()
-    if authorization:
-        is_bearer = authorization[0].lower() == "bearer"
-        if is_bearer and len(authorization) == 2 and looks_like_jwt(authorization[1]):
-            return AuthMethod.JWT
-        return AuthMethod.API_KEY
+    scheme = credentials.presented_scheme(
+        meta.get("HTTP_X_API_KEY"), meta.get("HTTP_AUTHORIZATION")
+    )
+    if scheme is not None:
+        return scheme
     if request.COOKIES.get(ACCESS_COOKIE):
         return AuthMethod.JWT
     if request.COOKIES.get(settings.SESSION_COOKIE_NAME):
