@@ -56,16 +56,20 @@ class MetricsMiddleware:
         started = time.perf_counter()
         response = self.get_response(request)
         match = getattr(request, "resolver_match", None)
-        route = match.route if match is not None else UNMATCHED
-        method = request.method if request.method in KNOWN_METHODS else OTHER_METHOD
-        _requests(route, method, response.status_code).inc()
-        _latency(route).observe(time.perf_counter() - started)
-        outcome = auth_outcome(request, response, route)
-        if outcome is not None:
-            _auth_outcomes(*outcome).inc()
-        if response.status_code == 429:
-            RATE_LIMIT_HITS.labels(route, rate_limit_bucket(request)).inc()
+        observe(request, response, match.route if match is not None else UNMATCHED, started)
         return response
+
+
+def observe(request, response, route: str, started: float) -> None:
+    """Count one answered request; also called by the WSGI lane (``config.lane``)."""
+    method = request.method if request.method in KNOWN_METHODS else OTHER_METHOD
+    _requests(route, method, response.status_code).inc()
+    _latency(route).observe(time.perf_counter() - started)
+    outcome = auth_outcome(request, response, route)
+    if outcome is not None:
+        _auth_outcomes(*outcome).inc()
+    if response.status_code == 429:
+        RATE_LIMIT_HITS.labels(route, rate_limit_bucket(request)).inc()
 
 
 # A metric's child for a label set never changes: looking it up (validation, a lock) once per
