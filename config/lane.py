@@ -279,8 +279,7 @@ def _dispatch(endpoint, request, raw_key, handler):
     """DRF's ``dispatch`` for this view on a key already read: authenticate, permissions,
     throttles, the handler; every exception through the view's own ``handle_exception``."""
     view = endpoint.view_class()
-    view.request = request
-    view.args, view.kwargs = (), {}
+    view.setup(request)  # as the view function of ``as_view()`` does
     view.format_kwarg = None
     view.headers = view.default_response_headers
     renderer = view.renderer_classes[0]()
