@@ -9,9 +9,12 @@ lane's answers with their own assertions.
 
 import io
 import sys
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from django.core.handlers.wsgi import WSGIHandler
+from django.core.signals import request_finished, request_started
+from django.db import close_old_connections
 
 from config.lane import Lane
 
@@ -49,6 +52,19 @@ def environ_for(method: str, path: str, *, body: bytes = b"", **meta) -> dict:
     return environ
 
 
+@contextmanager
+def _test_transaction_kept():
+    """As Django's test client does: the request signals must not close the connection that
+    holds the test's transaction."""
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    try:
+        yield
+    finally:
+        request_started.connect(close_old_connections)
+        request_finished.connect(close_old_connections)
+
+
 class _Django:
     """Django's handler, noting each request the lane passed on to it."""
 
@@ -73,11 +89,12 @@ def answer(app, environ: dict) -> Answer:
 
     behind = getattr(app, "application", None)
     calls_before = getattr(behind, "calls", 0)
-    body = app(environ, start_response)
-    try:
-        content = b"".join(body)
-    finally:
-        body.close()
+    with _test_transaction_kept():
+        body = app(environ, start_response)
+        try:
+            content = b"".join(body)
+        finally:
+            body.close()
     by_lane = isinstance(app, Lane) and getattr(behind, "calls", 0) == calls_before
     return Answer(got["status"], got["headers"], content, by_lane)
 
@@ -94,8 +111,6 @@ def route_test_clients_through_lane(monkeypatch) -> None:
     (``.json()``, ``.data``, headers). Requests the lane stands aside for go to the test
     client's own handler, unchanged.
     """
-    from django.core.signals import request_finished, request_started
-    from django.db import close_old_connections
     from django.test.client import ClientHandler
 
     through_django = ClientHandler.__call__
@@ -107,16 +122,10 @@ def route_test_clients_through_lane(monkeypatch) -> None:
             return through_django(handler, environ)
         stood_aside = []
         lane.application = lambda environ, start_response: stood_aside.append(True)
-        # As the test client does: a test's transaction must survive the request signals.
-        request_started.disconnect(close_old_connections)
-        request_finished.disconnect(close_old_connections)
-        try:
+        with _test_transaction_kept():
             response = lane(environ, lambda status, headers, exc_info=None: None)
             if not stood_aside:
                 response.close()  # request_finished, as the server would send it
-        finally:
-            request_started.connect(close_old_connections)
-            request_finished.connect(close_old_connections)
         if stood_aside:
             served["django"] += 1
             return through_django(handler, environ)
