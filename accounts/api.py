@@ -40,10 +40,10 @@ from accounts.services import (
     user_logout_all,
     user_register,
 )
-from apikeys.authentication import looks_like_jwt
 from apikeys.permissions import HasPrincipal
 from core.principal import AuthMethod, principal_of
 from core.views import ApiView
+from identity import credentials
 
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 # RFC 6749 §5.1: responses that carry tokens must not be cached.
@@ -249,10 +249,8 @@ class LogoutView(PublicEndpoint):
 
 def _bearer_access_token(request) -> str | None:
     """The JWT of an ``Authorization: Bearer`` header; an API key there is no login."""
-    parts = request.META.get("HTTP_AUTHORIZATION", "").split()
-    if len(parts) == 2 and parts[0].lower() == "bearer" and looks_like_jwt(parts[1]):
-        return parts[1]
-    return None
+    value = credentials.bearer_value(request.META.get("HTTP_AUTHORIZATION"))
+    return value if value is not None and credentials.looks_like_jwt(value) else None
 
 
 class IsPersonLogin(BasePermission):

@@ -9,7 +9,6 @@ judged on both: either one invalid refuses it with that one's code (SPEC §9), s
 header is never silently ignored beside a good one. When both are good, ``X-API-Key`` acts.
 """
 
-import binascii
 import uuid
 
 from rest_framework import exceptions
@@ -21,7 +20,7 @@ from apikeys.selectors import api_key_get_for_authentication
 from core.client_ip import client_ip
 from core.errors import BEARER_CHALLENGE
 from core.principal import AuthMethod, Principal
-from identity import policy
+from identity import credentials, policy
 from identity.authorize import ip_refusal
 from metering import verified
 from metering.usage import usage_record_direct
@@ -45,65 +44,41 @@ class ApiKeyAuthentication(BaseAuthentication):
 
 
 def presented_key(request) -> str | None:
-    """Return the API key the request presents, ``None`` when it presents none.
+    """Return the API key the request presents, ``None`` when it presents none (or a JWT).
 
     Raises 401 for a header that tries to present a credential but is malformed, and for an
-    ``Authorization`` header beside ``X-API-Key`` whose credential is not valid.
+    ``Authorization`` header beside ``X-API-Key`` whose credential is not valid. The headers
+    are read by ``identity.credentials``, the one parser every door uses.
     """
     # On Django's own request: DRF's wrapper finds ``META`` only after a failed lookup.
     meta = getattr(request, "_request", request).META
-    header_key = meta.get("HTTP_X_API_KEY")
-    authorization = meta.get("HTTP_AUTHORIZATION")
-    if header_key is not None:
-        header_key = header_key.strip()
-        if authorization is not None:
-            _judge_authorization_beside(authorization, header_key)
-        return header_key
-    if authorization is None:
-        return None
-    return _key_from_authorization(authorization)
+    try:
+        found = credentials.presented(meta.get("HTTP_X_API_KEY"), meta.get("HTTP_AUTHORIZATION"))
+    except credentials.CredentialRefused as exc:
+        raise _failed(exc.code, exc.detail) from None
+    acting = found.acting
+    if acting is None or acting.kind != credentials.API_KEY:
+        return None  # nothing, or a JWT: SimpleJWT's turn
+    if found.beside is not None:
+        _judge_beside(found.beside, acting.value)
+    return acting.value
 
 
-def _judge_authorization_beside(authorization: str, header_key: str) -> None:
+def _judge_beside(beside: credentials.Credential, header_key: str) -> None:
     """Raise the 401 an ``Authorization`` header would get on its own, if it would get one.
 
     Nothing is counted here: the request is counted once, for the credential that acts.
     """
-    raw_key = _key_from_authorization(authorization)
-    if raw_key is None:  # a JWT: a service client's or a person's
-        token = authorization.split()[1]
-        if unverified_token_type(token) == CLIENT_TOKEN_TYPE:
-            authenticate_client_token(token)
+    if beside.kind == credentials.JWT:  # a service client's or a person's
+        if unverified_token_type(beside.value) == CLIENT_TOKEN_TYPE:
+            authenticate_client_token(beside.value)
         else:
-            authenticate_access_token(token)
-    elif raw_key != header_key:
-        authenticate_key(raw_key)
+            authenticate_access_token(beside.value)
+    elif beside.value != header_key:
+        authenticate_key(beside.value)
 
 
-def _key_from_authorization(authorization: str) -> str | None:
-    """The key an ``Authorization`` header presents; ``None`` for a Bearer JWT."""
-    parts = authorization.split()
-    if not parts:
-        raise _failed("invalid_credentials", "Empty Authorization header.")
-    scheme = parts[0].lower()
-    if scheme == "bearer":
-        if len(parts) != 2:  # an empty or split token: RFC 6750's invalid_token, not a login's
-            raise _failed("invalid_token", "Malformed Bearer Authorization header.")
-        if looks_like_jwt(parts[1]):
-            return None  # SimpleJWT's turn
-        return parts[1]
-    if scheme == "basic":
-        if len(parts) != 2:
-            raise _failed("invalid_credentials", "Malformed Basic Authorization header.")
-        return _key_from_basic(parts[1])
-    if len(parts) == 1:
-        return parts[0]  # bare key, as FusionAuth accepts it
-    raise _failed("invalid_credentials", "Unsupported Authorization scheme.")
-
-
-def looks_like_jwt(value: str) -> bool:
-    """A JWT has three dot-separated parts; a key has no dot at all, so nothing is ambiguous."""
-    return value.count(".") == 2
+looks_like_jwt = credentials.looks_like_jwt
 
 
 def authenticate_key(raw_key: str, *, request=None) -> Principal:
@@ -212,21 +187,6 @@ def principal_for_key(api_key) -> Principal:
         key_manager=api_key.key_manager,
         allowed_ips=tuple(api_key.allowed_ips or ()),
     )
-
-
-def _key_from_basic(encoded: str) -> str:
-    try:
-        # What ``base64.b64decode(encoded, validate=True)`` accepts, without its regex check
-        # and two Python frames on every Basic request.
-        decoded = binascii.a2b_base64(encoded, strict_mode=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
-        raise _failed("invalid_credentials", "Malformed Basic Authorization header.") from exc
-    username, sep, password = decoded.partition(":")
-    if not sep or username != "apikey":
-        raise _failed(
-            "invalid_credentials", 'Basic authentication takes the username "apikey" and a key.'
-        )
-    return password
 
 
 def _failed(code: str, detail: str) -> exceptions.AuthenticationFailed:

@@ -30,20 +30,24 @@ class KeyVerifyView(ApiView):
     def post(self, request):
         serializer = KeyVerifyRequestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
-        try:
-            verdict = verify_key(
-                verifier=principal_of(request),
-                raw_key=data["key"],
-                method=data["method"],
-                path=data["path"],
-                tenant_id=data.get("tenant_id"),
-                ip=data.get("ip"),
-                cost=data["cost"],
-            )
-        except InvalidPath as exc:
-            raise BadRequest(str(exc), code=exc.code) from exc
-        return Response(KeyVerifyResponseSerializer(verdict.as_dict()).data)
+        return Response(key_verify_answer(principal_of(request), serializer.validated_data))
+
+
+def key_verify_answer(verifier, data) -> dict:
+    """The body of ``keys/verify`` for a validated request; shared with the WSGI lane."""
+    try:
+        verdict = verify_key(
+            verifier=verifier,
+            raw_key=data["key"],
+            method=data["method"],
+            path=data["path"],
+            tenant_id=data.get("tenant_id"),
+            ip=data.get("ip"),
+            cost=data["cost"],
+        )
+    except InvalidPath as exc:
+        raise BadRequest(str(exc), code=exc.code) from exc
+    return KeyVerifyResponseSerializer(verdict.as_dict()).data
 
 
 AUTH_CHECK_SCHEMA = {
@@ -106,23 +110,31 @@ class AuthCheckView(ApiView):
     put = patch = delete = post
 
     def _check(self, request):
-        principal = principal_of(request)
-        method = (request.META.get("HTTP_X_ORIGINAL_METHOD") or request.method).upper()
-        original_uri = request.META.get("HTTP_X_ORIGINAL_URI")
-        path = "/" if original_uri is None else _header_text(original_uri).split("?", 1)[0]
-        decision, tenant_id = check_forwarded(
-            request, principal=principal, method=method, path=path
-        )
         response = Response(status=status.HTTP_200_OK)
-        response["X-Auth-User-Id"] = str(principal.user.pk) if principal.user else ""
-        response["X-Auth-Tenant-Id"] = str(tenant_id) if tenant_id else ""
-        response["X-Auth-Key-Prefix"] = principal.key_prefix or ""
-        client = principal.service_client
-        response["X-Auth-Client-Id"] = str(client.client_id) if client is not None else ""
-        response["X-Auth-Scopes"] = " ".join(principal.scopes)
-        response["X-Auth-Method"] = principal.auth_method
-        response["X-Auth-Reason"] = decision.reason
+        for name, value in auth_check_headers(request, principal_of(request)).items():
+            response[name] = value
         return response
+
+
+def auth_check_headers(request, principal) -> dict[str, str]:
+    """The ``X-Auth-*`` headers of an allowed ``auth/check``, in order; raises its refusal.
+
+    Shared by the view and the WSGI lane (``config.lane``), so both answer alike.
+    """
+    method = (request.META.get("HTTP_X_ORIGINAL_METHOD") or request.method).upper()
+    original_uri = request.META.get("HTTP_X_ORIGINAL_URI")
+    path = "/" if original_uri is None else _header_text(original_uri).split("?", 1)[0]
+    decision, tenant_id = check_forwarded(request, principal=principal, method=method, path=path)
+    client = principal.service_client
+    return {
+        "X-Auth-User-Id": str(principal.user.pk) if principal.user else "",
+        "X-Auth-Tenant-Id": str(tenant_id) if tenant_id else "",
+        "X-Auth-Key-Prefix": principal.key_prefix or "",
+        "X-Auth-Client-Id": str(client.client_id) if client is not None else "",
+        "X-Auth-Scopes": " ".join(principal.scopes),
+        "X-Auth-Method": principal.auth_method,
+        "X-Auth-Reason": decision.reason,
+    }
 
 
 def _header_text(value: str) -> str:

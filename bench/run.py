@@ -48,6 +48,7 @@ def main() -> None:
     )
     parser.add_argument("--skip-peers", action="store_true")
     parser.add_argument("--skip-steps", action="store_true", help="no in-process step costs")
+    parser.add_argument("--skip-nginx", action="store_true", help="no nginx auth_request scenario")
     parser.add_argument(
         "--baseline",
         metavar="REV",
@@ -85,16 +86,30 @@ def main() -> None:
             },
             only=("health", "JWT"),
         )
+        # The same tree with the WSGI lane off: the lane's endpoints through Django's stack.
+        servers["postgres+redis lane off"] = keyward_server(
+            {
+                **stacks["postgres+redis"],
+                "DATABASE_URL": f"{PG}/keyward_bench_lane_off",
+                "KEYWARD_LANE": "false",
+            },
+            only=LANE_SCENARIOS,
+        )
         if not args.skip_peers:
             servers["peers"] = peers_server()
         results.update(best_of_rounds(servers, duration))
     if args.stack in ("all", "embedded"):
         results.update(best_of_rounds({"embedded": keyward_server(stacks["embedded"])}, duration))
     print_table(results)
+    if args.stack in ("all", "postgres+redis") and not args.skip_nginx:
+        nginx_auth_request(stacks["postgres+redis"], duration)
     print()
     if args.skip_steps:
         return
     run_django_script("bench.steps", stacks["postgres+redis"], ["--smoke"] if args.smoke else [])
+
+
+LANE_SCENARIOS = ("health", "auth/check", "auth/check invented (401)", "keys/verify")
 
 
 # --- the servers --------------------------------------------------------------------------
@@ -131,6 +146,11 @@ def keyward_server(extra_env: dict, root: Path = ROOT, only: tuple = ()) -> "Ser
         # Every response is a 401 (the non-2xx column): each one is a refusal.
         script = rotating_keys_script(creds["invented"])
         scenarios["invented keys (401)"] = ("/api/v1/auth/verify", {}, script)
+    # A reverse proxy's sub-request (nginx auth_request): answered by the WSGI lane.
+    original = {"X-Original-Method": "GET", "X-Original-URI": "/api/v1/health"}
+    scenarios["auth/check"] = ("/api/v1/auth/check", {"X-API-Key": creds["key"], **original})
+    if "invented" in creds:
+        scenarios["auth/check invented (401)"] = ("/api/v1/auth/check", original, script)
     if "verifier_key" in creds:  # a baseline revision may predate it
         verifier = {"X-API-Key": creds["verifier_key"]}
         scenarios["keys/verify"] = (
@@ -146,6 +166,124 @@ def keyward_server(extra_env: dict, root: Path = ROOT, only: tuple = ()) -> "Ser
     if only:
         scenarios = {label: scenarios[label] for label in only}
     return Server("config.wsgi", env, scenarios, root)
+
+
+# --- nginx auth_request ----------------------------------------------------------------------
+
+NGINX_CONNECTIONS = 16
+NGINX_CONF = """
+worker_processes auto;
+pid {tmp}/nginx.pid;
+error_log {tmp}/error.log warn;
+events {{ worker_connections 1024; }}
+http {{
+    access_log off;
+    client_body_temp_path {tmp}/body;
+    proxy_temp_path {tmp}/proxy;
+    fastcgi_temp_path {tmp}/fastcgi;
+    uwsgi_temp_path {tmp}/uwsgi;
+    scgi_temp_path {tmp}/scgi;
+    upstream keyward {{ server 127.0.0.1:{keyward}; keepalive 32; }}
+    upstream static_upstream {{ server 127.0.0.1:{static}; keepalive 32; }}
+    server {{                       # the guarded service: a static file
+        listen 127.0.0.1:{static};
+        location / {{ root {tmp}/www; index index.html; }}
+    }}
+    server {{                       # nginx in front of it, no authentication
+        listen 127.0.0.1:{plain};
+        location / {{
+            proxy_pass http://static_upstream;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }}
+    }}
+    server {{                       # the same, each request asked of Keyward first
+        listen 127.0.0.1:{guarded};
+        location / {{
+            auth_request /_keyward_check;
+            proxy_pass http://static_upstream;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }}
+        location = /_keyward_check {{   # as docs/nginx-keyward.conf
+            internal;
+            proxy_pass http://keyward/api/v1/auth/check;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Host 127.0.0.1;
+            proxy_pass_request_body off;
+            proxy_set_header Content-Length "";
+            proxy_set_header X-Original-Method $request_method;
+            proxy_set_header X-Original-URI $request_uri;
+        }}
+    }}
+}}
+"""
+
+
+def nginx_auth_request(stack_env: dict, duration: int) -> None:
+    """nginx → a static upstream, without and with ``auth_request`` to Keyward, at c16.
+
+    Keyward runs as docs/deploy.md deploys it (4 workers, 2 threads each), on PostgreSQL + Redis;
+    the two fronts are measured interleaved, best of the rounds. Prints the share of the
+    upstream's throughput kept behind Keyward and the latency it adds.
+    """
+    env = server_env({**stack_env, "DATABASE_URL": f"{PG}/keyward_bench_nginx"})
+    recreate_database("keyward_bench_nginx")
+    subprocess.run([PYTHON, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
+    creds = json.loads(
+        subprocess.run(
+            [PYTHON, "-m", "bench.seed"], cwd=ROOT, env=env, check=True, capture_output=True
+        ).stdout
+    )
+    ports = {"keyward": 18461, "static": 18462, "plain": 18463, "guarded": 18464}
+    with tempfile.TemporaryDirectory() as tmp, ExitStack() as stack:
+        os.chmod(tmp, 0o755)  # noqa: S103 - nginx's workers may run as another user
+        (Path(tmp) / "www").mkdir(mode=0o755)
+        (Path(tmp) / "www" / "index.html").write_text("ok\n")
+        conf = Path(tmp) / "nginx.conf"
+        conf.write_text(NGINX_CONF.format(tmp=tmp, **ports))
+        stack.enter_context(
+            gunicorn("config.wsgi", env, port=ports["keyward"], workers=4, threads=2)
+        )
+        nginx = subprocess.Popen(
+            ["nginx", "-p", tmp, "-c", str(conf), "-g", "daemon off;"], cwd=tmp
+        )
+        stack.callback(lambda: (nginx.terminate(), nginx.wait(timeout=10)))
+        _wait_for(ports["plain"], "/")
+        headers = {"X-API-Key": creds["key"]}
+        runs = {"plain": [], "guarded": []}
+        for round_number in range(ROUNDS):
+            for front in ("plain", "guarded")[:: 1 if round_number % 2 == 0 else -1]:
+                runs[front].append(
+                    wrk(ports[front], "/", headers, duration, connections=NGINX_CONNECTIONS)
+                )
+    plain = max(runs["plain"], key=lambda run: run["rps"])
+    guarded = max(runs["guarded"], key=lambda run: run["rps"])
+    print(f"\n## nginx auth_request (wrk -t1 -c{NGINX_CONNECTIONS}; best of {ROUNDS} runs)")
+    print(f"{'front':28} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8}")
+    for label, row in (("nginx → static", plain), ("same behind auth_request", guarded)):
+        print(
+            f"{label:28} {row['rps']:9.0f} {row['p50']:8.2f} {row['p99']:8.2f} {row['errors']:8d}"
+        )
+    paired = statistics.median(
+        g["rps"] / p["rps"] for g, p in zip(runs["guarded"], runs["plain"], strict=True)
+    )
+    print(
+        f"share of the upstream's throughput kept: {guarded['rps'] / plain['rps']:.2f}"
+        f" (paired: {paired:.2f}); added p50 {guarded['p50'] - plain['p50']:.2f} ms,"
+        f" p99 {guarded['p99'] - plain['p99']:.2f} ms"
+    )
+
+
+def _wait_for(port: int, path: str) -> None:
+    for _ in range(100):
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=1)
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"nothing answers on port {port}")
 
 
 def checkout(revision: str) -> Path:
@@ -302,8 +440,11 @@ def _rotated(scenarios: dict, by: int) -> list:
 
 
 class gunicorn:
-    def __init__(self, app: str, env: dict, port: int, root: Path = ROOT):
+    def __init__(
+        self, app: str, env: dict, port: int, root: Path = ROOT, workers: int = 1, threads: int = 1
+    ):
         self.app, self.env, self.port, self.root = app, env, port, root
+        self.workers, self.threads = workers, threads
 
     def __enter__(self) -> int:
         self.process = subprocess.Popen(
@@ -315,9 +456,12 @@ class gunicorn:
                 "--bind",
                 f"127.0.0.1:{self.port}",
                 "--workers",
-                "1",
-                "--worker-class",
-                "sync",
+                str(self.workers),
+                *(
+                    ["--worker-class", "sync"]
+                    if self.threads == 1
+                    else ["--worker-class", "gthread", "--threads", str(self.threads)]
+                ),
                 "--config",
                 "python:bench.gunicorn_conf",
                 "--log-level",
@@ -340,9 +484,16 @@ class gunicorn:
         self.process.wait(timeout=10)
 
 
-def wrk(port: int, path: str, headers: dict, duration: int, extra: Path | str | None = None):
+def wrk(
+    port: int,
+    path: str,
+    headers: dict,
+    duration: int,
+    extra: Path | str | None = None,
+    connections: int = 4,
+):
     """One wrk run; ``extra`` is a wrk script to run, or a body to POST (through a script)."""
-    command = ["wrk", "-t1", "-c4", f"-d{duration}s", "--latency"]
+    command = ["wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--latency"]
     for name, value in headers.items():
         command += ["-H", f"{name}: {value}"]
     with ExitStack() as stack:
@@ -394,6 +545,11 @@ def print_table(results: dict) -> None:
             if label in results["baseline"]:
                 before = results["baseline"][label]
                 print(f"{label:28} {paired_share(row, before):6.2f}x")
+    if "postgres+redis lane off" in results:
+        print("\n## the WSGI lane on over off (paired: median over rounds)")
+        for label, row in results["postgres+redis lane off"].items():
+            ours = results["postgres+redis"][label]
+            print(f"{label:28} {paired_share(ours, row):6.2f}x")
     if "peers" in results:
         ours = results["postgres+redis"]["key (Bearer)"]
         theirs = results["peers"]["drf-api-key (HasAPIKey)"]

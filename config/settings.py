@@ -357,6 +357,9 @@ KEYWARD_USAGE_FLUSH_SECONDS = env.int("KEYWARD_USAGE_FLUSH_SECONDS", default=10)
 # How long a worker busy-polls for the reply of the per-request Redis script before it blocks on
 # the socket (core.fastpath.await_reply); 0, the default, blocks at once.
 KEYWARD_REDIS_POLL_MICROSECONDS = env.int("KEYWARD_REDIS_POLL_MICROSECONDS", default=0)
+# auth/check and keys/verify answered by a WSGI app in front of Django's stack, with the same
+# answers (config/lane.py, docs/performance.md); false sends them through Django.
+KEYWARD_LANE = env.bool("KEYWARD_LANE", default=True)
 
 # django-ratelimit: count in the default cache, take the client IP from our one function,
 # and answer 429 (not its default 403) from plain Django views.

@@ -16,6 +16,7 @@ from accounts.authentication import is_verified_access_token, verified_token
 from accounts.tokens import invalid_token
 from core.errors import BEARER_CHALLENGE
 from core.principal import AuthMethod, Principal
+from identity import credentials
 from oauth.selectors import service_client_get_for_authentication
 from oauth.tokens import CLIENT_TOKEN_TYPE, ClientAccessToken, unverified_token_type
 
@@ -119,8 +120,4 @@ def authenticate_client_token(raw_token: str) -> tuple[ServiceClientUser, Princi
 
 
 def _bearer_value(request) -> str | None:
-    authorization = request.META.get("HTTP_AUTHORIZATION", "")
-    parts = authorization.split()
-    if len(parts) != 2 or parts[0].lower() != "bearer":
-        return None
-    return parts[1]
+    return credentials.bearer_value(request.META.get("HTTP_AUTHORIZATION"))

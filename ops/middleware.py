@@ -11,9 +11,9 @@ from functools import lru_cache
 from django.conf import settings
 
 from accounts.authentication import ACCESS_COOKIE
-from apikeys.authentication import looks_like_jwt
 from core.metrics import AUTH_OUTCOMES, LATENCY, RATE_LIMIT_HITS, REQUESTS
 from core.principal import AuthMethod
+from identity import credentials
 from metering.throttles import READING_ATTRIBUTE
 
 UNMATCHED = "<unmatched>"
@@ -56,16 +56,20 @@ class MetricsMiddleware:
         started = time.perf_counter()
         response = self.get_response(request)
         match = getattr(request, "resolver_match", None)
-        route = match.route if match is not None else UNMATCHED
-        method = request.method if request.method in KNOWN_METHODS else OTHER_METHOD
-        _requests(route, method, response.status_code).inc()
-        _latency(route).observe(time.perf_counter() - started)
-        outcome = auth_outcome(request, response, route)
-        if outcome is not None:
-            _auth_outcomes(*outcome).inc()
-        if response.status_code == 429:
-            RATE_LIMIT_HITS.labels(route, rate_limit_bucket(request)).inc()
+        observe(request, response, match.route if match is not None else UNMATCHED, started)
         return response
+
+
+def observe(request, response, route: str, started: float) -> None:
+    """Count one answered request; also called by the WSGI lane (``config.lane``)."""
+    method = request.method if request.method in KNOWN_METHODS else OTHER_METHOD
+    _requests(route, method, response.status_code).inc()
+    _latency(route).observe(time.perf_counter() - started)
+    outcome = auth_outcome(request, response, route)
+    if outcome is not None:
+        _auth_outcomes(*outcome).inc()
+    if response.status_code == 429:
+        RATE_LIMIT_HITS.labels(route, rate_limit_bucket(request)).inc()
 
 
 # A metric's child for a label set never changes: looking it up (validation, a lock) once per
@@ -122,14 +126,11 @@ def rate_limit_bucket(request) -> str:
 def _presented_method(request) -> str:
     """Which scheme a refused request tried, read from its headers in the classes' order."""
     meta = request.META
-    if "HTTP_X_API_KEY" in meta:
-        return AuthMethod.API_KEY
-    authorization = meta.get("HTTP_AUTHORIZATION", "").split()
-    if authorization:
-        is_bearer = authorization[0].lower() == "bearer"
-        if is_bearer and len(authorization) == 2 and looks_like_jwt(authorization[1]):
-            return AuthMethod.JWT
-        return AuthMethod.API_KEY
+    scheme = credentials.presented_scheme(
+        meta.get("HTTP_X_API_KEY"), meta.get("HTTP_AUTHORIZATION")
+    )
+    if scheme is not None:
+        return scheme
     if request.COOKIES.get(ACCESS_COOKIE):
         return AuthMethod.JWT
     if request.COOKIES.get(settings.SESSION_COOKIE_NAME):

@@ -5,6 +5,32 @@ from django.db import connection
 from rest_framework.test import APIClient
 
 
+def pytest_addoption(parser):
+    parser.addoption(
+        "--through-lane",
+        action="store_true",
+        help="send test client requests through the WSGI lane first (tests/lane/harness.py)",
+    )
+
+
+@pytest.fixture(autouse=True)
+def _through_lane(request, monkeypatch):
+    if request.config.getoption("--through-lane"):
+        from tests.lane.harness import route_test_clients_through_lane
+
+        route_test_clients_through_lane(monkeypatch)
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    if config.getoption("--through-lane"):
+        from tests.lane.harness import served
+
+        terminalreporter.write_line(
+            f"through the lane: {served['lane']} answered by the lane, "
+            f"{served['django']} passed on to Django"
+        )
+
+
 def pytest_configure(config):
     config.addinivalue_line(
         "markers", "fuzz: a Hypothesis test (marked automatically); `make test-fast` leaves it out"

@@ -1,0 +1,315 @@
+"""The authoriser's lane: ``auth/check`` and ``keys/verify`` answered in front of Django's stack.
+
+A reverse proxy asks ``GET /api/v1/auth/check`` before every request it passes on, so that
+answer sets the speed of everything behind it. Through Django it pays for thirteen
+middleware, URL resolution and DRF's request wrapping, negotiation and dispatch, most of which
+decide nothing for it. ``Lane`` is a WSGI application composed in front of Django's (as
+WhiteNoise's ``WhiteNoise(application)`` is) that answers those requests with the very
+functions the DRF views call — ``identity.credentials`` to read the headers,
+``authenticate_key`` (the key, its one trip to the shared cache that counts and confirms it),
+the views' own permission and throttle classes, ``auth_check_headers`` / ``key_verify_answer``
+for the verdict, the view's ``handle_exception`` for every refusal (so the audit bursts, the
+IP bucket's count and the error bodies are the exception handler's) — and then gives the answer
+the same treatment Django's stack would: DRF's ``finalize_response`` and rendering, then the
+response hooks of the middleware that touch such an answer (X-Frame-Options, Content-Length,
+the security headers, CORS, the rate-limit headers), the Prometheus metrics, Django's request
+log and its ``request_started`` / ``request_finished`` signals.
+
+What it cannot answer identically it never starts on: another method, a query string, a
+``SCRIPT_NAME``, a session cookie, an ``Accept`` other than JSON, a missing or non-key credential
+(JWT, client token, two credentials), a body that is not a small JSON object of the known
+fields, an ``ALLOWED_HOSTS`` miss, a plain-HTTP request that would be redirected. Those go to
+Django untouched, before anything is counted. ``KEYWARD_LANE = False`` turns the lane off, and
+it turns itself off (with a warning) when ``MIDDLEWARE`` is not the list it was written
+against, since a new middleware could change the answer. ``tests/lane/`` runs the endpoints'
+requests through both and compares status, headers and body.
+"""
+
+import io
+import json
+import logging
+import time
+
+from django.conf import settings
+from django.contrib.auth.models import AnonymousUser
+from django.core import signals
+from django.core.exceptions import DisallowedHost
+from django.core.handlers.exception import response_for_exception
+from django.core.handlers.wsgi import WSGIHandler, WSGIRequest
+from django.middleware.clickjacking import XFrameOptionsMiddleware
+from django.middleware.common import CommonMiddleware
+from django.middleware.security import SecurityMiddleware
+from django.urls import Resolver404, resolve
+from django.utils.log import log_response
+from rest_framework import exceptions
+from rest_framework.response import Response
+
+from apikeys.authentication import authenticate_key
+from apikeys.serializers import KeyVerifyRequestSerializer
+from apikeys.verify_api import (
+    AuthCheckView,
+    KeyVerifyView,
+    auth_check_headers,
+    key_verify_answer,
+)
+from identity import credentials
+from metering.throttles import READING_ATTRIBUTE, write_own_headers
+from ops.middleware import observe
+
+logger = logging.getLogger(__name__)
+
+# The stack whose answers the lane reproduces. Another list may answer differently, so the lane
+# stands aside until someone has checked it against the new list (tests/lane/).
+MIDDLEWARE_KNOWN = (
+    "ops.middleware.MetricsMiddleware",
+    "metering.throttles.RateLimitHeadersMiddleware",
+    "corsheaders.middleware.CorsMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "core.middleware.ContentSecurityPolicyMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "core.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_ratelimit.middleware.RatelimitMiddleware",
+    "core.errors.ServiceUnavailableMiddleware",
+)
+
+JSON_ACCEPTS = frozenset({None, "*/*", "application/json"})  # an empty Accept is a 406
+# keys/verify bodies the lane reads: a few hundred bytes. Anything larger goes to Django,
+# which applies DATA_UPLOAD_MAX_MEMORY_SIZE and the rest of its rules.
+MAX_BODY = 16 * 1024
+# The request fields the lane knows; a body with any other (a field added later) goes to Django.
+VERIFY_FIELDS = frozenset({"key", "method", "path", "tenant_id", "ip"})
+
+
+def _not_used(request):  # the middleware below are asked only for their response hooks
+    raise AssertionError("the lane never calls through a middleware")
+
+
+class Endpoint:
+    """One route the lane answers: its path, method, view class and answering function."""
+
+    def __init__(self, path: str, method: str, view_class, answer):
+        self.path = path
+        self.method = method
+        self.view_class = view_class
+        self.answer = answer
+        self.route = None  # the URL pattern, as the metrics label it; set by ``Lane``
+
+
+class Lane:
+    """WSGI application: the lane's endpoints here, everything else to ``application``."""
+
+    def __init__(self, application, *, enabled: bool | None = None):
+        self.application = application
+        if enabled is None:
+            enabled = getattr(settings, "KEYWARD_LANE", True)
+        if enabled and tuple(settings.MIDDLEWARE) != MIDDLEWARE_KNOWN:
+            logger.warning("the WSGI lane is off: MIDDLEWARE differs from the list it knows")
+            enabled = False
+        self.endpoints = {}
+        if enabled:
+            for endpoint in (
+                Endpoint("/api/v1/auth/check", "GET", AuthCheckView, _answer_auth_check),
+                Endpoint("/api/v1/keys/verify", "POST", KeyVerifyView, _answer_key_verify),
+            ):
+                route = _route_of(endpoint)
+                if route is not None:
+                    endpoint.route = route
+                    self.endpoints[endpoint.path] = endpoint
+        self._x_frame = XFrameOptionsMiddleware(_not_used)
+        self._common = CommonMiddleware(_not_used)
+        self._security = SecurityMiddleware(_not_used)
+        self._cors = _cors_middleware()
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.endpoints)
+
+    def __call__(self, environ, start_response):
+        endpoint = self.endpoints.get(environ.get("PATH_INFO"))
+        if endpoint is None or environ.get("REQUEST_METHOD") != endpoint.method:
+            return self.application(environ, start_response)
+        if environ.get("QUERY_STRING") or environ.get("SCRIPT_NAME"):
+            return self.application(environ, start_response)
+        if environ.get("HTTP_ACCEPT") not in JSON_ACCEPTS:
+            return self.application(environ, start_response)
+        return self._serve(endpoint, environ, start_response)
+
+    def _serve(self, endpoint, environ, start_response):
+        # As WSGIHandler.__call__ does (SCRIPT_NAME is empty here, so the prefix is "/").
+        signals.request_started.send(sender=WSGIHandler, environ=environ)
+        request = WSGIRequest(environ)
+        started = time.perf_counter()
+        try:
+            response = endpoint.answer(self, endpoint, request)
+        except Exception as exc:
+            response = response_for_exception(request, exc)
+        if response is None:  # not ours after all: Django answers, from the start
+            signals.request_finished.send(sender=WSGIHandler)
+            return self.application(environ, start_response)
+        self._middleware_hooks(request, response)
+        observe(request, response, endpoint.route, started)
+        if response.status_code >= 400:
+            log_response(
+                "%s: %s", response.reason_phrase, request.path, response=response, request=request
+            )
+        response._handler_class = WSGIHandler  # request_finished's sender, as Django sets it
+        status = f"{response.status_code} {response.reason_phrase}"
+        start_response(status, list(response.items()))
+        return response
+
+    def _middleware_hooks(self, request, response) -> None:
+        """The response hooks of the stack, innermost first, for a JSON answer of the lane.
+
+        The others add nothing to such an answer: the CSP is for HTML, the session and CSRF
+        hooks act only on a session or a CSRF token the lane's requests never have, and the
+        messages, auth, ratelimit and 503-page middleware act on requests or exceptions only.
+        """
+        self._x_frame.process_response(request, response)
+        self._common.process_response(request, response)
+        self._security.process_response(request, response)
+        if self._cors is not None:
+            self._cors.add_response_headers(request, response)
+        reading = getattr(request, READING_ATTRIBUTE, None)
+        if reading is not None and reading.policy:
+            write_own_headers(response, reading.header_values())
+
+
+def _route_of(endpoint: Endpoint) -> str | None:
+    """The endpoint's URL pattern, if ``path`` is still served by the view the lane knows."""
+    try:
+        match = resolve(endpoint.path)
+    except Resolver404:
+        return None
+    if getattr(match.func, "view_class", None) is not endpoint.view_class:
+        return None
+    return match.route
+
+
+def _cors_middleware():
+    if "corsheaders.middleware.CorsMiddleware" not in settings.MIDDLEWARE:
+        return None
+    from corsheaders.middleware import CorsMiddleware
+
+    return CorsMiddleware(_not_used)
+
+
+def _may_answer(request) -> bool:
+    """What the lane checks before it starts: anything Django would treat specially."""
+    if settings.SESSION_COOKIE_NAME in request.COOKIES:
+        return False  # the session middleware may answer with a cookie
+    if settings.SECURE_SSL_REDIRECT and not request.is_secure():
+        return False  # the security middleware redirects
+    try:
+        request.get_host()  # ALLOWED_HOSTS, as CommonMiddleware checks it
+    except DisallowedHost:
+        return False
+    return True
+
+
+def _key_of(request) -> str | None:
+    """The one API key the request presents, or ``None`` when it presents anything else."""
+    meta = request.META
+    try:
+        found = credentials.presented(meta.get("HTTP_X_API_KEY"), meta.get("HTTP_AUTHORIZATION"))
+    except credentials.CredentialRefused:
+        return None  # a malformed header: DRF's refusal of it is Django's to give
+    acting = found.acting
+    if acting is None or acting.kind != credentials.API_KEY or found.beside is not None:
+        return None
+    return acting.value
+
+
+def _answer_auth_check(lane, endpoint, request):
+    raw_key = _key_of(request)
+    if raw_key is None or not _may_answer(request):
+        return None
+    return _dispatch(endpoint, request, raw_key, lambda principal: (None, auth_check_headers))
+
+
+def _answer_key_verify(lane, endpoint, request):
+    raw_key = _key_of(request)
+    if raw_key is None or not _may_answer(request):
+        return None
+    data = _verify_request(request)
+    if data is None:
+        return None
+    return _dispatch(
+        endpoint,
+        request,
+        raw_key,
+        lambda principal: (key_verify_answer(principal, data), None),
+    )
+
+
+def _verify_request(request):
+    """The validated ``keys/verify`` body, or ``None`` (and the body left for Django)."""
+    environ = request.META
+    if environ.get("CONTENT_TYPE") != "application/json":
+        return None
+    try:
+        length = int(environ.get("CONTENT_LENGTH") or "")
+    except ValueError:
+        return None
+    if not 0 < length <= MAX_BODY:
+        return None
+    body = request.body
+    environ["wsgi.input"] = io.BytesIO(body)  # Django reads it again if the lane stands aside
+    if b"\\u" in body:
+        return None  # an escape may spell a lone surrogate, which the JSON parser refuses
+    try:
+        data = json.loads(body.decode("utf-8"))  # UTF-8 only, as the JSON parser decodes it
+    except ValueError:
+        return None
+    if type(data) is not dict or not VERIFY_FIELDS.issuperset(data):
+        return None
+    if not all(value is None or type(value) is str for value in data.values()):
+        return None
+    serializer = KeyVerifyRequestSerializer(data=data)
+    if not serializer.is_valid():
+        return None  # Django answers the 400, after authenticating, as the view does
+    return serializer.validated_data
+
+
+def _dispatch(endpoint, request, raw_key, handler):
+    """DRF's ``dispatch`` for this view on a key already read: authenticate, permissions,
+    throttles, the handler; every exception through the view's own ``handle_exception``."""
+    view = endpoint.view_class()
+    view.setup(request)  # as the view function of ``as_view()`` does
+    view.format_kwarg = None
+    view.headers = view.default_response_headers
+    renderer = view.renderer_classes[0]()
+    request.accepted_renderer, request.accepted_media_type = renderer, renderer.media_type
+    try:
+        try:
+            principal = authenticate_key(raw_key, request=request)
+        except exceptions.APIException:
+            request.user, request.auth = AnonymousUser(), None
+            raise
+        request.user, request.auth = principal.user, principal
+        for permission in view.get_permissions():
+            if not permission.has_permission(request, view):
+                raise exceptions.PermissionDenied(
+                    getattr(permission, "message", None), code=getattr(permission, "code", None)
+                )
+        waits = [
+            throttle.wait()
+            for throttle in view.get_throttles()
+            if not throttle.allow_request(request, view)
+        ]
+        if waits:
+            raise exceptions.Throttled(max((w for w in waits if w is not None), default=None))
+        data, headers_of = handler(principal)
+        response = Response(data)
+        if headers_of is not None:
+            for name, value in headers_of(request, principal).items():
+                response[name] = value
+    except Exception as exc:  # what DRF's dispatch catches, answered by the view
+        response = view.handle_exception(exc)
+    response = view.finalize_response(request, response)
+    response.render()
+    return response
