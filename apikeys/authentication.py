@@ -31,6 +31,7 @@ from oauth.tokens import CLIENT_TOKEN_TYPE, unverified_token_type
 from tenants.resolution import TENANT_MISMATCH, tenant_header_value
 
 REALM = BEARER_CHALLENGE
+CANARY = KeyType.CANARY.value  # a plain str: compared on every request with a cached key
 
 
 class ApiKeyAuthentication(BaseAuthentication):
@@ -181,7 +182,7 @@ def refusal_before_use(principal: Principal, request) -> exceptions.APIException
 def _refusal_of_key(principal: Principal) -> exceptions.AuthenticationFailed | None:
     """What refuses a cached key on its own: being a canary (first, in every state, so it
     answers as an unknown key would), or expiring while it is cached."""
-    if principal.key_type == KeyType.CANARY:
+    if principal.key_type == CANARY:
         return CanaryUsed(principal.api_key)
     if principal.api_key.is_expired():
         return _failed("api_key_expired", "This API key has expired.")

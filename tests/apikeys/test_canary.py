@@ -150,6 +150,38 @@ def test_create_page_offers_the_canary_type(user):
     assert 'value="canary"' in response.content.decode()
 
 
+def test_create_page_issues_a_canary(user):
+    client = Client()
+    client.force_login(user)
+
+    response = client.post("/keys/new", {"name": "bait", "key_type": "canary"})
+
+    assert response.status_code == 201
+    assert ApiKey.objects.get(user=user).key_type == "canary"
+
+
+def test_create_page_refuses_a_canary_with_scopes(user):
+    client = Client()
+    client.force_login(user)
+
+    response = client.post(
+        "/keys/new", {"name": "bait", "key_type": "canary", "scopes": ["agents:read"]}
+    )
+
+    assert response.status_code == 400
+    assert "never authorises" in response.content.decode()
+    assert not ApiKey.objects.filter(user=user).exists()
+
+
+def test_listapikeys_names_a_canary_for_what_it_is(user, canary_key):
+    out = StringIO()
+
+    call_command("listapikeys", stdout=out)
+
+    assert "(canary)" in out.getvalue()
+    assert "FULL ACCESS" not in out.getvalue()
+
+
 # --- never authorises, refused as an unknown key ---------------------------------------------
 
 
