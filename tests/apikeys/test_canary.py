@@ -62,6 +62,9 @@ def comparable(response) -> tuple:
         response.json(),
         response.get("WWW-Authenticate"),
         response.get("Content-Type"),
+        response.get("X-RateLimit-Limit"),
+        response.get("RateLimit-Policy"),
+        sorted(response.headers),
     )
 
 
