@@ -59,12 +59,15 @@ def canary_touch_record(
     CANARY_TOUCHES.labels(channel=channel).inc()
     user_agent = original_uri = ""
     if request is not None:
-        request = getattr(request, "_request", request)  # never DRF's: its .user authenticates
+        # Never DRF's wrapper (its ``.user`` would authenticate again); and only what any
+        # request object with a WSGI ``META`` has, so that a lane outside DRF can pass its own.
+        request = getattr(request, "_request", request)
+        meta = request.META
         ip = client_ip(request)
-        method = request.method or ""
-        path = request.path
-        user_agent = request.META.get("HTTP_USER_AGENT", "")
-        original_uri = request.META.get("HTTP_X_ORIGINAL_URI", "")
+        method = getattr(request, "method", None) or meta.get("REQUEST_METHOD", "")
+        path = getattr(request, "path", None) or meta.get("PATH_INFO", "")
+        user_agent = meta.get("HTTP_USER_AGENT", "")
+        original_uri = meta.get("HTTP_X_ORIGINAL_URI", "")
     window = int(time.time() // TOUCH_WINDOW_SECONDS)
     if not _first_in_window(api_key.pk, ip, window):
         return None

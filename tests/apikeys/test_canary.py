@@ -378,3 +378,34 @@ def test_an_ordinary_keys_page_has_no_canary_section(user):
     page = client.get(f"/keys/{api_key.pk}").content.decode()
 
     assert "canary-title" not in page
+
+
+def test_a_lane_outside_drf_refuses_a_canary_through_authenticate_key(canary_key):
+    """``authenticate_key`` is the shared judgement: a plain WSGI request object will do."""
+    from rest_framework.exceptions import AuthenticationFailed
+
+    from apikeys.authentication import authenticate_key
+
+    class WsgiRequest:
+        def __init__(self, environ):
+            self.META = environ
+
+    api_key, raw = canary_key
+    environ = {
+        "REMOTE_ADDR": "192.0.2.44",
+        "REQUEST_METHOD": "GET",
+        "PATH_INFO": "/api/v1/auth/check",
+        "HTTP_USER_AGENT": "lane-test",
+    }
+
+    for _ in range(2):  # cold, then warm from the process's cache
+        with pytest.raises(AuthenticationFailed) as refused:
+            authenticate_key(raw, request=WsgiRequest(environ))
+        assert refused.value.get_codes() == "invalid_api_key"
+
+    [touch] = touches(api_key)
+    assert (touch.ip, touch.data["path"], touch.data["user_agent"]) == (
+        "192.0.2.44",
+        "/api/v1/auth/check",
+        "lane-test",
+    )
