@@ -108,7 +108,9 @@ def _client_token_introspect(raw_token: str) -> dict:
 
 
 def _api_key_introspect(verifier: Principal, raw_key: str, ip) -> dict:
-    verdict = verify_key(verifier=verifier, raw_key=raw_key, method="GET", path=None, ip=ip)
+    verdict = verify_key(
+        verifier=verifier, raw_key=raw_key, method="GET", path=None, ip=ip, channel="introspect"
+    )
     if not verdict.valid:
         return dict(INACTIVE)
     key = verdict.api_key

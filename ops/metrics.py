@@ -72,6 +72,6 @@ METER_UNAVAILABLE = Counter(
 CANARY_TOUCHES = Counter(
     "keyward_canary_touches_total",
     "Uses of canary keys, every one refused as an unknown key, by where the key was presented "
-    "(request, keys_verify). The audit log says which key, from where.",
+    "(request, keys_verify, introspect). The audit log says which key, from where.",
     ["channel"],
 )

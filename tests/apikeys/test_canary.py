@@ -261,6 +261,24 @@ def test_keys_verify_answers_a_canary_as_an_unknown_key_and_records_it(user, can
     assert touch.data["path"] == "/api/v2/orders"
 
 
+def test_introspection_answers_a_canary_inactive_and_records_it(user, canary_key):
+    from urllib.parse import urlencode
+
+    api_key, raw = canary_key
+    _, verifier = make_api_key(user, scopes=["keys:verify"])
+
+    response = key_client(verifier).post(
+        "/oauth2/introspect",
+        urlencode({"token": raw}),
+        content_type="application/x-www-form-urlencoded",
+    )
+
+    assert response.status_code == 200
+    assert response.json() == {"active": False}
+    [touch] = touches(api_key)
+    assert touch.data["channel"] == "introspect"
+
+
 # --- every use is recorded, boundedly -------------------------------------------------------
 
 
