@@ -400,3 +400,39 @@ def test_nothing_is_revoked_when_the_change_cannot_reach_every_node(user, github
     assert api_key.is_active is True
     assert leaks_of(api_key) == []
     assert ApiKey.objects.filter(pk=api_key.pk, is_active=True).exists()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_deliveries_of_one_report_record_the_leak_once(github_key):
+    """GitHub may deliver a report twice at once: the key's row lock makes one of them a repeat."""
+    import threading
+
+    from django.db import connection
+
+    from tests.factories import UserFactory
+
+    api_key, raw = make_api_key(UserFactory())
+    body = json.dumps([finding(raw)]).encode()
+    signature = sign(github_key, body)
+    start, statuses = threading.Barrier(4), []
+
+    def deliver():
+        try:
+            start.wait()
+            statuses.append(report(body, signature=signature).status_code)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=deliver) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+
+    assert statuses == [200] * 4
+    assert len(leaks_of(api_key)) == 1
+    assert (
+        AuditEvent.objects.filter(event_type="api_key.revoked", target_id=str(api_key.pk)).count()
+        == 1
+    )
