@@ -1,6 +1,6 @@
 from django.urls import path
 
-from apikeys import api, verify_api
+from apikeys import api, secret_scanning_api, verify_api
 
 # Listed first in ``config.urls``: the endpoints a gateway calls in front of every request.
 hot_urlpatterns = [
@@ -22,4 +22,9 @@ urlpatterns = [
     path("user/api-keys/<str:key_id>/usage", api.ApiKeyUsageView.as_view(), name="apikey-usage"),
     path("api-keys/info", api.ApiKeyInfoView.as_view(), name="apikey-info"),
     path("api-keys/bootstrap", api.BootstrapView.as_view(), name="apikey-bootstrap"),
+    path(
+        "secret-scanning/reports",
+        secret_scanning_api.SecretScanningReportView.as_view(),
+        name="secret-scanning-reports",
+    ),
 ]

@@ -7,4 +7,5 @@ class ApiKeysConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
-        from apikeys import schema, signals  # noqa: F401  (OpenAPI schemes; cache invalidation)
+        # OpenAPI schemes; cache invalidation; the secret-scanning keys' system check.
+        from apikeys import schema, secret_scanning, signals  # noqa: F401

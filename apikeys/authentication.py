@@ -16,6 +16,8 @@ from rest_framework.authentication import BaseAuthentication
 
 from accounts.authentication import authenticate_access_token
 from apikeys import crypto, known_keys
+from apikeys.canary import canary_touch_record
+from apikeys.models import KeyType
 from apikeys.selectors import api_key_get_for_authentication
 from core.client_ip import client_ip
 from core.errors import BEARER_CHALLENGE
@@ -29,6 +31,7 @@ from oauth.tokens import CLIENT_TOKEN_TYPE, unverified_token_type
 from tenants.resolution import TENANT_MISMATCH, tenant_header_value
 
 REALM = BEARER_CHALLENGE
+CANARY = KeyType.CANARY.value  # a plain str: compared on every request with a cached key
 
 
 class ApiKeyAuthentication(BaseAuthentication):
@@ -60,11 +63,11 @@ def presented_key(request) -> str | None:
     if acting is None or acting.kind != credentials.API_KEY:
         return None  # nothing, or a JWT: SimpleJWT's turn
     if found.beside is not None:
-        _judge_beside(found.beside, acting.value)
+        _judge_beside(found.beside, acting.value, request)
     return acting.value
 
 
-def _judge_beside(beside: credentials.Credential, header_key: str) -> None:
+def _judge_beside(beside: credentials.Credential, header_key: str, request=None) -> None:
     """Raise the 401 an ``Authorization`` header would get on its own, if it would get one.
 
     Nothing is counted here: the request is counted once, for the credential that acts.
@@ -75,13 +78,13 @@ def _judge_beside(beside: credentials.Credential, header_key: str) -> None:
         else:
             authenticate_access_token(beside.value)
     elif beside.value != header_key:
-        authenticate_key(beside.value)
+        authenticate_key(beside.value, presented_in=request)
 
 
 looks_like_jwt = credentials.looks_like_jwt
 
 
-def authenticate_key(raw_key: str, *, request=None) -> Principal:
+def authenticate_key(raw_key: str, *, request=None, presented_in=None) -> Principal:
     """Check a raw key and return its principal, or raise 401 with the §8 code.
 
     With a ``request`` the key's use is also counted (rate limits and usage) and the verdict
@@ -91,6 +94,10 @@ def authenticate_key(raw_key: str, *, request=None) -> Principal:
 
     A key refused for its IP allowlist, its expiry or its tenant is counted in the client
     address's anonymous bucket, never in its own windows or usage (SPEC §9).
+
+    A canary key is refused exactly as an unknown key is, and its use recorded
+    (``apikeys.canary``); ``presented_in`` is the request to record it against when the key is
+    judged without counting it (an ``Authorization`` header beside ``X-API-Key``).
     """
     if not crypto.has_key_length(raw_key):
         raise _failed("invalid_api_key", "Invalid API key.")
@@ -104,17 +111,30 @@ def authenticate_key(raw_key: str, *, request=None) -> Principal:
         if request is not None and known_keys.refused_as_unknown(raw_key, key_hash, request):
             raise _failed("invalid_api_key", "Invalid API key.")
     # The principal is what is cached: built once per verified key, not once per request.
-    principal = verified.serve(
-        cache_key,
-        load=lambda: principal_for_key(_verified_key(raw_key, key_hash)),
-        meter_of=_meter_of,
-        request=request,
-        on_unavailable=_record_use_directly,
-        refuse=(lambda principal: refusal_before_use(principal, request)),
-    )
-    if request is None and (expired := _refusal_in_time(principal)) is not None:
-        raise expired
+    try:
+        principal = verified.serve(
+            cache_key,
+            load=lambda: principal_for_key(_verified_key(raw_key, key_hash)),
+            meter_of=_meter_of,
+            request=request,
+            on_unavailable=_record_use_directly,
+            refuse=(lambda principal: refusal_before_use(principal, request)),
+        )
+        if request is None and (refused := _refusal_of_key(principal)) is not None:
+            raise refused
+    except CanaryUsed as used:
+        # Recorded once the refusal is final (``serve`` may judge a record twice).
+        canary_touch_record(api_key=used.api_key, request=request or presented_in)
+        raise _failed("invalid_api_key", "Invalid API key.") from None
     return principal
+
+
+class CanaryUsed(exceptions.AuthenticationFailed):
+    """A canary key was presented: refused as an unknown key, and its use recorded."""
+
+    def __init__(self, api_key):
+        super().__init__("Invalid API key.", code="invalid_api_key")
+        self.api_key = api_key
 
 
 def refusal_before_use(principal: Principal, request) -> exceptions.APIException | None:
@@ -124,8 +144,8 @@ def refusal_before_use(principal: Principal, request) -> exceptions.APIException
     counted) and a tenant-bound key naming another tenant: each decided from the key alone,
     with no query. ``None`` when the key may go on to be counted and authorized.
     """
-    if (expired := _refusal_in_time(principal)) is not None:
-        return expired
+    if (refused := _refusal_of_key(principal)) is not None:
+        return refused
     if (refused := ip_refusal(principal, client_ip(request))) is not None:
         return exceptions.PermissionDenied(refused.reason, code=refused.code)
     if principal.tenant_id is not None:
@@ -135,8 +155,11 @@ def refusal_before_use(principal: Principal, request) -> exceptions.APIException
     return None
 
 
-def _refusal_in_time(principal: Principal) -> exceptions.AuthenticationFailed | None:
-    """A cached key expires while it is cached."""
+def _refusal_of_key(principal: Principal) -> exceptions.AuthenticationFailed | None:
+    """What refuses a cached key on its own: being a canary (first, in every state, so it
+    answers as an unknown key would), or expiring while it is cached."""
+    if principal.key_type == CANARY:
+        return CanaryUsed(principal.api_key)
     if principal.api_key.is_expired():
         return _failed("api_key_expired", "This API key has expired.")
     return None
@@ -168,6 +191,8 @@ def _verified_key(raw_key: str, key_hash: str):
     if api_key is None:
         known_keys.learn()  # so that the next unknown key is refused without a query
         raise _failed("invalid_api_key", "Invalid API key.")
+    if api_key.is_canary:
+        return api_key  # cached like any key, so that each use is refused without a query
     refusal = api_key.refusal()
     if refusal is not None:
         raise _failed(*refusal)

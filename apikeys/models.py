@@ -13,6 +13,9 @@ class KeyType(models.TextChoices):
     PRODUCTION = "production", "Production"
     RESTRICTED = "restricted", "Restricted (client-side)"
     ADMIN = "admin", "Admin"
+    # A honeytoken: looks like any key, never authorises, and every use is recorded
+    # (apikeys/canary.py, docs/apikeys.md "Canary keys").
+    CANARY = "canary", "Canary (never authorises; every use is recorded)"
 
 
 class ApiKey(models.Model):
@@ -102,8 +105,15 @@ class ApiKey(models.Model):
 
     @property
     def full_access(self) -> bool:
-        """A key with neither scopes nor endpoint grants acts with its owner's full rights."""
-        return not self.scopes and not self.endpoints
+        """A key with neither scopes nor endpoint grants acts with its owner's full rights.
+
+        A canary has neither, and acts with nothing.
+        """
+        return not self.is_canary and not self.scopes and not self.endpoints
+
+    @property
+    def is_canary(self) -> bool:
+        return self.key_type == KeyType.CANARY
 
     def is_expired(self, now=None) -> bool:
         return self.expires_at is not None and self.expires_at <= (now or timezone.now())
@@ -111,9 +121,10 @@ class ApiKey(models.Model):
     def refusal(self) -> tuple[str, str] | None:
         """Why this key may not authenticate at all — ``(code, detail)`` — or ``None``.
 
-        The one statement of the rule for requests, ``keys/verify`` and ``auth/check``.
+        The one statement of the rule for requests, ``keys/verify`` and ``auth/check``. A
+        canary is refused first, in every state, exactly as a key that does not exist.
         """
-        if not self.user.is_active:
+        if self.is_canary or not self.user.is_active:
             return "invalid_api_key", "Invalid API key."
         if not self.is_active:
             return "api_key_disabled", "This API key has been revoked."

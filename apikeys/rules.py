@@ -66,6 +66,18 @@ def check_key(api_key: ApiKey, *, actor, changed: set | None = None) -> None:
         errors["scopes"] = ["Only an admin key may hold the admin scope."]
     if api_key.key_type == KeyType.RESTRICTED and api_key.full_access:
         errors["scopes"] = ["A restricted key needs explicit scopes or endpoint grants."]
+    if api_key.is_canary:
+        # Refused rather than ignored: a caller who asks for scopes on a canary has misread
+        # what it is, and should hear so (docs/apikeys.md "Canary keys").
+        for field, value in (
+            ("scopes", api_key.scopes),
+            ("endpoints", api_key.endpoints),
+            ("key_manager", api_key.key_manager),
+        ):
+            if value:
+                errors[field] = [
+                    "A canary key never authorises anything: it takes no " + field + "."
+                ]
     if touched("expires_at") and api_key.is_expired():
         errors["expires_at"] = ["Must be in the future."]
     if (

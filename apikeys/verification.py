@@ -11,6 +11,7 @@ from rest_framework import exceptions
 
 from apikeys import crypto
 from apikeys.authentication import principal_for_key
+from apikeys.canary import canary_touch_record
 from apikeys.permissions import refusal, route_rules, route_view
 from apikeys.selectors import api_key_get_for_authentication
 from core.client_ip import client_ip
@@ -65,6 +66,7 @@ def verify_key(
     tenant_id=None,
     ip=None,
     cost: int = 1,
+    channel: str = "keys_verify",
 ) -> Verdict:
     """Judge ``raw_key`` for ``method path`` as if it had called it; count it as a use.
 
@@ -73,12 +75,17 @@ def verify_key(
     Without a ``path`` the key alone is judged: valid, active, unexpired, the IP and tenant.
     ``path`` is judged in its normal form (SPEC §9); one that ``normalise_path`` refuses raises
     ``InvalidPath`` before anything is looked up or counted: the call itself is malformed.
+    A canary key is answered as an unknown one, and its use recorded under ``channel``.
     """
     if path is not None:
         path = normalise_path(path)
     if not crypto.is_well_formed(raw_key):
         return Verdict(False, "invalid_api_key", "Not a well-formed key (checksum mismatch).")
     api_key = api_key_get_for_authentication(raw_key)
+    if api_key is not None and api_key.is_canary:
+        # Any use, whoever asks: recorded, and answered as for a key that does not exist.
+        canary_touch_record(api_key=api_key, ip=ip, method=method, path=path or "", channel=channel)
+        return Verdict(False, "invalid_api_key", UNKNOWN)
     if api_key is None or not _visible(verifier, api_key):
         return Verdict(False, "invalid_api_key", UNKNOWN)
     refusal = api_key.refusal()

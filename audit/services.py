@@ -21,8 +21,13 @@ def audit_record(
     tenant_id=None,
     outcome: str = AuditEvent.Outcome.SUCCESS,
     data: dict | None = None,
+    ip: str | None = None,
 ) -> AuditEvent:
-    """Record ``event_type``; never pass a secret in ``data``."""
+    """Record ``event_type``; never pass a secret in ``data``.
+
+    ``ip`` names the address the event is about when it is not the request's own (a key
+    presented to ``keys/verify`` on behalf of another client).
+    """
     if actor is None and request is not None:
         user = getattr(request, "user", None)
         actor = user if getattr(user, "is_authenticated", False) else None
@@ -38,7 +43,7 @@ def audit_record(
         actor=actor if getattr(actor, "pk", None) else None,
         actor_email=getattr(actor, "email", "") or "",
         actor_key_prefix=actor_key_prefix,
-        ip=client_ip(request) if request is not None else None,
+        ip=ip if ip is not None else (client_ip(request) if request is not None else None),
         target_type=target_type,
         target_id=str(target_id),
         tenant_id=tenant_id,

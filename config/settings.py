@@ -325,6 +325,9 @@ KEYWARD_REGISTER_RATE_PER_IP = env.str("KEYWARD_REGISTER_RATE_PER_IP", default="
 KEYWARD_ANON_RATE_PER_IP = env.str("KEYWARD_ANON_RATE_PER_IP", default="300/m")
 KEYWARD_TRUSTED_PROXIES = env.int("KEYWARD_TRUSTED_PROXIES", default=0)
 KEYWARD_TENANT_HEADER = env.str("KEYWARD_TENANT_HEADER", default="X-Tenant-Id")
+# GitHub's secret-scanning public keys, [{"key_identifier": "…", "key": "<PEM>"}]; unset, every
+# report is refused (401). docs/apikeys.md "Leaked keys".
+KEYWARD_SECRET_SCANNING_PUBLIC_KEYS = _json_setting("KEYWARD_SECRET_SCANNING_PUBLIC_KEYS")
 
 # --- Browsers on other origins (CORS, django-cors-headers) -----------------------------------
 # Only the API answers cross-origin, only to the origins listed (none by default), and without

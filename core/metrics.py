@@ -69,3 +69,9 @@ METER_UNAVAILABLE = Counter(
     "keyward_meter_unavailable_total",
     "Requests served without rate limiting because the shared cache could not be reached.",
 )
+CANARY_TOUCHES = Counter(
+    "keyward_canary_touches_total",
+    "Uses of canary keys, every one refused as an unknown key, by where the key was presented "
+    "(request, keys_verify, introspect). The audit log says which key, from where.",
+    ["channel"],
+)

@@ -83,6 +83,9 @@ DEFAULT_TYPE_RATE_LIMITS = {
     "production": {"per_minute": 600, "per_hour": 10000},
     "restricted": {"per_minute": 60, "per_hour": None},
     "admin": {"per_minute": 600, "per_hour": None},
+    # Never counted on its own (every use is refused first, in the caller's anonymous bucket);
+    # named so that every type has limits to show.
+    "canary": {"per_minute": 60, "per_hour": 1000},
 }
 WINDOWS = ("per_minute", "per_hour")
 

@@ -30,7 +30,8 @@ STAFF_ONLY_SCOPES = frozenset({ADMIN_SCOPE, KEYS_VERIFY})
 # but no endpoint that asks for a scope by name.
 GRANTS_ONLY_SCOPES = (READ_ALL, WRITE_ALL)
 
-TYPE_RANK = {"restricted": 0, "development": 1, "production": 2, "admin": 3}
+CANARY_TYPE = "canary"  # a honeytoken: it reaches nothing, so any key manager may make one
+TYPE_RANK = {CANARY_TYPE: -1, "restricted": 0, "development": 1, "production": 2, "admin": 3}
 RATE_WINDOWS = ("per_minute", "per_hour")
 ALL_METHODS = ("GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE")
 
@@ -63,8 +64,8 @@ class Reach:
 
     @property
     def full_access(self) -> bool:
-        """No scopes and no grants: the key acts with its owner's full rights."""
-        return not self.scopes and not self.endpoints
+        """No scopes and no grants: the key acts with its owner's full rights (a canary: none)."""
+        return self.key_type != CANARY_TYPE and not self.scopes and not self.endpoints
 
     @property
     def grants_only(self) -> bool:
@@ -85,6 +86,8 @@ def escalation_refusal(actor: Reach, target: Reach) -> Refusal | None:
 
 
 def _scopes(actor: Reach, target: Reach) -> Refusal | None:
+    if target.key_type == CANARY_TYPE:
+        return None  # it authorises nothing, whatever it holds
     if target.full_access:
         if actor.full_access or _admin_acts(actor):
             return None

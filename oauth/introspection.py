@@ -113,7 +113,13 @@ def _client_token_introspect(raw_token: str) -> dict:
 
 def _api_key_introspect(verifier: Principal, raw_key: str, ip, cost: int = 1) -> dict:
     verdict = verify_key(
-        verifier=verifier, raw_key=raw_key, method="GET", path=None, ip=ip, cost=cost
+        verifier=verifier,
+        raw_key=raw_key,
+        method="GET",
+        path=None,
+        ip=ip,
+        cost=cost,
+        channel="introspect",
     )
     if not verdict.valid:
         return dict(INACTIVE)

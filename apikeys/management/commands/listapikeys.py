@@ -79,7 +79,7 @@ def _row(api_key) -> tuple[str, ...]:
         api_key.user.email,
         api_key.tenant.slug if api_key.tenant else "-",
         api_key.key_type,
-        ",".join(api_key.scopes) or ("FULL ACCESS" if api_key.full_access else "(grants)"),
+        ",".join(api_key.scopes) or _reach_word(api_key),
         _status(api_key),
         _moment(api_key.expires_at),
         _moment(api_key.last_used_at),
@@ -99,6 +99,13 @@ def _credits(api_key) -> str:
         if refill
         else str(state["remaining"])
     )
+
+
+def _reach_word(api_key) -> str:
+    """What a key without scopes may do, in a word."""
+    if api_key.is_canary:
+        return "(canary)"  # it may do nothing: every use is refused and recorded
+    return "FULL ACCESS" if api_key.full_access else "(grants)"
 
 
 def _status(api_key) -> str:
