@@ -45,9 +45,10 @@ def test_rotate_records_the_quiet_period_on_the_old_key(owner):
     assert response.status_code == 201, response.content
     old.refresh_from_db()
     assert old.end_grace_when_idle_seconds == 600
-    assert person(owner).get(f"/api/v1/user/api-keys/{old.pk}").json()[
-        "end_grace_when_idle_seconds"
-    ] == 600
+    assert (
+        person(owner).get(f"/api/v1/user/api-keys/{old.pk}").json()["end_grace_when_idle_seconds"]
+        == 600
+    )
 
 
 @pytest.mark.parametrize("value", [0, 59, 7 * 24 * 3600 + 1, "soon", -1])

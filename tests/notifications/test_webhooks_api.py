@@ -106,9 +106,9 @@ def test_loopback_is_allowed_when_the_setting_says_so(owner, allow_loopback):
 
 def test_delete_removes_my_webhook(owner):
     client = client_for(owner)
-    webhook_id = client.post(USER_WEBHOOKS, {"url": "https://h.example.com/"}, format="json").json()[
-        "id"
-    ]
+    webhook_id = client.post(
+        USER_WEBHOOKS, {"url": "https://h.example.com/"}, format="json"
+    ).json()["id"]
 
     response = client.delete(f"{USER_WEBHOOKS}/{webhook_id}")
 
