@@ -187,3 +187,17 @@ def test_another_tenants_webhooks_are_404_tenant_not_found(db):
 
     assert response.status_code == 404
     assert response.json()["code"] == "tenant_not_found"
+
+
+@pytest.mark.parametrize(
+    ("scopes", "status"),
+    [(["webhooks:read"], 200), (["read:all"], 200), (["keys:read"], 403)],
+)
+def test_a_key_reads_its_owners_webhooks_only_with_a_fitting_scope(owner, scopes, status):
+    from tests.factories import ApiKeyFactory
+
+    api_key = ApiKeyFactory(user=owner, scopes=scopes)
+
+    response = APIClient().get(USER_WEBHOOKS, HTTP_AUTHORIZATION=f"Bearer {api_key.raw_key}")
+
+    assert response.status_code == status
