@@ -27,9 +27,9 @@ COLUMNS = (
     "SCOPES",
     "ACTIVE",
     "EXPIRES",
+    "FLAG",
     "LAST USED",
     "REQUESTS",
-    "FLAG",
 )
 
 
@@ -82,9 +82,9 @@ def _row(api_key) -> tuple[str, ...]:
         ",".join(api_key.scopes) or ("FULL ACCESS" if api_key.full_access else "(grants)"),
         _status(api_key),
         _moment(api_key.expires_at),
+        "EXPIRING-IN-USE" if api_key.expiring_soon_in_use else "-",
         _moment(api_key.last_used_at),
         str(api_key.request_count),
-        "EXPIRING-IN-USE" if api_key.expiring_soon_in_use else "-",
     )
 
 
