@@ -172,3 +172,30 @@ def test_secret_is_stored_encrypted_and_still_signs(owner, receiver):
     webhook, secret = user_webhook(owner, receiver.url)
     assert secret not in webhook.secret_encrypted
     assert secret_of(webhook) == secret
+
+
+def test_tenant_webhook_hears_of_the_tenants_keys(owner, receiver):
+    from notifications.services import webhook_create
+    from tenants.models import Membership
+
+    tenant = owner.memberships.get(role=Membership.Role.OWNER).tenant
+    webhook_create(url=receiver.url, tenant=tenant, actor=owner)
+    api_key = ApiKeyFactory(user=owner, tenant=tenant)
+    leak(api_key)
+
+    run_ready_tasks()
+
+    (event,) = receiver.events()
+    assert event["tenant_id"] == str(tenant.pk)
+    assert Delivery.objects.get().webhook.tenant == tenant
+
+
+def test_a_switched_off_webhook_is_not_called(owner, receiver):
+    webhook, _ = user_webhook(owner, receiver.url)
+    webhook.is_active = False
+    webhook.save(update_fields=["is_active"])
+    leak(ApiKeyFactory(user=owner))
+
+    run_ready_tasks()
+
+    assert receiver.requests == []
