@@ -170,7 +170,7 @@ def _email_owner(owner, event: AuditEvent, api_key: ApiKey | None) -> None:
     lines = [subject + ".", ""]
     lines += [f"{field}: {value}" for field, value in sorted(event.data.items())]
     if api_key is not None:
-        lines += ["", f"The key's page: /keys/{api_key.pk}"]
+        lines += ["", f"The key's page: {settings.KEYWARD_JWT_ISSUER}/keys/{api_key.pk}"]
     lines += ["", "— Keyward"]
     try:
         send_mail(subject, "\n".join(lines), settings.DEFAULT_FROM_EMAIL, [owner.email])

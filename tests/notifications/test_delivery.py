@@ -118,13 +118,16 @@ def test_delivery_gives_up_after_the_last_retry(owner, settings):
     assert len(receiver.requests) == 3
 
 
-def test_a_refused_connection_is_logged_and_retried(owner):
+def test_a_refused_connection_is_logged_and_retried(owner, caplog):
     with Receiver() as receiver:
         url = receiver.url
-    user_webhook(owner, url)  # the server is gone: nothing listens on that port now
+    _, secret = user_webhook(owner, url)  # the server is gone: nothing listens on that port now
     leak(ApiKeyFactory(user=owner))
 
-    run_ready_tasks()
+    with caplog.at_level("DEBUG"):
+        run_ready_tasks()
+
+    assert secret not in caplog.text
 
     delivery = Delivery.objects.get()
     assert delivery.status == "retrying"
