@@ -230,6 +230,9 @@ class ApiKeyAdmin(RevealOnceMixin, admin.ModelAdmin):
                     services.api_key_rotate(
                         api_key=api_key,
                         grace_period_seconds=grace,
+                        end_grace_when_idle_seconds=form.cleaned_data[
+                            "end_grace_when_idle_seconds"
+                        ],
                         actor=request.user,
                         request=request,
                     )

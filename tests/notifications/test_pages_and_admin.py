@@ -111,3 +111,36 @@ def test_admin_shows_deliveries_read_only_and_webhooks_without_their_secret(clie
     assert (delivery_page.status_code, deliveries.status_code) == (200, 200)
     assert 'name="_save"' not in delivery_page.content.decode()
     assert client.get("/admin/notifications/delivery/add/").status_code == 403
+
+
+def test_admin_rotate_action_sets_the_quiet_period(client, owner):
+    api_key = ApiKeyFactory(user=owner)
+    client.force_login(StaffUserFactory(is_superuser=True))
+
+    response = client.post(
+        "/admin/apikeys/apikey/",
+        {
+            "action": "rotate_keys",
+            "_selected_action": [str(api_key.pk)],
+            "apply": "yes",
+            "grace_period_seconds": "3600",
+            "end_grace_when_idle_seconds": "900",
+        },
+    )
+
+    assert response.status_code == 200
+    api_key.refresh_from_db()
+    assert api_key.end_grace_when_idle_seconds == 900
+    assert ApiKey.objects.filter(rotated_from=api_key).exists()
+
+
+def test_admin_rotate_action_asks_for_the_quiet_period(client, owner):
+    api_key = ApiKeyFactory(user=owner)
+    client.force_login(StaffUserFactory(is_superuser=True))
+
+    response = client.post(
+        "/admin/apikeys/apikey/",
+        {"action": "rotate_keys", "_selected_action": [str(api_key.pk)]},
+    )
+
+    assert 'name="end_grace_when_idle_seconds"' in response.content.decode()
