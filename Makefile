@@ -43,10 +43,15 @@ wrk:
 migrate: install .env
 	$(BIN)/python manage.py migrate --noinput
 
-## Serve on the embedded default (SQLite + in-process cache): one process, several threads.
+## Serve on the embedded default (SQLite + in-process cache): one process, several threads,
+## and beside it the task worker (webhooks, emails, sweeps: docs/notifications.md), which
+## stops when the server does.
 run: migrate
-	$(BIN)/gunicorn config.wsgi --bind $(HOST):$(PORT) --workers 1 --threads 8 \
-		--access-logfile - --forwarded-allow-ips=""
+	$(BIN)/python manage.py schedulesweeps
+	@$(BIN)/python manage.py db_worker --no-reload & worker=$$!; \
+		trap 'kill $$worker 2>/dev/null; wait $$worker 2>/dev/null' EXIT INT TERM; \
+		$(BIN)/gunicorn config.wsgi --bind $(HOST):$(PORT) --workers 1 --threads 8 \
+			--access-logfile - --forwarded-allow-ips=""
 
 ## The whole suite. Set DATABASE_URL / REDIS_URL to run it on PostgreSQL + Redis.
 test: install-dev test-tools

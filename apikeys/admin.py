@@ -109,6 +109,10 @@ class ApiKeyAdmin(RevealOnceMixin, admin.ModelAdmin):
             ("Limits", {"fields": ["key_manager", "allowed_ips", "rate_limit", "expires_at"]}),
             (None, {"fields": ["metadata", "created_at", "created_by", "rotated_from"]}),
             (
+                "Traffic-aware expiry",
+                {"fields": ["end_grace_when_idle_seconds", "expiry_warning_sent_at"]},
+            ),
+            (
                 "Usage",
                 {"fields": ["last_used_at", "last_used_ip", "request_count", "daily_requests"]},
             ),
@@ -226,6 +230,9 @@ class ApiKeyAdmin(RevealOnceMixin, admin.ModelAdmin):
                     services.api_key_rotate(
                         api_key=api_key,
                         grace_period_seconds=grace,
+                        end_grace_when_idle_seconds=form.cleaned_data[
+                            "end_grace_when_idle_seconds"
+                        ],
                         actor=request.user,
                         request=request,
                     )

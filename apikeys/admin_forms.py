@@ -248,3 +248,11 @@ class RotateForm(forms.Form):
         help_text="How long the old keys keep working; 0 revokes them at once. "
         f"At most {services.MAX_GRACE_PERIOD} (7 days).",
     )
+    end_grace_when_idle_seconds = forms.IntegerField(
+        min_value=services.MIN_IDLE_GRACE,
+        max_value=services.MAX_GRACE_PERIOD,
+        required=False,
+        label="End the grace when idle (seconds)",
+        help_text="Optional: stop an old key once it has served no request for this long "
+        "(docs/apikeys.md).",
+    )

@@ -265,6 +265,7 @@ class ApiKeyRotateView(KeyManagementEndpoint):
         successor, raw_key = services.api_key_rotate(
             api_key=api_key,
             grace_period_seconds=serializer.validated_data["grace_period_seconds"],
+            end_grace_when_idle_seconds=serializer.validated_data["end_grace_when_idle_seconds"],
             actor=principal.user,
             creator=principal,
             request=request,

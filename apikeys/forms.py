@@ -41,7 +41,17 @@ GRACE_PERIOD_CHOICES = [
 
 
 # Where the service's error keys differ from the form's field names.
-SERVICE_FIELD_NAMES = {"tenant_id": "tenant", "grace_period_seconds": "grace_period"}
+SERVICE_FIELD_NAMES = {
+    "tenant_id": "tenant",
+    "grace_period_seconds": "grace_period",
+    "end_grace_when_idle_seconds": "end_grace_when_idle",
+}
+IDLE_GRACE_CHOICES = [
+    ("", "Never: keep the whole grace period"),
+    (600, "10 minutes"),
+    (3600, "1 hour"),
+    (6 * 3600, "6 hours"),
+]
 
 
 class ApiKeyCreateForm(PageForm):
@@ -204,4 +214,13 @@ class RotateForm(PageForm):
         choices=GRACE_PERIOD_CHOICES,
         initial=3600,
         help_text="How long the old key keeps working, so you can deploy the new one.",
+    )
+    end_grace_when_idle = forms.TypedChoiceField(
+        label="End the grace early when the old key goes quiet",
+        coerce=int,
+        empty_value=None,
+        required=False,
+        choices=IDLE_GRACE_CHOICES,
+        initial="",
+        help_text="Stop the old key once it has served no request for this long.",
     )

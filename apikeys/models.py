@@ -1,4 +1,5 @@
 import uuid
+from datetime import timedelta
 
 from django.conf import settings
 from django.db import models
@@ -84,6 +85,11 @@ class ApiKey(models.Model):
     last_used_at = models.DateTimeField(null=True, blank=True)
     last_used_ip = models.GenericIPAddressField(null=True, blank=True)
     request_count = models.BigIntegerField(default=0)
+    # Traffic-aware expiry and rotation (apikeys/expiry.py): when the owner was told the key
+    # expires soon while in use (told once), and a rotated-out key's quiet period that ends its
+    # grace early.
+    expiry_warning_sent_at = models.DateTimeField(null=True, blank=True, editable=False)
+    end_grace_when_idle_seconds = models.PositiveIntegerField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "id"]
@@ -114,6 +120,23 @@ class ApiKey(models.Model):
     @property
     def is_canary(self) -> bool:
         return self.key_type == KeyType.CANARY
+
+    @property
+    def expiring_soon_in_use(self) -> bool:
+        """Active, expires within ``KEYWARD_EXPIRY_WARNING_DAYS`` and was used within as many.
+
+        The flag of SPEC §12 on the key object, the list, the dashboard and ``listapikeys``;
+        ``apikeys.expiry`` tells the owner once.
+        """
+        now = timezone.now()
+        window = timedelta(days=settings.KEYWARD_EXPIRY_WARNING_DAYS)
+        return (
+            self.is_active
+            and self.expires_at is not None
+            and now < self.expires_at <= now + window
+            and self.last_used_at is not None
+            and self.last_used_at >= now - window
+        )
 
     def is_expired(self, now=None) -> bool:
         return self.expires_at is not None and self.expires_at <= (now or timezone.now())

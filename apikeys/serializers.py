@@ -20,7 +20,7 @@ from apikeys.rules import (
     MAX_SCOPES,
     parse_scopes,
 )
-from apikeys.services import MAX_GRACE_PERIOD
+from apikeys.services import MAX_GRACE_PERIOD, MIN_IDLE_GRACE
 from identity.paths import InvalidPath, normalise_path
 from metering.credits import INTERVALS, MAX_COST, MAX_CREDITS, credits_state
 
@@ -294,6 +294,10 @@ class ApiKeySerializer(serializers.ModelSerializer):
     rotated_from = serializers.UUIDField(source="rotated_from_id", read_only=True, allow_null=True)
     owner = serializers.SerializerMethodField()
     credits = serializers.SerializerMethodField()
+    expiring_soon_in_use = serializers.BooleanField(
+        read_only=True,
+        help_text="Expires within 7 days and was used within 7 days: its owner is told once.",
+    )
 
     class Meta:
         model = ApiKey
@@ -321,6 +325,8 @@ class ApiKeySerializer(serializers.ModelSerializer):
             "full_access",
             "rotated_from",
             "credits",
+            "expiring_soon_in_use",
+            "end_grace_when_idle_seconds",
         ]
         read_only_fields = fields
 
@@ -416,6 +422,14 @@ class ApiKeyListFilterSerializer(serializers.Serializer):
 class RotateSerializer(serializers.Serializer):
     grace_period_seconds = serializers.IntegerField(
         min_value=0, max_value=MAX_GRACE_PERIOD, default=0
+    )
+    end_grace_when_idle_seconds = serializers.IntegerField(
+        min_value=MIN_IDLE_GRACE,
+        max_value=MAX_GRACE_PERIOD,
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="End the grace early once the old key has served no request for this long.",
     )
 
 

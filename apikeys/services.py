@@ -27,6 +27,7 @@ from metering import credits as metering_credits
 from metering.verified import narrowing_change
 
 MAX_GRACE_PERIOD = 7 * 24 * 3600
+MIN_IDLE_GRACE = 60  # usage is recorded to the minute: a shorter quiet period cannot be seen
 
 UPDATABLE_FIELDS = (
     "name",
@@ -204,6 +205,7 @@ def api_key_rotate(
     *,
     api_key: ApiKey,
     grace_period_seconds: int = 0,
+    end_grace_when_idle_seconds: int | None = None,
     actor=None,
     creator: Principal | None = None,
     request=None,
@@ -211,13 +213,25 @@ def api_key_rotate(
     """Issue a successor with the same settings; the old key dies after the grace period.
 
     With no grace period the old key is revoked at once; otherwise its expiry is brought
-    forward to the end of the grace period (never pushed back). A key is rotated once.
+    forward to the end of the grace period (never pushed back), and with
+    ``end_grace_when_idle_seconds`` the grace ends sooner once the old key has served no request
+    for that long (``apikeys.expiry``). A key is rotated once.
     Rotation hands out the successor's raw key, so a key manager may rotate only keys within
     itself: otherwise rotating would be a way to mint a wider key.
     """
     if not 0 <= grace_period_seconds <= MAX_GRACE_PERIOD:
         raise ValidationError(
             {"grace_period_seconds": [f"Must be between 0 and {MAX_GRACE_PERIOD}."]}
+        )
+    if end_grace_when_idle_seconds is not None and not (
+        MIN_IDLE_GRACE <= end_grace_when_idle_seconds <= MAX_GRACE_PERIOD
+    ):
+        raise ValidationError(
+            {
+                "end_grace_when_idle_seconds": [
+                    f"Must be between {MIN_IDLE_GRACE} and {MAX_GRACE_PERIOD}."
+                ]
+            }
         )
     old = ApiKey.objects.select_for_update().get(pk=api_key.pk)
     rules.check_escalation(creator, old)  # the successor has the same reach: checked with it
@@ -252,7 +266,8 @@ def api_key_rotate(
     else:
         grace_end = now + timedelta(seconds=grace_period_seconds)
         old.expires_at = min(old.expires_at or grace_end, grace_end)
-        old.save(update_fields=["expires_at"])
+        old.end_grace_when_idle_seconds = end_grace_when_idle_seconds
+        old.save(update_fields=["expires_at", "end_grace_when_idle_seconds"])
     audit_record(
         event_type="api_key.rotated",
         request=request,
@@ -264,6 +279,7 @@ def api_key_rotate(
             "successor_id": str(successor.pk),
             "successor_prefix": successor.key_prefix,
             "grace_period_seconds": grace_period_seconds,
+            "end_grace_when_idle_seconds": end_grace_when_idle_seconds,
             "old_key_expires_at": old.expires_at.isoformat() if old.expires_at else None,
         },
     )

@@ -251,6 +251,7 @@ def key_rotate(request, key_id):
         successor, raw_key = services.api_key_rotate(
             api_key=api_key,
             grace_period_seconds=form.cleaned_data["grace_period"],
+            end_grace_when_idle_seconds=form.cleaned_data["end_grace_when_idle"],
             actor=request.user,
             request=request,
         )

@@ -53,6 +53,9 @@ INSTALLED_APPS = [
     "oauth",
     "ops",
     "metering",
+    "django_tasks",
+    "django_tasks_db",
+    "notifications",
 ]
 
 MIDDLEWARE = [
@@ -363,6 +366,35 @@ KEYWARD_REDIS_POLL_MICROSECONDS = env.int("KEYWARD_REDIS_POLL_MICROSECONDS", def
 # auth/check and keys/verify answered by a WSGI app in front of Django's stack, with the same
 # answers (config/lane.py, docs/performance.md); false sends them through Django.
 KEYWARD_LANE = env.bool("KEYWARD_LANE", default=True)
+
+# --- Notifications: background tasks, email, webhooks (docs/notifications.md) ----------------
+# Django 6's Tasks framework (the django-tasks backport): tasks are rows in the database, run by
+# `manage.py db_worker` (`make run` starts one beside the server). No broker.
+TASKS = {
+    "default": {
+        "BACKEND": env.str("KEYWARD_TASKS_BACKEND", default="django_tasks_db.DatabaseBackend"),
+        "QUEUES": ["default"],
+    }
+}
+EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
+EMAIL_HOST = env.str("EMAIL_HOST", default="localhost")
+EMAIL_PORT = env.int("EMAIL_PORT", default=25)
+EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
+EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
+EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="keyward@localhost")
+# Webhooks to private, loopback or link-local addresses are refused (SSRF) unless this is on.
+KEYWARD_WEBHOOK_ALLOW_PRIVATE = env.bool("KEYWARD_WEBHOOK_ALLOW_PRIVATE", default=False)
+KEYWARD_WEBHOOK_TIMEOUT_SECONDS = env.int("KEYWARD_WEBHOOK_TIMEOUT_SECONDS", default=5)
+# Seconds before each retry of a failed delivery; after the last one the delivery gives up.
+KEYWARD_WEBHOOK_RETRY_SECONDS = [
+    int(s)
+    for s in env.list(
+        "KEYWARD_WEBHOOK_RETRY_SECONDS", default=["60", "300", "1800", "7200", "43200"]
+    )
+]
+# A key expiring within this many days and used within as many is flagged, its owner told once.
+KEYWARD_EXPIRY_WARNING_DAYS = env.int("KEYWARD_EXPIRY_WARNING_DAYS", default=7)
 
 # django-ratelimit: count in the default cache, take the client IP from our one function,
 # and answer 429 (not its default 403) from plain Django views.

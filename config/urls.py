@@ -10,6 +10,7 @@ from agents import api_urls as agents_api
 from apikeys import api_urls as apikeys_api
 from audit import api_urls as audit_api
 from core.views import HealthView
+from notifications import api_urls as notifications_api
 from oauth import api_urls as oauth_api
 from oauth import wellknown
 from ops import api_urls as ops_api
@@ -29,6 +30,7 @@ api_v1 = [
     *agents_api.urlpatterns,
     *oauth_api.urlpatterns,
     *audit_api.urlpatterns,
+    *notifications_api.urlpatterns,
     *ops_api.urlpatterns,
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
 ]
@@ -56,6 +58,7 @@ urlpatterns = [
     path("favicon.ico", RedirectView.as_view(url=static("favicon.svg"), permanent=True)),
     path("", include("apikeys.urls")),
     path("", include("tenants.urls")),
+    path("", include("notifications.urls")),
     path("", include("accounts.urls")),
 ]
 

@@ -14,6 +14,7 @@ fail *closed* instead (503), see ``identity.limits``.
 
 import logging
 
+from django.dispatch import Signal
 from rest_framework.throttling import BaseThrottle
 
 from core.client_ip import client_ip
@@ -26,6 +27,10 @@ from metering.meter import HEADER_NAMES, MeterUnavailable, Reading, take
 logger = logging.getLogger(__name__)
 
 READING_ATTRIBUTE = "keyward_reading"
+
+# Sent with ``request`` and ``reading`` when a principal's request is refused for its rate limit
+# (never on an admitted one): ``notifications`` listens, to report a key's exhausted window once.
+rate_limit_refused = Signal()
 _UNSET = object()
 
 
@@ -62,6 +67,8 @@ class KeywardRateThrottle(BaseThrottle):
             )
             reading = take_or_fail_open(meter, ip=ip)
             attach_reading(request, reading)
+        if reading is not None and not reading.admitted:
+            rate_limit_refused.send(sender=type(self), request=request, reading=reading)
         raise_if_over(reading)
         return True
 

@@ -1,7 +1,8 @@
 """``listapikeys [--user EMAIL] [--all | --active] [--json]``: keys as a table or as JSON.
 
 The JSON is a list of the API's key objects (``GET /api/v1/user/api-keys``); usage figures are
-exact (buffered usage is merged first). Never a secret or a hash.
+exact (buffered usage is merged first). Never a secret or a hash. ``FLAG`` says
+``EXPIRING-IN-USE`` for a key expiring within 7 days that was used within 7 days (SPEC §12).
 """
 
 import json
@@ -27,6 +28,7 @@ COLUMNS = (
     "SCOPES",
     "ACTIVE",
     "EXPIRES",
+    "FLAG",
     "LAST USED",
     "REQUESTS",
     "CREDITS",
@@ -82,6 +84,7 @@ def _row(api_key) -> tuple[str, ...]:
         ",".join(api_key.scopes) or _reach_word(api_key),
         _status(api_key),
         _moment(api_key.expires_at),
+        "EXPIRING-IN-USE" if api_key.expiring_soon_in_use else "-",
         _moment(api_key.last_used_at),
         str(api_key.request_count),
         _credits(api_key),

@@ -1,4 +1,5 @@
-"""``rotateapikey KEY [--grace-period SECONDS]``: print the successor key alone on stdout."""
+"""``rotateapikey KEY [--grace-period SECONDS] [--end-grace-when-idle SECONDS]``: print the
+successor key alone on stdout."""
 
 from django.core.management.base import BaseCommand
 
@@ -22,11 +23,22 @@ class Command(BaseCommand):
             metavar="SECONDS",
             help="how long the old key keeps working (0 to 604800; default 0)",
         )
+        parser.add_argument(
+            "--end-grace-when-idle",
+            type=int,
+            default=None,
+            metavar="SECONDS",
+            help="end the grace early once the old key has served no request this long (60+)",
+        )
 
-    def handle(self, *args, key, grace_period, **options):
+    def handle(self, *args, key, grace_period, end_grace_when_idle, **options):
         api_key = key_from_argument(key, stdin=options.get("stdin"))
         with service_refusals():
-            successor, raw_key = api_key_rotate(api_key=api_key, grace_period_seconds=grace_period)
+            successor, raw_key = api_key_rotate(
+                api_key=api_key,
+                grace_period_seconds=grace_period,
+                end_grace_when_idle_seconds=end_grace_when_idle,
+            )
         self.stdout.write(raw_key)
         api_key.refresh_from_db()
         ends = (
