@@ -26,6 +26,8 @@ from core.principal import AuthMethod, Principal
 from metering.verified import narrowing_change
 
 MAX_GRACE_PERIOD = 7 * 24 * 3600
+# ``api_key_rotate(expires_at=…)`` left out: the successor keeps the old key's expiry.
+KEEP_EXPIRY = object()
 
 UPDATABLE_FIELDS = (
     "name",
@@ -183,6 +185,7 @@ def api_key_rotate(
     *,
     api_key: ApiKey,
     grace_period_seconds: int = 0,
+    expires_at=KEEP_EXPIRY,
     actor=None,
     creator: Principal | None = None,
     request=None,
@@ -191,6 +194,8 @@ def api_key_rotate(
 
     With no grace period the old key is revoked at once; otherwise its expiry is brought
     forward to the end of the grace period (never pushed back). A key is rotated once.
+    ``expires_at`` gives the successor its own expiry (``None``: never; in the future); left
+    out, the successor keeps the old key's.
     Rotation hands out the successor's raw key, so a key manager may rotate only keys within
     itself: otherwise rotating would be a way to mint a wider key.
     """
@@ -207,6 +212,10 @@ def api_key_rotate(
         raise BadRequest("Only an active, unexpired key can be rotated.", code="validation_error")
     if _was_rotated(old):
         raise Conflict("This key has already been rotated.", code="already_rotated")
+    if expires_at is KEEP_EXPIRY:
+        expires_at = old.expires_at
+    elif expires_at is not None and expires_at <= now:
+        raise ValidationError({"expires_at": ["Must be in the future."]})
     successor = ApiKey(
         user=old.user,
         name=old.name,
@@ -219,10 +228,12 @@ def api_key_rotate(
         allowed_ips=old.allowed_ips,
         rate_limit=old.rate_limit,
         metadata=old.metadata,
-        expires_at=old.expires_at,
+        expires_at=expires_at,
         created_by=actor,
         rotated_from=old,
     )
+    if successor.expires_at != old.expires_at:
+        rules.check_escalation(creator, successor)  # a later expiry is a wider reach
     raw_key = api_key_issue_material(successor)
     if grace_period_seconds == 0:
         old.is_active = False
