@@ -7,9 +7,11 @@ raw key of a new or rotated key is shown once on its reveal page (``apikeys.reve
 reload shows it gone rather than making another key.
 """
 
+from datetime import timedelta
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Exists, OuterRef, Q, Sum
 from django.http import Http404
 from django.shortcuts import render
 from django.utils import timezone
@@ -23,13 +25,13 @@ from apikeys import services
 from apikeys.charts import usage_chart_svg
 from apikeys.forms import ApiKeyCreateForm, ApiKeyEditForm, RotateForm
 from apikeys.limits import key_create_limit
-from apikeys.models import ApiKey
-from apikeys.reveal import reveal_forget_cookie, reveal_path, reveal_stash, reveal_take
+from apikeys.models import ApiKey, ApiKeyDailyUsage
 from apikeys.selectors import api_key_fresh, api_key_get, api_key_list, daily_usage
 from audit.models import AuditEvent
 from core import usertime
 from core.errors import RateLimitExceeded, ServiceUnavailable
 from core.nostore import no_store
+from core.reveal import reveal_forget_cookie, reveal_stash, reveal_take
 from core.views import see_other
 from metering.usage import usage_flush_quietly
 from tenants.selectors import tenants_for_user
@@ -66,15 +68,15 @@ def _own_key(request, key_id) -> ApiKey:
 
 def _to_reveal(request, api_key: ApiKey, raw_key: str, *, rotated_from=None):
     """303 to the key's reveal page, which shows ``raw_key`` once."""
-    response = see_other(reveal_path(api_key.pk))
-    reveal_stash(
-        request,
-        response,
-        key_id=api_key.pk,
-        raw_key=raw_key,
-        rotated_from_id=rotated_from.pk if rotated_from else None,
-    )
+    path = _reveal_path(api_key.pk)
+    response = see_other(path)
+    extra = str(rotated_from.pk) if rotated_from else None
+    reveal_stash(request, response, path=path, secret=raw_key, extra=extra)
     return response
+
+
+def _reveal_path(key_id) -> str:
+    return f"/keys/{key_id}/reveal"
 
 
 @never_cache
@@ -83,7 +85,8 @@ def _to_reveal(request, api_key: ApiKey, raw_key: str, *, rotated_from=None):
 def key_reveal(request, key_id):
     """The one page that ever shows a raw key, once; nothing may cache or store it."""
     api_key = _own_key(request, key_id)
-    taken = reveal_take(request, key_id=api_key.pk)
+    path = _reveal_path(api_key.pk)
+    taken = reveal_take(request, path=path)
     rotated_from = None
     if taken is not None and taken[1]:
         rotated_from = api_key_get(key_id=taken[1], user=request.user)
@@ -96,7 +99,7 @@ def key_reveal(request, key_id):
             "rotated_from": rotated_from,
         },
     )
-    reveal_forget_cookie(response, key_id=api_key.pk)
+    reveal_forget_cookie(response, path=path)
     response["Referrer-Policy"] = "no-referrer"
     return no_store(response)
 
@@ -120,6 +123,28 @@ def keys_in_context(request):
     if narrowed:
         keys = keys.filter(Q(tenant=tenant) | Q(tenant__isnull=True))
     return keys, tenant, narrowed
+
+
+EXPIRING_SOON_DAYS = 14
+
+
+def key_counts(request) -> dict:
+    """The dashboard's figures, over the keys of the current tenant (``keys_in_context``)."""
+    keys, tenant, _ = keys_in_context(request)
+    key_ids = list(keys.values_list("pk", flat=True))
+    usage_flush_quietly(key_ids=key_ids)
+    now = timezone.now()
+    live = keys.filter(is_active=True).filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
+    soon = now + timedelta(days=EXPIRING_SOON_DAYS)
+    today = ApiKeyDailyUsage.objects.filter(api_key_id__in=key_ids, date=now.date())
+    return {
+        "tenant": tenant,
+        "keys": len(key_ids),
+        "active": live.count(),
+        "expiring_soon": live.filter(expires_at__lte=soon).count(),
+        "expiring_soon_days": EXPIRING_SOON_DAYS,
+        "requests_today": today.aggregate(total=Sum("count"))["total"] or 0,
+    }
 
 
 @require_GET

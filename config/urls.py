@@ -55,6 +55,7 @@ urlpatterns = [
     path("favicon.ico", RedirectView.as_view(url=static("favicon.svg"), permanent=True)),
     path("", include("apikeys.urls")),
     path("", include("tenants.urls")),
+    path("", include("oauth.page_urls")),
     path("", include("accounts.urls")),
 ]
 
