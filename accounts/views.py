@@ -29,7 +29,6 @@ from core.errors import BEARER_CHALLENGE, RateLimitExceeded, ServiceUnavailable
 from core.usertime import zone_remember
 from core.views import see_other
 from tenants.selectors import invitation_list_for_user
-from tenants.views import current_tenant
 
 WWW_AUTHENTICATE = BEARER_CHALLENGE
 
@@ -121,8 +120,7 @@ def login_submit(request):
         response["WWW-Authenticate"] = WWW_AUTHENTICATE
         return response
     access_token = user_login_session(request=request, user=user)
-    # The pages' context from the first page on: the user's tenant and their browser's zone.
-    current_tenant(request, user=user)
+    # The browser's zone, for the pages' dates (the tenant is chosen by tenants.signals).
     zone_remember(request, request.POST.get("time_zone"))
     response = see_other(_next_url(request))
     access_cookie_set(response, access_token)
