@@ -1,9 +1,12 @@
 """Forms of the login and register pages (and of form posts to the auth API)."""
 
 from django import forms
+from django.contrib.auth import get_user_model, password_validation
+from django.core.exceptions import ValidationError
 
 from core.forms import PageForm
 
+User = get_user_model()
 PASSWORD_MISMATCH = "The two passwords do not match."
 # Long enough for any passphrase, short enough that nobody posts megabytes at the hasher.
 PASSWORD_MAX_LENGTH = 4096
@@ -46,6 +49,18 @@ class RegisterForm(PageForm):
         password, confirm = cleaned.get("password"), cleaned.get("confirm_password")
         if password and confirm and password != confirm:
             self.add_error("confirm_password", PASSWORD_MISMATCH)
+        if password:
+            # Judged with the other fields, so every problem is shown at once (the service
+            # judges again before it creates the account).
+            candidate = User(
+                email=cleaned.get("email") or "",
+                first_name=cleaned.get("first_name") or "",
+                last_name=cleaned.get("last_name") or "",
+            )
+            try:
+                password_validation.validate_password(password, user=candidate)
+            except ValidationError as exc:
+                self.add_error("password", exc)
         return cleaned
 
 

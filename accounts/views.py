@@ -7,7 +7,6 @@ itself (``/register``, ``/login``, CSRF-checked by the middleware) or at the API
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -27,6 +26,7 @@ from accounts.services import (
     user_register,
 )
 from core.errors import BEARER_CHALLENGE, RateLimitExceeded, ServiceUnavailable
+from core.usertime import zone_remember
 from core.views import see_other
 from tenants.selectors import invitation_list_for_user
 
@@ -56,14 +56,19 @@ def login_page(request):
 
 
 @require_GET
-@login_required
 def dashboard(request):
+    """``/``: a short landing for visitors; for a user, the figures of the current tenant."""
+    if not request.user.is_authenticated:
+        return render(request, "accounts/landing.html")
+    from apikeys.views import key_counts  # the key pages import this module
+
     return render(
         request,
         "accounts/dashboard.html",
         {
             "memberships": user_memberships(user=request.user),
             "invitations": invitation_list_for_user(user=request.user),
+            "counts": key_counts(request),
         },
     )
 
@@ -115,6 +120,8 @@ def login_submit(request):
         response["WWW-Authenticate"] = WWW_AUTHENTICATE
         return response
     access_token = user_login_session(request=request, user=user)
+    # The browser's zone, for the pages' dates (the tenant is chosen by tenants.signals).
+    zone_remember(request, request.POST.get("time_zone"))
     response = see_other(_next_url(request))
     access_cookie_set(response, access_token)
     return response

@@ -28,6 +28,8 @@ from metering.verified import narrowing_change
 
 MAX_GRACE_PERIOD = 7 * 24 * 3600
 MIN_IDLE_GRACE = 60  # usage is recorded to the minute: a shorter quiet period cannot be seen
+# ``api_key_rotate(expires_at=…)`` left out: the successor keeps the old key's expiry.
+KEEP_EXPIRY = object()
 
 UPDATABLE_FIELDS = (
     "name",
@@ -206,6 +208,7 @@ def api_key_rotate(
     api_key: ApiKey,
     grace_period_seconds: int = 0,
     end_grace_when_idle_seconds: int | None = None,
+    expires_at=KEEP_EXPIRY,
     actor=None,
     creator: Principal | None = None,
     request=None,
@@ -215,7 +218,8 @@ def api_key_rotate(
     With no grace period the old key is revoked at once; otherwise its expiry is brought
     forward to the end of the grace period (never pushed back), and with
     ``end_grace_when_idle_seconds`` the grace ends sooner once the old key has served no request
-    for that long (``apikeys.expiry``). A key is rotated once.
+    for that long (``apikeys.expiry``). A key is rotated once. ``expires_at`` gives the successor
+    its own expiry (``None``: never; in the future); left out, the successor keeps the old key's.
     Rotation hands out the successor's raw key, so a key manager may rotate only keys within
     itself: otherwise rotating would be a way to mint a wider key.
     """
@@ -242,6 +246,10 @@ def api_key_rotate(
         raise BadRequest("Only an active, unexpired key can be rotated.", code="validation_error")
     if _was_rotated(old):
         raise Conflict("This key has already been rotated.", code="already_rotated")
+    if expires_at is KEEP_EXPIRY:
+        expires_at = old.expires_at
+    elif expires_at is not None and expires_at <= now:
+        raise ValidationError({"expires_at": ["Must be in the future."]})
     successor = ApiKey(
         user=old.user,
         name=old.name,
@@ -254,11 +262,13 @@ def api_key_rotate(
         allowed_ips=old.allowed_ips,
         rate_limit=old.rate_limit,
         metadata=old.metadata,
-        expires_at=old.expires_at,
+        expires_at=expires_at,
         created_by=actor,
         rotated_from=old,
     )
     _carry_credits(old, successor)
+    if successor.expires_at != old.expires_at:
+        rules.check_escalation(creator, successor)  # a later expiry is a wider reach
     raw_key = api_key_issue_material(successor)
     if grace_period_seconds == 0:
         old.is_active = False

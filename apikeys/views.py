@@ -2,14 +2,16 @@
 
 Every page needs a session login and answers another user's key with 404 (SPEC §3). Each
 change goes through ``apikeys.services``, like the API; a service's refusal is shown on the
-page, beside the field it names. The raw key of a new or rotated key is rendered straight into
-the answer to the POST that made it (``Cache-Control: no-store``) and kept nowhere else: not in
-the session, not in the database, not in a redirect.
+page, beside the field it names. Every change answers with a redirect (POST/redirect/GET): the
+raw key of a new or rotated key is shown once on its reveal page (``apikeys.reveal``), and a
+reload shows it gone rather than making another key.
 """
+
+from datetime import timedelta
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Exists, OuterRef, Q, Sum
 from django.http import Http404
 from django.shortcuts import render
 from django.utils import timezone
@@ -20,13 +22,15 @@ from rest_framework import exceptions
 from accounts.views import error_page
 from apikeys import services
 from apikeys.charts import usage_chart_svg
-from apikeys.forms import ApiKeyCreateForm, RotateForm
+from apikeys.forms import ApiKeyCreateForm, ApiKeyEditForm, RotateForm
 from apikeys.limits import key_create_limit
-from apikeys.models import ApiKey
+from apikeys.models import ApiKey, ApiKeyDailyUsage
 from apikeys.selectors import api_key_fresh, api_key_get, api_key_list, daily_usage
 from audit.models import AuditEvent
+from core import usertime
 from core.errors import RateLimitExceeded, ServiceUnavailable
 from core.nostore import no_store
+from core.reveal import reveal_forget_cookie, reveal_stash, reveal_take
 from core.views import see_other
 from identity.limits import rate_limits_hit
 from metering.credits import credits_state
@@ -63,14 +67,40 @@ def _own_key(request, key_id) -> ApiKey:
     return api_key
 
 
-def _reveal(request, api_key: ApiKey, raw_key: str, *, rotated_from=None):
-    """The one page that ever shows a raw key; nothing may cache or store it."""
+def _to_reveal(request, api_key: ApiKey, raw_key: str, *, rotated_from=None):
+    """303 to the key's reveal page, which shows ``raw_key`` once."""
+    path = _reveal_path(api_key.pk)
+    response = see_other(path)
+    extra = str(rotated_from.pk) if rotated_from else None
+    reveal_stash(request, response, path=path, secret=raw_key, extra=extra)
+    return response
+
+
+def _reveal_path(key_id) -> str:
+    return f"/keys/{key_id}/reveal"
+
+
+@never_cache
+@require_GET
+@login_required
+def key_reveal(request, key_id):
+    """The one page that ever shows a raw key, once; nothing may cache or store it."""
+    api_key = _own_key(request, key_id)
+    path = _reveal_path(api_key.pk)
+    taken = reveal_take(request, path=path)
+    rotated_from = None
+    if taken is not None and taken[1]:
+        rotated_from = api_key_get(key_id=taken[1], user=request.user)
     response = render(
         request,
         "apikeys/reveal.html",
-        {"api_key": api_key, "raw_key": raw_key, "rotated_from": rotated_from},
-        status=201,
+        {
+            "api_key": api_key,
+            "raw_key": taken[0] if taken else None,
+            "rotated_from": rotated_from,
+        },
     )
+    reveal_forget_cookie(response, path=path)
     response["Referrer-Policy"] = "no-referrer"
     return no_store(response)
 
@@ -82,16 +112,59 @@ def settings_redirect(request):
     return see_other("/keys")
 
 
+def keys_in_context(request):
+    """The user's keys in the current tenant: bound to it, or to none (they name one per call).
+
+    ``?all=1`` lists every key of the user, whatever its tenant. Returns the queryset, the
+    tenant and whether the list is narrowed to it.
+    """
+    keys = api_key_list(user=request.user)
+    tenant = current_tenant(request)
+    narrowed = tenant is not None and request.GET.get("all") != "1"
+    if narrowed:
+        keys = keys.filter(Q(tenant=tenant) | Q(tenant__isnull=True))
+    return keys, tenant, narrowed
+
+
+EXPIRING_SOON_DAYS = 14
+
+
+def key_counts(request) -> dict:
+    """The dashboard's figures, over the keys of the current tenant (``keys_in_context``)."""
+    keys, tenant, _ = keys_in_context(request)
+    key_ids = list(keys.values_list("pk", flat=True))
+    usage_flush_quietly(key_ids=key_ids)
+    now = timezone.now()
+    live = keys.filter(is_active=True).filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
+    soon = now + timedelta(days=EXPIRING_SOON_DAYS)
+    today = ApiKeyDailyUsage.objects.filter(api_key_id__in=key_ids, date=now.date())
+    return {
+        "tenant": tenant,
+        "keys": len(key_ids),
+        "active": live.count(),
+        "expiring_soon": live.filter(expires_at__lte=soon).count(),
+        "expiring_soon_days": EXPIRING_SOON_DAYS,
+        "requests_today": today.aggregate(total=Sum("count"))["total"] or 0,
+    }
+
+
 @require_GET
 @login_required
 def key_list(request):
-    keys = list(api_key_list(user=request.user).values_list("pk", flat=True))
-    usage_flush_quietly(key_ids=keys)
-    keys = list(_with_rotated(api_key_list(user=request.user).select_related("tenant")))
+    keys, tenant, narrowed = keys_in_context(request)
+    usage_flush_quietly(key_ids=list(keys.values_list("pk", flat=True)))
+    keys = list(_with_rotated(keys.select_related("tenant")))
     now = timezone.now()
     for key in keys:
         key.status = key_status(key, now, rotated=key.rotated)
-    return render(request, "apikeys/list.html", {"keys": keys})
+    hidden = 0
+    if narrowed:
+        hidden = api_key_list(user=request.user).count() - len(keys)
+    return render(
+        request,
+        "apikeys/list.html",
+        {"keys": keys, "tenant": tenant, "narrowed": narrowed, "hidden": hidden},
+    )
 
 
 @never_cache
@@ -104,6 +177,7 @@ def key_create(request):
         "user": request.user,
         "tenants": tenants,
         "current_tenant_id": current.pk if current else None,
+        "zone": usertime.zone_remember(request, request.POST.get("time_zone")),
     }
     if request.method != "POST":
         return render(request, "apikeys/create.html", {"form": ApiKeyCreateForm(**form_kwargs)})
@@ -127,8 +201,47 @@ def key_create(request):
         except exceptions.APIException as exc:
             form.add_error(None, str(exc.detail))
         else:
-            return _reveal(request, api_key, raw_key)
+            return _to_reveal(request, api_key, raw_key)
     return render(request, "apikeys/create.html", {"form": form}, status=400)
+
+
+@never_cache
+@require_http_methods(["GET", "HEAD", "POST"])
+@login_required
+def key_edit(request, key_id):
+    """Change a key through ``api_key_update``, the service and rules the API uses."""
+    api_key = api_key_fresh(_own_key(request, key_id))
+    zone = usertime.zone_remember(request, request.POST.get("time_zone"))
+    if request.method != "POST":
+        form = ApiKeyEditForm(api_key=api_key, zone=zone)
+        return render(request, "apikeys/edit.html", {"form": form, "api_key": api_key})
+    form = ApiKeyEditForm(request.POST, api_key=api_key, zone=zone)
+    if form.is_valid():
+        changes = form.changes()
+        if form.is_valid():  # the rate limit is checked while the changes are gathered
+            if not changes:
+                messages.info(request, "Nothing changed.")
+                return see_other(f"/keys/{api_key.pk}")
+            try:
+                services.api_key_update(
+                    api_key=api_key, changes=changes, actor=request.user, request=request
+                )
+            except exceptions.ValidationError as exc:
+                form.add_service_errors(_rate_limit_errors(exc.detail))
+            except exceptions.APIException as exc:
+                form.add_error(None, str(exc.detail))
+            else:
+                messages.success(request, f"Key {api_key.key_prefix} is saved.")
+                return see_other(f"/keys/{api_key.pk}")
+    return render(request, "apikeys/edit.html", {"form": form, "api_key": api_key}, status=400)
+
+
+def _rate_limit_errors(detail):
+    """The service names ``rate_limit``; the form has a box per window, the first takes it."""
+    if isinstance(detail, dict) and "rate_limit" in detail:
+        detail = {**detail, "rate_limit_per_minute": detail["rate_limit"]}
+        del detail["rate_limit"]
+    return detail
 
 
 @require_GET
@@ -218,7 +331,7 @@ def key_revoke(request, key_id):
     if request.method != "POST":
         return _confirm(request, api_key, "revoke")
     services.api_key_revoke(api_key=api_key, actor=request.user, request=request)
-    messages.success(request, f"Key {api_key.key_prefix}… is revoked.")
+    messages.success(request, f"Key {api_key.key_prefix} is revoked.")
     return see_other(f"/keys/{api_key.pk}")
 
 
@@ -233,7 +346,7 @@ def key_activate(request, key_id):
         services.api_key_activate(api_key=api_key, actor=request.user, request=request)
     except exceptions.APIException as exc:
         return _confirm(request, api_key, "activate", error=exc.detail, status=_error_status(exc))
-    messages.success(request, f"Key {api_key.key_prefix}… is active again.")
+    messages.success(request, f"Key {api_key.key_prefix} is active again.")
     return see_other(f"/keys/{api_key.pk}")
 
 
@@ -242,9 +355,10 @@ def key_activate(request, key_id):
 @login_required
 def key_rotate(request, key_id):
     api_key = _own_key(request, key_id)
+    zone = usertime.zone_remember(request, request.POST.get("time_zone"))
     if request.method != "POST":
-        return _confirm(request, api_key, "rotate", form=RotateForm())
-    form = RotateForm(request.POST)
+        return _confirm(request, api_key, "rotate", form=RotateForm(zone=zone))
+    form = RotateForm(request.POST, zone=zone)
     if not form.is_valid():
         return _confirm(request, api_key, "rotate", form=form, status=400)
     try:
@@ -252,6 +366,7 @@ def key_rotate(request, key_id):
             api_key=api_key,
             grace_period_seconds=form.cleaned_data["grace_period"],
             end_grace_when_idle_seconds=form.cleaned_data["end_grace_when_idle"],
+            expires_at=form.expires_at(),
             actor=request.user,
             request=request,
         )
@@ -262,8 +377,7 @@ def key_rotate(request, key_id):
         return _confirm(
             request, api_key, "rotate", form=form, error=exc.detail, status=_error_status(exc)
         )
-    api_key.refresh_from_db()  # the service shortened the old key's life on its own copy
-    return _reveal(request, successor, raw_key, rotated_from=api_key)
+    return _to_reveal(request, successor, raw_key, rotated_from=api_key)
 
 
 @never_cache
@@ -274,5 +388,5 @@ def key_delete(request, key_id):
     if request.method != "POST":
         return _confirm(request, api_key, "delete")
     services.api_key_delete(api_key=api_key, actor=request.user, request=request)
-    messages.success(request, f"Key {api_key.key_prefix}… ({api_key.name}) is deleted.")
+    messages.success(request, f"Key {api_key.key_prefix} ({api_key.name}) is deleted.")
     return see_other("/keys")

@@ -59,6 +59,7 @@ urlpatterns = [
     path("", include("apikeys.urls")),
     path("", include("tenants.urls")),
     path("", include("notifications.urls")),
+    path("", include("oauth.page_urls")),
     path("", include("accounts.urls")),
 ]
 

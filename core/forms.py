@@ -21,6 +21,9 @@ class PageForm(forms.Form):
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("label_suffix", "")  # "Email", not Django's "Email:"
         super().__init__(*args, **kwargs)
+        if self.is_bound:  # a form shown again has errors: their summary takes the focus
+            for field in self.fields.values():
+                field.widget.attrs.pop("autofocus", None)
 
     def add_service_errors(self, detail) -> None:
         """Put a service's ``ValidationError`` detail beside the fields it names."""

@@ -1,7 +1,8 @@
 """Which tenant a request acts in: the one answer every tenant-scoped view asks for (SPEC §4).
 
 ``tenant_for_request`` serves endpoints whose data belongs to "the current tenant" (agents):
-the credential's own tenant, else the ``X-Tenant-Id`` header, else the caller's only tenant.
+the credential's own tenant, else the ``X-Tenant-Id`` header, else — for a browser session — the
+tenant picked on the web pages (SPEC §13), else the caller's only tenant.
 ``tenant_access`` serves the tenants API, whose path names the tenant. Both keep the same
 promises: a tenant-bound credential never reaches another tenant, membership is checked for
 every tenant a user names, and a tenant the caller may not see answers exactly as one that does
@@ -16,7 +17,7 @@ from rest_framework import exceptions
 
 from core.client_ip import client_ip
 from core.errors import BadRequest
-from core.principal import Principal, principal_of
+from core.principal import AuthMethod, Principal, principal_of
 from identity.authorize import authorize
 from tenants.models import Tenant
 from tenants.selectors import membership_get, user_member_tenant, user_sole_tenant
@@ -29,6 +30,8 @@ TENANT_NOT_FOUND = "Tenant not found."
 TENANT_MISMATCH = "This credential is bound to another tenant than the one the request names."
 
 _CACHE_ATTRIBUTE = "_keyward_tenant"
+# The web pages' tenant picker: ``{"id", "name"}`` in the session (tenants.views).
+CURRENT_TENANT_SESSION_KEY = "current_tenant"
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,9 +50,28 @@ def tenant_for_request(request) -> Tenant:
     cached = getattr(request, _CACHE_ATTRIBUTE, None)
     if cached is not None:
         return cached
-    tenant = tenant_for_principal(_principal(request), named=tenant_header_value(request))
+    principal = _principal(request)
+    named = tenant_header_value(request)
+    tenant = None
+    if named is None and principal.auth_method == AuthMethod.SESSION:
+        tenant = _picked_tenant(request, principal)
+    if tenant is None:
+        tenant = tenant_for_principal(principal, named=named)
     setattr(request, _CACHE_ATTRIBUTE, tenant)
     return tenant
+
+
+def _picked_tenant(request, principal: Principal) -> Tenant | None:
+    """The tenant picked on the pages, while the session's user still belongs to it.
+
+    Costs the one membership query the caller's-only-tenant rule would have asked instead;
+    a tenant left since it was picked is ignored, and the usual rules answer.
+    """
+    picked = request.session.get(CURRENT_TENANT_SESSION_KEY) or {}
+    tenant_id = _parse_uuid(picked.get("id")) if isinstance(picked, dict) else None
+    if tenant_id is None or principal.user is None:
+        return None
+    return user_member_tenant(user=principal.user, tenant_id=tenant_id)
 
 
 def tenant_for_principal(principal: Principal, *, named: str | None) -> Tenant:

@@ -5,10 +5,11 @@ Pages show only tenants the user belongs to; any other tenant answers 404, as th
 Changes go through ``tenants.services``, whose role rules decide; a refusal is shown on the
 page beside the field it concerns, or as a message when it concerns no field.
 
-The "current tenant" is a convenience of the web pages: kept in the session (id and name, so
-the header can show it without a query), preselected on the key form, and checked against the
-user's memberships whenever a page reads it. It does not change what the API resolves: API
-callers still name a tenant with their key or the ``X-Tenant-Id`` header (SPEC §4).
+The "current tenant" is the context the pages work in (SPEC §13): kept in the session (id and
+name, so the header can show it without a query), set at login, checked against the user's
+memberships whenever a page reads it. Lists and the dashboard show that tenant's keys, the key
+form preselects it, and session calls to the API that name no tenant act in it
+(``tenants.resolution``). Creating a tenant does not switch to it: only "Switch" does.
 """
 
 from django.contrib import messages
@@ -24,9 +25,8 @@ from core.views import see_other
 from tenants import services
 from tenants.forms import MemberInviteForm, MemberRoleForm, TenantCreateForm
 from tenants.models import Membership, Tenant
+from tenants.resolution import CURRENT_TENANT_SESSION_KEY as SESSION_KEY
 from tenants.selectors import invitation_list_live, member_get, member_list, membership_get
-
-SESSION_KEY = "current_tenant"
 
 
 def current_tenant(request, user=None) -> Tenant | None:
@@ -83,8 +83,13 @@ def tenant_list(request):
             except exceptions.ValidationError as exc:
                 form.add_service_errors(exc.detail)
             else:
-                current_tenant_set(request, tenant)
-                messages.success(request, f"Tenant “{tenant.name}” created; you are its owner.")
+                current = current_tenant(request)
+                still = f" You are still working in “{current.name}”." if current else ""
+                messages.success(
+                    request,
+                    f"Tenant “{tenant.name}” created; you are its owner.{still} "
+                    "Use Switch to work in it.",
+                )
                 return see_other("/tenants")
         status = 400
     current = current_tenant(request)

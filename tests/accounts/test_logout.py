@@ -79,7 +79,7 @@ def test_form_logout_clears_the_session_and_redirects_303_to_login(client, user)
     assert response.status_code == 303
     assert response["Location"] == "/login"
     assert "_auth_user_id" not in client.session
-    assert client.get("/").status_code == 302
+    assert client.get("/keys").status_code == 302
 
 
 def test_logout_deletes_the_access_token_cookie(client, user):

@@ -93,11 +93,15 @@ def test_logged_in_user_visiting_login_goes_to_the_dashboard(client, user):
     assert response["Location"] == "/"
 
 
-def test_dashboard_redirects_anonymous_visitors_to_login(client):
+def test_root_tells_anonymous_visitors_what_this_is_and_links_login_and_register(client):
     response = client.get("/")
 
-    assert response.status_code == 302
-    assert response["Location"] == "/login?next=/"
+    assert response.status_code == 200
+    content = response.content.decode()
+    assert "API keys, tokens and tenants" in content
+    assert 'href="/login"' in content
+    assert 'href="/register"' in content
+    assert "Hello" not in content
 
 
 def test_dashboard_greets_the_user_and_lists_their_tenants(client, user):
@@ -148,7 +152,7 @@ def test_whole_browser_flow_register_login_dashboard_logout(client):
 
     assert b"workspace" in dashboard.content
     assert logout.status_code == 303
-    assert client.get("/").status_code == 302
+    assert b"Hello" not in client.get("/").content
 
 
 def test_stylesheet_is_served_locally():

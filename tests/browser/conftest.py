@@ -12,7 +12,7 @@ import pytest
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 PHONE = {"width": 390, "height": 844}
-DESKTOP = {"width": 1280, "height": 900}
+DESKTOP = {"width": 1280, "height": 800}
 
 # Playwright's sync API runs an event loop in this thread; Django then refuses ORM calls from
 # it (SynchronousOnlyOperation) unless told the loop is not serving async code here.

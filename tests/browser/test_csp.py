@@ -41,6 +41,7 @@ def test_the_key_pages_work_under_the_policy(page, violations):
     expect(page.locator("#error-summary")).to_be_focused()
 
     page.get_by_label("Name").fill("Billing service")
+    page.get_by_label("read:all").check()
     page.get_by_role("button", name="Create key").click()
     raw_key = page.locator("#raw-key").input_value()
     page.get_by_role("button", name="Copy").click()

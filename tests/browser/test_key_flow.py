@@ -132,12 +132,16 @@ def test_create_tenant_and_switch_between_tenants(page, screenshot):
     page.get_by_label("Name").fill("Acme Robotics")
     page.get_by_role("button", name="Create tenant").click()
     page.get_by_text("Tenant “Acme Robotics” created").wait_for()
-    nav = page.get_by_role("navigation", name="Main")
-    assert "Acme Robotics" in nav.locator(".nav-tenant").inner_text()
+    # Creating a tenant does not switch to it (SPEC §13): only Switch does.
+    assert "Grace's workspace" in page.locator(".nav-tenant").inner_text()
+    page.get_by_text("You are still working in “Grace's workspace”").wait_for()
 
+    page.get_by_role("button", name="Switch to Acme Robotics").click()
+    page.get_by_text("You are now working in “Acme Robotics”").wait_for()
+    assert "Acme Robotics" in page.locator(".nav-tenant").inner_text()
     page.get_by_role("button", name="Switch to Grace's workspace").click()
     page.get_by_text("You are now working in “Grace's workspace”").wait_for()
-    assert "Grace's workspace" in nav.locator(".nav-tenant").inner_text()
+    assert "Grace's workspace" in page.locator(".nav-tenant").inner_text()
     assert page.locator("#current-tenant").inner_text() == "Grace's workspace"
     screenshot(page, "tenants-desktop", full_page=True)
 

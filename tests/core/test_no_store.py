@@ -96,7 +96,8 @@ def service_client_rotate_call():
 def page_create_call():
     client = Client()
     client.force_login(UserFactory())
-    return client.post("/keys/new", {"name": "Billing", "key_type": "development"})
+    form = {"name": "Billing", "key_type": "development", "scopes": ["read:all"]}
+    return client.post("/keys/new", form, follow=True)  # the reveal page, after the 303
 
 
 def page_rotate_call():
@@ -104,7 +105,12 @@ def page_rotate_call():
     api_key, _ = issued_key(user=user, name="ci")
     client = Client()
     client.force_login(user)
-    return client.post(f"/keys/{api_key.pk}/rotate", {"grace_period": "0"})
+    return client.post(f"/keys/{api_key.pk}/rotate", {"grace_period": "0"}, follow=True)
+
+
+def page_client_create_call():
+    form = {"name": "reports", "scopes": "agents:read"}
+    return superuser_session().post("/service-clients", form, follow=True)
 
 
 def admin_key_add_call():
@@ -157,8 +163,9 @@ DOORS = {
     "POST /oauth2/token": (oauth_token_call, 200),
     "POST /api/v1/service-clients": (service_client_create_call, 201),
     "POST /api/v1/service-clients/{id}/rotate-secret": (service_client_rotate_call, 200),
-    "POST /keys/new (page)": (page_create_call, 201),
-    "POST /keys/{id}/rotate (page)": (page_rotate_call, 201),
+    "POST /keys/new (page)": (page_create_call, 200),
+    "POST /keys/{id}/rotate (page)": (page_rotate_call, 200),
+    "POST /service-clients (page)": (page_client_create_call, 200),
     "admin: add an API key": (admin_key_add_call, 200),
     "admin: rotate API keys": (admin_key_rotate_call, 200),
     "admin: add a service client": (admin_client_add_call, 200),

@@ -85,11 +85,12 @@ def test_activate_of_an_expired_key_explains_why_not(logged_in, api_key):
 
 
 def test_rotate_shows_the_successor_once_and_ends_the_old_key_after_grace(logged_in, api_key):
-    response = logged_in.post(f"/keys/{api_key.pk}/rotate", {"grace_period": "3600"})
-
-    assert response.status_code == 201
-    assert "no-store" in response["Cache-Control"]
+    posted = logged_in.post(f"/keys/{api_key.pk}/rotate", {"grace_period": "3600"})
     successor = ApiKey.objects.get(rotated_from=api_key)
+    assert posted.status_code == 303
+    assert posted["Location"] == f"/keys/{successor.pk}/reveal"
+    response = logged_in.get(posted["Location"])
+    assert "no-store" in response["Cache-Control"]
     raw_keys = set(re.findall(r"kw_[A-Za-z0-9_\-]{30,}", response.content.decode()))
     assert len(raw_keys) == 1
     assert raw_keys.pop().startswith(successor.key_prefix)
@@ -162,10 +163,15 @@ def test_create_accepts_a_post_with_the_pages_csrf_token(csrf_client, user):
 
     response = csrf_client.post(
         "/keys/new",
-        {"csrfmiddlewaretoken": token, "name": "x", "key_type": "development"},
+        {
+            "csrfmiddlewaretoken": token,
+            "name": "x",
+            "key_type": "development",
+            "scopes": ["read:all"],
+        },
     )
 
-    assert response.status_code == 201
+    assert response.status_code == 303
     assert ApiKey.objects.filter(user=user).exists()
 
 

@@ -143,10 +143,11 @@ def test_create_form_offers_the_admin_type_and_scope_to_staff(client):
 
 
 def test_create_shows_the_new_key_once_with_a_warning(logged_in, user):
-    response = logged_in.post("/keys/new", VALID_FORM)
-
-    assert response.status_code == 201
+    posted = logged_in.post("/keys/new", VALID_FORM)
     key = ApiKey.objects.get(user=user)
+    assert posted.status_code == 303
+    assert posted["Location"] == f"/keys/{key.pk}/reveal"
+    response = logged_in.get(posted["Location"])
     content = response.content.decode()
     raw_keys = _raw_keys_in(content)
     assert len(set(raw_keys)) == 1
@@ -187,15 +188,17 @@ def test_created_key_keeps_the_form_settings(logged_in, user):
 
 
 def test_raw_key_is_not_kept_in_the_session(logged_in, user):
-    response = logged_in.post("/keys/new", VALID_FORM)
-    raw_key = _raw_keys_in(response.content.decode())[0]
+    posted = logged_in.post("/keys/new", VALID_FORM)
+    session = logged_in.session  # between the POST and the reveal: only the encrypted half
+    raw_key = _raw_keys_in(logged_in.get(posted["Location"]).content.decode())[0]
 
-    session = logged_in.session
     assert all(raw_key not in str(value) for value in session.values())
+    assert all(raw_key not in str(value) for value in logged_in.session.values())
 
 
 def test_key_list_and_key_page_never_show_the_raw_key(logged_in, user):
-    raw_key = _raw_keys_in(logged_in.post("/keys/new", VALID_FORM).content.decode())[0]
+    posted = logged_in.post("/keys/new", VALID_FORM, follow=True)
+    raw_key = _raw_keys_in(posted.content.decode())[0]
     key = ApiKey.objects.get(user=user)
 
     assert raw_key not in logged_in.get("/keys").content.decode()
@@ -213,7 +216,9 @@ def test_create_without_a_name_shows_the_error_beside_the_field(logged_in, user)
 
 
 def test_restricted_key_without_scopes_gets_the_services_error_beside_scopes(logged_in):
-    response = logged_in.post("/keys/new", {"name": "Browser", "key_type": "restricted"})
+    response = logged_in.post(
+        "/keys/new", {"name": "Browser", "key_type": "restricted", "full_access": "on"}
+    )
 
     assert response.status_code == 400
     assert re.search(

@@ -38,13 +38,18 @@ def test_tenant_list_hides_other_tenants(logged_in):
     assert other.name not in logged_in.get("/tenants").content.decode()
 
 
-def test_create_tenant_makes_the_user_its_owner_and_current(logged_in, user):
+def test_create_tenant_makes_the_user_its_owner_without_switching_to_it(logged_in, user):
+    personal = user.memberships.get().tenant
+    logged_in.get("/tenants")  # working in the personal tenant
+
     response = logged_in.post("/tenants", {"name": "Difference Engines"})
 
     assert response.status_code == 303
     tenant = Tenant.objects.get(name="Difference Engines")
     assert Membership.objects.get(tenant=tenant, user=user).role == Role.OWNER
-    assert logged_in.session["current_tenant"] == {"id": str(tenant.pk), "name": tenant.name}
+    assert logged_in.session["current_tenant"] == {"id": str(personal.pk), "name": "Personal"}
+    message = logged_in.get("/tenants").content.decode()
+    assert "You are still working in “Personal”" in message
 
 
 def test_create_tenant_with_a_taken_slug_shows_the_error_beside_the_field(logged_in):
