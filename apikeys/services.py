@@ -26,6 +26,7 @@ from core.principal import AuthMethod, Principal
 from metering.verified import narrowing_change
 
 MAX_GRACE_PERIOD = 7 * 24 * 3600
+DEFAULT_GRACE_PERIOD = 3600  # what the pages and the admin propose: an hour to deploy
 
 UPDATABLE_FIELDS = (
     "name",
