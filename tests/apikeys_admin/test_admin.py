@@ -67,7 +67,6 @@ def test_changelist_shows_the_columns_and_no_secret_or_hash(admin_client, member
         "column-prefix",
         "column-name",
         "column-owner_email",
-        "column-tenant",
         "column-access",
         "column-status",
         "column-expires",

@@ -37,7 +37,6 @@ def test_list_has_the_short_columns_and_no_is_active_column(admin_client, member
         "prefix",
         "name",
         "owner_email",
-        "tenant",
         "access",
         "status",
         "expires",
@@ -299,3 +298,12 @@ def test_malformed_lines_are_refused_beside_the_field(admin_client, member, fiel
 
     assert response.status_code == 200
     assert response.context["adminform"].form.errors.get(field)
+
+
+def test_change_page_of_an_expired_key_reads_expired(admin_client, member):
+    api_key, _ = make_key(member, expires_at=timezone.now() + timedelta(days=1))
+
+    with time_machine.travel(timezone.now() + timedelta(days=2)):
+        html = admin_client.get(f"{ADMIN}{api_key.pk}/change/").content.decode()
+
+    assert "kw-status-expired" in html and "kw-status-active" not in html
