@@ -136,10 +136,11 @@ class ApiKeyListView(KeyManagementEndpoint):
         tenant = None
         if tenant_id is not None:
             from tenants.models import Tenant
+            from tenants.resolution import tenant_not_found
 
             tenant = Tenant.objects.filter(pk=tenant_id).first()
             if tenant is None:
-                raise exceptions.NotFound("Tenant not found.", code="tenant_not_found")
+                raise tenant_not_found()
         api_key, raw_key = services.api_key_create(
             user=principal.user,
             created_by=principal.user,

@@ -25,7 +25,9 @@ TENANT_ID_REQUIRED = (
     "A Tenant Id is required to complete this request. Assign a tenant to your API key, "
     "or add the X-Tenant-Id header."
 )
-TENANT_NOT_FOUND = "Tenant not found."
+# One message for a tenant that does not exist and one the caller is not in: the API must not
+# tell outsiders which tenant ids exist, but it must not mislead a member of another tenant.
+TENANT_NOT_FOUND = "Tenant not found, or you are not a member of it."
 TENANT_MISMATCH = "This credential is bound to another tenant than the one the request names."
 
 _CACHE_ATTRIBUTE = "_keyward_tenant"

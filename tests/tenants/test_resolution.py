@@ -93,7 +93,10 @@ def test_a_header_naming_a_tenant_the_caller_is_not_in_gets_404_tenant_not_found
     response = client_for(jwt_for(two_tenants.solo), tenant_header=two_tenants.b.pk).get(URL)
 
     assert response.status_code == 404
-    assert response.json() == {"detail": "Tenant not found.", "code": "tenant_not_found"}
+    assert response.json() == {
+        "detail": "Tenant not found, or you are not a member of it.",
+        "code": "tenant_not_found",
+    }
 
 
 def test_a_foreign_tenant_answers_exactly_as_one_that_does_not_exist(two_tenants):
