@@ -4,6 +4,7 @@ import ipaddress
 import json
 
 from django.core.validators import ProhibitNullCharactersValidator
+from django.utils.html import escape
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.utils import html
@@ -181,6 +182,18 @@ class CidrListField(serializers.ListField):
         return sorted(set(cidrs))
 
 
+@extend_schema_field(
+    {
+        "type": "object",
+        "additionalProperties": True,
+        "description": f"Your own JSON object, at most {MAX_METADATA_BYTES} bytes.",
+        "example": {"team": "billing", "ticket": "OPS-1234"},
+    }
+)
+class MetadataField(serializers.JSONField):
+    """A key's metadata: any JSON object, declared as one (not "any value") in the schema."""
+
+
 def _validate_metadata(value):
     if value is None:
         return value  # no metadata (an HTML form's "null" arrives here, past allow_null)
@@ -326,13 +339,15 @@ class ApiKeyWriteSerializer(serializers.Serializer):
     description = StrictCharField(max_length=MAX_DESCRIPTION, required=False, allow_blank=True)
     scopes = ScopesField(
         required=False,
-        help_text=f"List or space/comma separated, at most {MAX_SCOPES}: " + SCOPE_SHAPE,
+        # Escaped: the browsable API shows help text as HTML and Swagger as Markdown, where a
+        # bare "<resource>" is an unknown tag and vanishes (issue 26).
+        help_text=escape(f"List or space/comma separated, at most {MAX_SCOPES}: " + SCOPE_SHAPE),
     )
     endpoints = EndpointGrantSerializer(many=True, required=False, max_length=MAX_ENDPOINTS)
     expires_at = serializers.DateTimeField(required=False, allow_null=True)
     allowed_ips = CidrListField(required=False, help_text="CIDRs; empty = any IP.")
     rate_limit = RateLimitSerializer(required=False, allow_null=True)
-    metadata = serializers.JSONField(
+    metadata = MetadataField(
         required=False, allow_null=True, initial=dict, validators=[_validate_metadata]
     )
 
