@@ -12,6 +12,7 @@ from core.serializers import (
     StrictCharField,
     StrictEmailField,
     StrictModelSerializer,
+    StrictStringMixin,
     StrictUUIDField,
 )
 from tests.factories import MembershipFactory, issued_key
@@ -122,3 +123,44 @@ def test_an_integer_key_id_in_a_body_is_not_a_uuid(owner):
     response = client_for(raw_key).post("/api/v1/keys/verify", {"key": 12345}, format="json")
 
     assert response.status_code == 400
+
+
+# --- a guard for serializers to come ---------------------------------------------------------
+
+LENIENT = (serializers.CharField, serializers.UUIDField)
+STRICT = (StrictStringMixin, StrictUUIDField)
+
+
+def _project_serializers():
+    import importlib
+    import inspect
+
+    for app in ("accounts", "agents", "apikeys", "audit", "oauth", "tenants"):
+        module = importlib.import_module(f"{app}.serializers")
+        for _, cls in inspect.getmembers(module, inspect.isclass):
+            if issubclass(cls, serializers.BaseSerializer) and cls.__module__ == module.__name__:
+                yield cls
+
+
+def _writable_string_fields(serializer, path=""):
+    for name, field in serializer.fields.items():
+        if isinstance(field, serializers.BaseSerializer) and hasattr(field, "fields"):
+            yield from _writable_string_fields(field, f"{path}{name}.")
+        elif isinstance(field, serializers.ListField) and isinstance(field.child, LENIENT):
+            if not field.read_only:
+                yield f"{path}{name}[]", field.child
+        elif isinstance(field, LENIENT) and not field.read_only:
+            yield f"{path}{name}", field
+
+
+@pytest.mark.parametrize("serializer_class", list(_project_serializers()), ids=lambda c: c.__name__)
+def test_every_writable_string_field_is_strict(serializer_class):
+    try:
+        serializer = serializer_class()
+        fields = list(_writable_string_fields(serializer))
+    except Exception as exc:  # a serializer that needs context to be built has nothing to check
+        pytest.skip(f"not constructible without context: {exc}")
+
+    lenient = [name for name, field in fields if not isinstance(field, STRICT)]
+
+    assert not lenient, f"use core.serializers' strict fields for {lenient}"
