@@ -62,7 +62,8 @@ test: install-dev test-tools
 ## Hypothesis test is marked `fuzz` by tests/conftest.py). Not a replacement for `make test`.
 ## The plugins switched off serve only the tests left out.
 SLOW_TESTS := tests/browser tests/multinode tests/faults tests/ops/test_schemathesis.py \
-	tests/ops/test_generated_client.py tests/ops/test_header_fuzz.py tests/oauth/test_fuzz.py
+	tests/ops/test_generated_client.py tests/ops/test_header_fuzz.py tests/oauth/test_fuzz.py \
+	tests/ops/test_readme_quickstart.py
 test-fast: install-dev
 	$(BIN)/python -m pytest -p no:schemathesis -p no:anyio -p no:faker \
 		$(addprefix --ignore=,$(SLOW_TESTS)) -m "not fuzz"

@@ -4,10 +4,16 @@ from rest_framework import serializers
 
 from accounts.forms import PASSWORD_MAX_LENGTH, PASSWORD_MISMATCH
 from accounts.models import User
+from core.serializers import (
+    StrictCharField,
+    StrictEmailField,
+    StrictModelSerializer,
+    StrictUUIDField,
+)
 
 
-def _password_field(**kwargs) -> serializers.CharField:
-    return serializers.CharField(
+def _password_field(**kwargs) -> StrictCharField:
+    return StrictCharField(
         write_only=True,
         trim_whitespace=False,
         max_length=PASSWORD_MAX_LENGTH,
@@ -16,7 +22,7 @@ def _password_field(**kwargs) -> serializers.CharField:
     )
 
 
-class UserSerializer(serializers.ModelSerializer):
+class UserSerializer(StrictModelSerializer):
     class Meta:
         model = User
         fields = ["id", "email", "first_name", "last_name"]
@@ -24,11 +30,11 @@ class UserSerializer(serializers.ModelSerializer):
 
 
 class RegisterSerializer(serializers.Serializer):
-    email = serializers.EmailField(max_length=254)
+    email = StrictEmailField(max_length=254)
     password = _password_field()
     confirm_password = _password_field()
-    first_name = serializers.CharField(max_length=150, required=False, allow_blank=True)
-    last_name = serializers.CharField(max_length=150, required=False, allow_blank=True)
+    first_name = StrictCharField(max_length=150, required=False, allow_blank=True)
+    last_name = StrictCharField(max_length=150, required=False, allow_blank=True)
 
     def validate(self, attrs):
         if attrs["password"] != attrs["confirm_password"]:
@@ -41,14 +47,14 @@ class RegisterResponseSerializer(serializers.Serializer):
 
 
 class LoginSerializer(serializers.Serializer):
-    email = serializers.CharField(max_length=254)
+    email = StrictCharField(max_length=254)
     password = _password_field()
 
 
 class TokenPairSerializer(serializers.Serializer):
-    access_token = serializers.CharField()
-    refresh_token = serializers.CharField()
-    token_type = serializers.CharField(default="bearer")
+    access_token = StrictCharField()
+    refresh_token = StrictCharField()
+    token_type = StrictCharField(default="bearer")
     expires_in = serializers.IntegerField(help_text="Seconds until the access token expires.")
 
 
@@ -57,11 +63,11 @@ class LoginResponseSerializer(TokenPairSerializer):
 
 
 class RefreshSerializer(serializers.Serializer):
-    refresh_token = serializers.CharField()
+    refresh_token = StrictCharField()
 
 
 class LogoutSerializer(serializers.Serializer):
-    refresh_token = serializers.CharField(required=False, allow_blank=True)
+    refresh_token = StrictCharField(required=False, allow_blank=True)
 
 
 class LogoutAllSerializer(serializers.Serializer):
@@ -74,7 +80,7 @@ class LogoutAllResponseSerializer(serializers.Serializer):
 
 class VerifyUserSerializer(serializers.Serializer):
     id = serializers.IntegerField()
-    email = serializers.EmailField()
+    email = StrictEmailField()
 
 
 class VerifyResponseSerializer(serializers.Serializer):
@@ -83,17 +89,17 @@ class VerifyResponseSerializer(serializers.Serializer):
         choices=["api_key", "jwt", "session", "client_credentials"]
     )
     user = VerifyUserSerializer(allow_null=True)
-    tenant_id = serializers.UUIDField(allow_null=True)
-    scopes = serializers.ListField(child=serializers.CharField())
+    tenant_id = StrictUUIDField(allow_null=True)
+    scopes = serializers.ListField(child=StrictCharField())
     expires_at = serializers.DateTimeField(allow_null=True)
-    key_prefix = serializers.CharField(required=False, help_text="Only for API keys.")
-    client_id = serializers.UUIDField(required=False, help_text="Only for service clients.")
+    key_prefix = StrictCharField(required=False, help_text="Only for API keys.")
+    client_id = StrictUUIDField(required=False, help_text="Only for service clients.")
 
 
 class AuthErrorSerializer(serializers.Serializer):
-    detail = serializers.CharField()
-    code = serializers.CharField()
+    detail = StrictCharField()
+    code = StrictCharField()
     errors = serializers.DictField(
-        child=serializers.ListField(child=serializers.CharField()), required=False
+        child=serializers.ListField(child=StrictCharField()), required=False
     )
     retry_after = serializers.IntegerField(required=False)

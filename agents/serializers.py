@@ -1,10 +1,11 @@
 from rest_framework import serializers
 
 from agents.models import Agent
+from core.serializers import StrictCharField, StrictModelSerializer, StrictUUIDField
 
 
-class AgentSerializer(serializers.ModelSerializer):
-    tenant_id = serializers.UUIDField(read_only=True)
+class AgentSerializer(StrictModelSerializer):
+    tenant_id = StrictUUIDField(read_only=True)
     created_by = serializers.PrimaryKeyRelatedField(
         read_only=True,
         allow_null=True,
@@ -26,14 +27,14 @@ class AgentSerializer(serializers.ModelSerializer):
 
 
 class AgentWriteSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=100)
-    description = serializers.CharField(required=False, allow_blank=True, max_length=2000)
+    name = StrictCharField(max_length=100)
+    description = StrictCharField(required=False, allow_blank=True, max_length=2000)
 
 
 class AgentRunSerializer(serializers.Serializer):
-    token = serializers.CharField(
+    token = StrictCharField(
         required=False,
         write_only=True,
         help_text="An API key or access JWT, for clients that cannot send headers.",
     )
-    input = serializers.CharField(required=False, allow_blank=True, max_length=2000, default="")
+    input = StrictCharField(required=False, allow_blank=True, max_length=2000, default="")

@@ -4,6 +4,8 @@ The forms run the real service in a savepoint that is always rolled back, so a r
 beside its field; ``ApiKeyAdmin.save_model`` then makes the same call for real.
 """
 
+import json
+
 from django import forms
 from django.db import transaction
 from rest_framework.exceptions import APIException
@@ -60,21 +62,130 @@ class WordListField(forms.CharField):
         return rules.parse_scopes(initial) != rules.parse_scopes(data)
 
 
-class OptionalJSONField(forms.JSONField):
-    """Django's JSON field, showing nothing (not ``null``) for an unset value."""
+class _LinesField(forms.CharField):
+    """A JSON value typed and shown as readable lines, one item a line (issue 26: no raw JSON).
+
+    Text that starts like JSON (``[`` or ``{``) is still read as JSON, for pasting what the API
+    returns. Shapes are checked afterwards by the API's serializers, as before.
+    """
+
+    widget = forms.Textarea(attrs={"rows": 3, "cols": 60, "spellcheck": "false"})
+    empty = None
+
+    def __init__(self, *, encoder=None, decoder=None, **kwargs):
+        super().__init__(**kwargs)  # the model's JSONField offers its JSON (en|de)coder: unused
 
     def prepare_value(self, value):
-        return "" if value is None else super().prepare_value(value)
+        if isinstance(value, str):  # a bound form shows what was typed
+            return value
+        return "\n".join(self.lines(value)) if value else ""
+
+    def to_python(self, value):
+        text = (super().to_python(value) or "").strip()
+        if not text:
+            return self.empty() if self.empty else None
+        if text[0] in "[{":
+            try:
+                return json.loads(text)
+            except ValueError as exc:
+                raise forms.ValidationError("Enter valid JSON, or one item a line.") from exc
+        lines = [line.strip() for line in text.splitlines() if line.strip()]
+        return self.parse(lines)
+
+    def has_changed(self, initial, data):
+        try:
+            return self.to_python(data) != (initial if initial else self.to_python(""))
+        except forms.ValidationError:
+            return True
+
+    def lines(self, value) -> list[str]:
+        raise NotImplementedError
+
+    def parse(self, lines: list[str]):
+        raise NotImplementedError
+
+
+class EndpointsField(_LinesField):
+    """Endpoint grants as ``GET POST /api/v1/orders``: the methods, then the path."""
+
+    empty = list
+
+    def lines(self, value):
+        return [f"{' '.join(grant.get('methods', []))} {grant.get('path', '')}" for grant in value]
+
+    def parse(self, lines):
+        grants = []
+        for line in lines:
+            *methods, path = line.replace(",", " ").split()
+            grants.append({"path": path, "methods": [m.upper() for m in methods]})
+        return grants
+
+
+class WindowsField(_LinesField):
+    """A rate limit as ``per_minute: 600`` lines; ``none`` is no limit (staff only, §9)."""
+
+    def lines(self, value):
+        return [f"{window}: {'none' if n is None else n}" for window, n in value.items()]
+
+    def parse(self, lines):
+        windows = {}
+        for line in lines:
+            window, _, amount = line.partition(":")
+            amount = amount.strip()
+            if amount.lower() == "none":
+                windows[window.strip()] = None
+                continue
+            try:
+                windows[window.strip()] = int(amount)
+            except ValueError as exc:
+                raise forms.ValidationError(
+                    f"{line!r}: write each window as per_minute: 600 or per_hour: 10000."
+                ) from exc
+        return windows
+
+
+class MetadataField(_LinesField):
+    """Metadata as ``key: value`` lines; a value that reads as JSON (a number, a list) is one."""
+
+    empty = dict
+
+    def lines(self, value):
+        return [f"{key}: {_metadata_text(item)}" for key, item in value.items()]
+
+    def parse(self, lines):
+        metadata = {}
+        for line in lines:
+            key, colon, text = line.partition(":")
+            if not colon:
+                raise forms.ValidationError(f"{line!r}: write each entry as key: value.")
+            text = text.strip()
+            try:
+                metadata[key.strip()] = json.loads(text)
+            except ValueError:
+                metadata[key.strip()] = text
+        return metadata
+
+
+def _metadata_text(value) -> str:
+    """A string as itself unless it would read back as something else (``"2"``, ``"true"``)."""
+    if isinstance(value, str):
+        try:
+            json.loads(value)
+        except ValueError:
+            return value
+    return json.dumps(value)
 
 
 SMALL_TEXTAREA = forms.Textarea(attrs={"rows": 3, "cols": 60})
-WIDGETS = {
-    "description": SMALL_TEXTAREA,
-    "endpoints": SMALL_TEXTAREA,
-    "rate_limit": SMALL_TEXTAREA,
-    "metadata": SMALL_TEXTAREA,
+WIDGETS = {"description": SMALL_TEXTAREA}
+FIELD_CLASSES = {"endpoints": EndpointsField, "rate_limit": WindowsField, "metadata": MetadataField}
+HELP = {
+    "endpoints": "One grant a line: the methods, then the path, e.g. <code>GET POST "
+    "/api/v1/orders</code>. Empty: no grants.",
+    "rate_limit": "One window a line, e.g. <code>per_minute: 600</code> and <code>per_hour: "
+    "10000</code>; <code>none</code> is no limit. Empty: the key type's limits.",
+    "metadata": "One entry a line, <code>key: value</code>, e.g. <code>team: billing</code>.",
 }
-FIELD_CLASSES = {"rate_limit": OptionalJSONField}
 WORDS = forms.TextInput(attrs={"class": "vTextField"})
 
 
@@ -165,6 +276,7 @@ class ApiKeyAddForm(_ServiceForm):
         labels = {"user": "Owner"}
         widgets = WIDGETS
         field_classes = FIELD_CLASSES
+        help_texts = HELP
 
     def clean(self):
         cleaned = self._cleaned_with_defaults()
@@ -212,6 +324,7 @@ class ApiKeyChangeForm(_ServiceForm):
         fields = list(services.UPDATABLE_FIELDS)
         widgets = WIDGETS
         field_classes = FIELD_CLASSES
+        help_texts = HELP
 
     def clean(self):
         cleaned = self._cleaned_with_defaults()
@@ -243,10 +356,11 @@ class RotateForm(forms.Form):
     grace_period_seconds = forms.IntegerField(
         min_value=0,
         max_value=services.MAX_GRACE_PERIOD,
-        initial=0,
+        # The pages' default: one click must not break a running integration (issue 26).
+        initial=services.DEFAULT_GRACE_PERIOD,
         label="Grace period (seconds)",
-        help_text="How long the old keys keep working; 0 revokes them at once. "
-        f"At most {services.MAX_GRACE_PERIOD} (7 days).",
+        help_text="How long the old keys keep working: 3600 is 1 hour, 86400 a day; 0 "
+        f"revokes them at once. At most {services.MAX_GRACE_PERIOD} (7 days).",
     )
     end_grace_when_idle_seconds = forms.IntegerField(
         min_value=services.MIN_IDLE_GRACE,

@@ -8,7 +8,7 @@ scope may also see and manage other users' keys; for everyone else another user'
 
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions, status
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
@@ -37,6 +37,31 @@ from identity.limits import Limit, rate_limits_hit
 from metering.usage import usage_flush_quietly
 from tenants.resolution import acts_as_admin
 from tenants.schema import error_response
+
+# What Swagger puts in the request body: a real key, not "string" everywhere (issue 26).
+CREATE_EXAMPLE = OpenApiExample(
+    "A key that reads one API's orders",
+    value={
+        "name": "orders sync",
+        "description": "nightly export to the warehouse",
+        "scopes": ["orders:read"],
+        "endpoints": [{"path": "/api/v1/orders", "methods": ["GET"]}],
+        "expires_at": "2030-01-01T00:00:00Z",
+        "allowed_ips": ["203.0.113.0/24"],
+        "rate_limit": {"per_minute": 60},
+        "metadata": {"team": "billing", "ticket": "OPS-1234"},
+    },
+    request_only=True,
+)
+UPDATE_EXAMPLE = OpenApiExample(
+    "Rename a key and narrow it",
+    value={
+        "name": "orders sync (EU)",
+        "endpoints": [{"path": "/api/v1/orders", "methods": ["GET"]}],
+        "metadata": {"team": "billing", "region": "eu"},
+    },
+    request_only=True,
+)
 
 KEY_ID = OpenApiParameter("key_id", OpenApiTypes.UUID, OpenApiParameter.PATH)
 ERRORS = {
@@ -123,6 +148,7 @@ class ApiKeyListView(KeyManagementEndpoint):
     @extend_schema(
         summary="Create an API key; the key itself is in this answer only",
         request=ApiKeyCreateSerializer,
+        examples=[CREATE_EXAMPLE],
         responses={201: ApiKeyCreatedSerializer, **ERRORS},
         tags=["api keys"],
     )
@@ -136,10 +162,11 @@ class ApiKeyListView(KeyManagementEndpoint):
         tenant = None
         if tenant_id is not None:
             from tenants.models import Tenant
+            from tenants.resolution import tenant_not_found
 
             tenant = Tenant.objects.filter(pk=tenant_id).first()
             if tenant is None:
-                raise exceptions.NotFound("Tenant not found.", code="tenant_not_found")
+                raise tenant_not_found()
         api_key, raw_key = services.api_key_create(
             user=principal.user,
             created_by=principal.user,
@@ -170,6 +197,7 @@ class ApiKeyDetailView(KeyManagementEndpoint):
         summary="Change a key: name, description, narrower scopes and grants, expiry, IPs, limits",
         parameters=[KEY_ID],
         request=ApiKeyUpdateSerializer,
+        examples=[UPDATE_EXAMPLE],
         responses={200: ApiKeySerializer, **ERRORS},
         tags=["api keys"],
     )

@@ -1,7 +1,9 @@
 """OpenAPI security schemes for API keys: the four presentations of SPEC §3.
 
-Imported by ``ApiKeysConfig.ready``. One authentication class accepts all four, so one extension
-declares four schemes, any one of which satisfies an operation.
+Imported by ``ApiKeysConfig.ready``. Descriptions are Markdown (Swagger's *Authorize* dialog
+renders them): each placeholder sits in a code span, where ``<key>`` is text, not a tag. One
+authentication class accepts all four, so one extension declares four schemes, any one of
+which satisfies an operation.
 """
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
@@ -11,24 +13,25 @@ SCHEMES = {
         "type": "http",
         "scheme": "bearer",
         "bearerFormat": "kw_<secret><checksum>",
-        "description": "Authorization: Bearer <key>",
+        "description": "`Authorization: Bearer <key>`",
     },
     "apiKeyHeader": {
         "type": "apiKey",
         "in": "header",
         "name": "X-API-Key",
-        "description": "X-API-Key: <key>",
+        "description": "`X-API-Key: <key>`",
     },
     "apiKeyBasic": {
         "type": "http",
         "scheme": "basic",
-        "description": 'Authorization: Basic base64("apikey:" + <key>), for scrapers and curl -u.',
+        "description": '`Authorization: Basic base64("apikey:" + <key>)`, for scrapers and '
+        "`curl -u apikey:<key>`.",
     },
     "apiKeyBare": {
         "type": "apiKey",
         "in": "header",
         "name": "Authorization",
-        "description": "Authorization: <key> (bare, without a scheme).",
+        "description": "`Authorization: <key>` (bare, without a scheme).",
     },
 }
 

@@ -4,6 +4,7 @@ import ipaddress
 import json
 
 from django.core.validators import ProhibitNullCharactersValidator
+from django.utils.html import escape
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.utils import html
@@ -21,6 +22,13 @@ from apikeys.rules import (
     parse_scopes,
 )
 from apikeys.services import MAX_GRACE_PERIOD, MIN_IDLE_GRACE
+from core.serializers import (
+    StrictCharField,
+    StrictEmailField,
+    StrictIPAddressField,
+    StrictModelSerializer,
+    StrictUUIDField,
+)
 from identity.paths import InvalidPath, normalise_path
 from metering.credits import INTERVALS, MAX_COST, MAX_CREDITS, credits_state
 
@@ -78,7 +86,7 @@ def _valid_scope(scope: str) -> bool:
     )
 
 
-class PathField(serializers.CharField):
+class PathField(StrictCharField):
     """A request path as sent, for ``normalise_path`` to judge (SPEC §9).
 
     Not trimmed, and without CharField's NUL and surrogate validators: ``normalise_path``
@@ -153,7 +161,7 @@ class RateLimitSerializer(serializers.Serializer):
 
 
 class CidrListField(serializers.ListField):
-    child = serializers.CharField(max_length=64)
+    child = StrictCharField(max_length=64)
 
     def __init__(self, **kwargs):
         kwargs.setdefault("max_length", MAX_ALLOWED_IPS)
@@ -173,6 +181,18 @@ class CidrListField(serializers.ListField):
         if errors:
             raise serializers.ValidationError(errors)
         return sorted(set(cidrs))
+
+
+@extend_schema_field(
+    {
+        "type": "object",
+        "additionalProperties": True,
+        "description": f"Your own JSON object, at most {MAX_METADATA_BYTES} bytes.",
+        "example": {"team": "billing", "ticket": "OPS-1234"},
+    }
+)
+class MetadataField(serializers.JSONField):
+    """A key's metadata: any JSON object, declared as one (not "any value") in the schema."""
 
 
 def _validate_metadata(value):
@@ -282,16 +302,16 @@ class CreditsStateSerializer(serializers.Serializer):
     )
 
 
-class ApiKeySerializer(serializers.ModelSerializer):
+class ApiKeySerializer(StrictModelSerializer):
     """The key object of every answer. Never the secret, never the hash."""
 
-    tenant_id = serializers.UUIDField(read_only=True, allow_null=True)
+    tenant_id = StrictUUIDField(read_only=True, allow_null=True)
     created_by = serializers.SerializerMethodField()
     scopes = ScopesField(read_only=True)
     endpoints = EndpointGrantSerializer(many=True, read_only=True)
     rate_limit = RateLimitSerializer(read_only=True, allow_null=True)
     full_access = serializers.BooleanField(read_only=True)
-    rotated_from = serializers.UUIDField(source="rotated_from_id", read_only=True, allow_null=True)
+    rotated_from = StrictUUIDField(source="rotated_from_id", read_only=True, allow_null=True)
     owner = serializers.SerializerMethodField()
     credits = serializers.SerializerMethodField()
     expiring_soon_in_use = serializers.BooleanField(
@@ -343,7 +363,7 @@ class ApiKeySerializer(serializers.ModelSerializer):
 
 
 class ApiKeyCreatedSerializer(ApiKeySerializer):
-    key = serializers.CharField(read_only=True, help_text="The raw key. Shown this once only.")
+    key = StrictCharField(read_only=True, help_text="The raw key. Shown this once only.")
 
     class Meta(ApiKeySerializer.Meta):
         fields = [*ApiKeySerializer.Meta.fields, "key"]
@@ -353,19 +373,19 @@ class ApiKeyCreatedSerializer(ApiKeySerializer):
 class ApiKeyWriteSerializer(serializers.Serializer):
     """Fields a caller may set; shared by create and update (where each is optional)."""
 
-    name = serializers.CharField(max_length=MAX_NAME_LENGTH)
-    description = serializers.CharField(
-        max_length=MAX_DESCRIPTION, required=False, allow_blank=True
-    )
+    name = StrictCharField(max_length=MAX_NAME_LENGTH)
+    description = StrictCharField(max_length=MAX_DESCRIPTION, required=False, allow_blank=True)
     scopes = ScopesField(
         required=False,
-        help_text=f"List or space/comma separated, at most {MAX_SCOPES}: " + SCOPE_SHAPE,
+        # Escaped: the browsable API shows help text as HTML and Swagger as Markdown, where a
+        # bare "<resource>" is an unknown tag and vanishes (issue 26).
+        help_text=escape(f"List or space/comma separated, at most {MAX_SCOPES}: " + SCOPE_SHAPE),
     )
     endpoints = EndpointGrantSerializer(many=True, required=False, max_length=MAX_ENDPOINTS)
     expires_at = serializers.DateTimeField(required=False, allow_null=True)
     allowed_ips = CidrListField(required=False, help_text="CIDRs; empty = any IP.")
     rate_limit = RateLimitSerializer(required=False, allow_null=True)
-    metadata = serializers.JSONField(
+    metadata = MetadataField(
         required=False, allow_null=True, initial=dict, validators=[_validate_metadata]
     )
     credits = CreditsSerializer(
@@ -385,7 +405,7 @@ class ApiKeyWriteSerializer(serializers.Serializer):
 
 class ApiKeyCreateSerializer(ApiKeyWriteSerializer):
     key_type = serializers.ChoiceField(choices=KeyType.choices, default=KeyType.DEVELOPMENT)
-    tenant_id = serializers.UUIDField(required=False, allow_null=True)
+    tenant_id = StrictUUIDField(required=False, allow_null=True)
     key_manager = serializers.BooleanField(default=False)
 
 
@@ -412,7 +432,7 @@ class ApiKeyUpdateSerializer(ApiKeyWriteSerializer):
 
 class ApiKeyListFilterSerializer(serializers.Serializer):
     is_active = serializers.BooleanField(required=False, allow_null=True, default=None)
-    tenant_id = serializers.UUIDField(required=False)
+    tenant_id = StrictUUIDField(required=False)
     key_type = serializers.ChoiceField(choices=KeyType.choices, required=False)
     all = serializers.BooleanField(
         required=False, default=False, help_text="Every user's keys (admin scope)."
@@ -443,33 +463,33 @@ class DailyCountSerializer(serializers.Serializer):
 
 
 class UsageSerializer(serializers.Serializer):
-    key_id = serializers.UUIDField()
-    key_prefix = serializers.CharField()
+    key_id = StrictUUIDField()
+    key_prefix = StrictCharField()
     days = serializers.IntegerField()
     request_count = serializers.IntegerField()
     last_used_at = serializers.DateTimeField(allow_null=True)
-    last_used_ip = serializers.IPAddressField(allow_null=True)
+    last_used_ip = StrictIPAddressField(allow_null=True)
     daily = DailyCountSerializer(many=True)
 
 
 class BootstrapSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=MAX_NAME_LENGTH, default="Bootstrap admin key")
-    description = serializers.CharField(
+    name = StrictCharField(max_length=MAX_NAME_LENGTH, default="Bootstrap admin key")
+    description = StrictCharField(
         max_length=MAX_DESCRIPTION, required=False, default="", allow_blank=True
     )
 
 
 class BootstrapResponseSerializer(serializers.Serializer):
-    api_key = serializers.CharField()
-    id = serializers.UUIDField()
-    name = serializers.CharField()
-    description = serializers.CharField()
-    message = serializers.CharField()
-    note = serializers.CharField()
+    api_key = StrictCharField()
+    id = StrictUUIDField()
+    name = StrictCharField()
+    description = StrictCharField()
+    message = StrictCharField()
+    note = StrictCharField()
 
 
 class KeyVerifyRequestSerializer(serializers.Serializer):
-    key = serializers.CharField(max_length=512, trim_whitespace=True)
+    key = StrictCharField(max_length=512, trim_whitespace=True)
     method = serializers.ChoiceField(choices=HTTP_METHODS[:-1], required=False, default="GET")
     path = PathField(
         max_length=2048,
@@ -479,8 +499,8 @@ class KeyVerifyRequestSerializer(serializers.Serializer):
         help_text="The request to judge, judged in normal form (SPEC §9); without it, only the "
         "key itself (and ip) is judged.",
     )
-    tenant_id = serializers.UUIDField(required=False, allow_null=True)
-    ip = serializers.IPAddressField(
+    tenant_id = StrictUUIDField(required=False, allow_null=True)
+    ip = StrictIPAddressField(
         required=False, allow_null=True, help_text="The end client's IP, to apply allowed_ips."
     )
     cost = serializers.IntegerField(
@@ -499,7 +519,7 @@ class KeyVerifyRequestSerializer(serializers.Serializer):
 
 class OwnerSerializer(serializers.Serializer):
     id = serializers.IntegerField()
-    email = serializers.EmailField()
+    email = StrictEmailField()
 
 
 class RateLimitStateSerializer(serializers.Serializer):
@@ -517,12 +537,12 @@ class CreditBalanceSerializer(serializers.Serializer):
 
 class KeyVerifyResponseSerializer(serializers.Serializer):
     valid = serializers.BooleanField()
-    code = serializers.CharField()
-    key_id = serializers.UUIDField(allow_null=True)
-    key_prefix = serializers.CharField(allow_null=True)
+    code = StrictCharField()
+    key_id = StrictUUIDField(allow_null=True)
+    key_prefix = StrictCharField(allow_null=True)
     owner = OwnerSerializer(allow_null=True)
-    tenant_id = serializers.UUIDField(allow_null=True)
-    scopes = serializers.ListField(child=serializers.CharField())
+    tenant_id = StrictUUIDField(allow_null=True)
+    scopes = serializers.ListField(child=StrictCharField())
     ratelimit = RateLimitStateSerializer(allow_null=True)
     credits = CreditBalanceSerializer(allow_null=True, required=False)
-    reason = serializers.CharField()
+    reason = StrictCharField()

@@ -30,6 +30,7 @@ MAX_GRACE_PERIOD = 7 * 24 * 3600
 MIN_IDLE_GRACE = 60  # usage is recorded to the minute: a shorter quiet period cannot be seen
 # ``api_key_rotate(expires_at=…)`` left out: the successor keeps the old key's expiry.
 KEEP_EXPIRY = object()
+DEFAULT_GRACE_PERIOD = 3600  # what the pages and the admin propose: an hour to deploy
 
 UPDATABLE_FIELDS = (
     "name",

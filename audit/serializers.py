@@ -1,9 +1,10 @@
 from rest_framework import serializers
 
 from audit.models import AuditEvent
+from core.serializers import StrictCharField, StrictModelSerializer, StrictUUIDField
 
 
-class AuditEventSerializer(serializers.ModelSerializer):
+class AuditEventSerializer(StrictModelSerializer):
     actor_id = serializers.IntegerField(source="actor.pk", read_only=True, allow_null=True)
 
     class Meta:
@@ -32,18 +33,18 @@ class AuditEventFilterSerializer(serializers.Serializer):
     ``event_type``, ``target_id`` (or ``target_type:target_id``), ``since`` and ``until``.
     """
 
-    actor = serializers.CharField(
+    actor = StrictCharField(
         required=False, max_length=254, help_text="actor user id, email or key prefix"
     )
-    event_type = serializers.CharField(required=False, max_length=64)
-    type = serializers.CharField(required=False, max_length=64, source="event_type")
+    event_type = StrictCharField(required=False, max_length=64)
+    type = StrictCharField(required=False, max_length=64, source="event_type")
     outcome = serializers.ChoiceField(choices=AuditEvent.Outcome.choices, required=False)
-    target_type = serializers.CharField(required=False, max_length=64)
-    target_id = serializers.CharField(required=False, max_length=64)
-    target = serializers.CharField(
+    target_type = StrictCharField(required=False, max_length=64)
+    target_id = StrictCharField(required=False, max_length=64)
+    target = StrictCharField(
         required=False, max_length=129, help_text="target id, or target_type:target_id"
     )
-    tenant_id = serializers.UUIDField(required=False)
+    tenant_id = StrictUUIDField(required=False)
     since = serializers.DateTimeField(required=False, help_text="created at or after")
     after = serializers.DateTimeField(required=False, source="since")
     until = serializers.DateTimeField(required=False, help_text="created before")

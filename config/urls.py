@@ -9,6 +9,7 @@ from accounts.admin_login import AdminLoginForm, limited_login
 from agents import api_urls as agents_api
 from apikeys import api_urls as apikeys_api
 from audit import api_urls as audit_api
+from core.api_root import ApiRootView
 from core.views import HealthView
 from notifications import api_urls as notifications_api
 from oauth import api_urls as oauth_api
@@ -20,6 +21,27 @@ from tenants import api_urls as tenants_api
 # each API request walks, and resolving is paid before any view runs. The resolver tries
 # patterns in order, so the endpoints any API request may call come first (the cost measured
 # is in docs/performance.md).
+# What ``GET /api/v1/`` lists: label → URL name, in the order a newcomer meets them.
+API_ROOT = {
+    "register": "auth-register",
+    "login": "auth-login",
+    "refresh": "auth-refresh",
+    "verify": "auth-verify",
+    "api-keys": "apikey-list",
+    "api-key-info": "apikey-info",
+    "keys-verify": "key-verify",
+    "auth-check": "auth-check",
+    "tenants": "tenant-list",
+    "invitations": "user-invitation-list",
+    "agents": "agent-list",
+    "service-clients": "service-client-list",
+    "audit-events": "audit-event-list",
+    "status": "status",
+    "health": "health",
+    "schema": "schema",
+    "docs": "api-docs",
+}
+
 api_v1 = [
     path("health", HealthView.as_view(), name="health"),
     *accounts_api.hot_urlpatterns,
@@ -33,6 +55,8 @@ api_v1 = [
     *notifications_api.urlpatterns,
     *ops_api.urlpatterns,
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    # Last: a person's first stop, never on the path of an API call.
+    path("", ApiRootView.as_view(resources=API_ROOT), name="api-root"),
 ]
 
 # SPEC §9, every login door is one door: the admin checks passwords through the same service as

@@ -3,12 +3,13 @@ from rest_framework import serializers
 from rest_framework.fields import empty
 from rest_framework.utils import html
 
+from core.serializers import StrictCharField, StrictModelSerializer, StrictUUIDField
 from oauth.models import ServiceClient
 from oauth.services import NAME_MAX_LENGTH, scopes_normalise
 from tenants.models import Tenant
 
 
-@extend_schema_field(serializers.ListField(child=serializers.CharField()))
+@extend_schema_field(serializers.ListField(child=StrictCharField()))
 class ScopesField(serializers.Field):
     """A list of scopes, or one space/comma separated string (SPEC §3).
 
@@ -38,15 +39,13 @@ class ScopesField(serializers.Field):
         return list(value)
 
 
-class ServiceClientSerializer(serializers.ModelSerializer):
-    id = serializers.UUIDField(
-        source="client_id", read_only=True, help_text="The same as client_id."
-    )
-    tenant_id = serializers.UUIDField(read_only=True, allow_null=True)
-    scopes = serializers.ListField(child=serializers.CharField(), read_only=True)
+class ServiceClientSerializer(StrictModelSerializer):
+    id = StrictUUIDField(source="client_id", read_only=True, help_text="The same as client_id.")
+    tenant_id = StrictUUIDField(read_only=True, allow_null=True)
+    scopes = serializers.ListField(child=StrictCharField(), read_only=True)
     allowed_scopes = serializers.ListField(
         source="scopes",
-        child=serializers.CharField(),
+        child=StrictCharField(),
         read_only=True,
         help_text="The same as scopes.",
     )
@@ -74,7 +73,7 @@ class ServiceClientSerializer(serializers.ModelSerializer):
 
 
 class ServiceClientWithSecretSerializer(ServiceClientSerializer):
-    client_secret = serializers.CharField(
+    client_secret = StrictCharField(
         read_only=True, help_text="Shown this once; only its keyed hash is stored."
     )
 
@@ -84,9 +83,9 @@ class ServiceClientWithSecretSerializer(ServiceClientSerializer):
 
 
 class ServiceClientCreateSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=NAME_MAX_LENGTH)
+    name = StrictCharField(max_length=NAME_MAX_LENGTH)
     scopes = ScopesField(help_text='e.g. ["agents:read"] or "agents:read agents:write"')
-    tenant_id = serializers.UUIDField(
+    tenant_id = StrictUUIDField(
         required=False, allow_null=True, help_text="Bind the client to one tenant, for good."
     )
 
@@ -100,10 +99,10 @@ class ServiceClientCreateSerializer(serializers.Serializer):
 
 
 class ServiceClientUpdateSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=NAME_MAX_LENGTH, required=False)
+    name = StrictCharField(max_length=NAME_MAX_LENGTH, required=False)
     scopes = ScopesField(required=False)
     is_active = serializers.BooleanField(required=False)
-    tenant_id = serializers.UUIDField(required=False, allow_null=True, write_only=True)
+    tenant_id = StrictUUIDField(required=False, allow_null=True, write_only=True)
 
     def validate_tenant_id(self, value):
         """Echoing the current tenant back is fine; naming another is not."""
@@ -118,7 +117,7 @@ class ServiceClientFilterSerializer(serializers.Serializer):
     """Query parameters of ``GET /api/v1/service-clients``; bad values are a 400."""
 
     is_active = serializers.BooleanField(required=False, allow_null=True, default=None)
-    tenant_id = serializers.UUIDField(required=False)
+    tenant_id = StrictUUIDField(required=False)
 
 
 class TokenRequestSerializer(serializers.Serializer):
@@ -127,81 +126,81 @@ class TokenRequestSerializer(serializers.Serializer):
     # Documentation only: ``oauth.protocol`` parses the body, strictly.
 
     grant_type = serializers.ChoiceField(choices=["client_credentials"])
-    scope = serializers.CharField(
+    scope = StrictCharField(
         required=False, help_text="Space-separated; a subset of the client's scopes (default all)."
     )
-    client_id = serializers.CharField(
+    client_id = StrictCharField(
         required=False, help_text="With client_secret, instead of HTTP Basic; never both."
     )
-    client_secret = serializers.CharField(required=False)
+    client_secret = StrictCharField(required=False)
 
 
 class TokenResponseSerializer(serializers.Serializer):
-    access_token = serializers.CharField()
+    access_token = StrictCharField()
     token_type = serializers.ChoiceField(choices=["bearer"])
     expires_in = serializers.IntegerField()
-    scope = serializers.CharField()
+    scope = StrictCharField()
 
 
 class OAuthErrorSerializer(serializers.Serializer):
-    error = serializers.CharField(help_text="RFC 6749 §5.2 error code")
-    error_description = serializers.CharField()
-    detail = serializers.CharField(help_text="SPEC §8: the same description")
-    code = serializers.CharField(help_text="SPEC §8: the same code as error")
+    error = StrictCharField(help_text="RFC 6749 §5.2 error code")
+    error_description = StrictCharField()
+    detail = StrictCharField(help_text="SPEC §8: the same description")
+    code = StrictCharField(help_text="SPEC §8: the same code as error")
     retry_after = serializers.IntegerField(required=False, help_text="429 only")
 
 
 class ErrorSerializer(serializers.Serializer):
-    detail = serializers.CharField()
-    code = serializers.CharField()
+    detail = StrictCharField()
+    code = StrictCharField()
     errors = serializers.DictField(
-        child=serializers.ListField(child=serializers.CharField()), required=False
+        child=serializers.ListField(child=StrictCharField()), required=False
     )
 
 
 class IntrospectionRequestSerializer(serializers.Serializer):
     """The url-encoded form body of an introspection request (RFC 7662 §2.1)."""
 
-    token = serializers.CharField()
-    token_type_hint = serializers.CharField(required=False, help_text="Accepted and not needed.")
+    token = StrictCharField()
+    token_type_hint = StrictCharField(required=False, help_text="Accepted and not needed.")
     cost = serializers.IntegerField(
         required=False,
         min_value=0,
         max_value=1_000_000,
         help_text="Credits an API key's introspection spends (default 1; SPEC §12).",
     )
-    client_id = serializers.CharField(required=False)
-    client_secret = serializers.CharField(required=False)
+    client_id = StrictCharField(required=False)
+    client_secret = StrictCharField(required=False)
 
 
 class IntrospectionResponseSerializer(serializers.Serializer):
     """RFC 7662 §2.2; an inactive token is ``{"active": false}`` with no other member."""
 
     active = serializers.BooleanField()
-    scope = serializers.CharField(required=False, help_text="Clients and keys; not a user's JWT")
-    client_id = serializers.CharField(required=False, help_text="A client's token only")
-    sub = serializers.CharField(required=False, help_text="User id, or the client id")
-    username = serializers.CharField(required=False, help_text="The user's email")
-    tenant_id = serializers.UUIDField(required=False, allow_null=True)
+    scope = StrictCharField(required=False, help_text="Clients and keys; not a user's JWT")
+    client_id = StrictCharField(required=False, help_text="A client's token only")
+    sub = StrictCharField(required=False, help_text="User id, or the client id")
+    username = StrictCharField(required=False, help_text="The user's email")
+    tenant_id = StrictUUIDField(required=False, allow_null=True)
     exp = serializers.IntegerField(required=False)
     iat = serializers.IntegerField(required=False)
-    jti = serializers.CharField(required=False)
+    jti = StrictCharField(required=False)
     token_type = serializers.ChoiceField(
         choices=["access_token", "refresh_token", "api_key"], required=False
     )
-    key_prefix = serializers.CharField(required=False, help_text="An API key only")
+    key_prefix = StrictCharField(required=False, help_text="An API key only")
 
 
 class RevocationRequestSerializer(serializers.Serializer):
     """The url-encoded form body of a revocation request (RFC 7009 §2.1)."""
 
-    token = serializers.CharField()
-    token_type_hint = serializers.CharField(required=False, help_text="Accepted and not needed.")
+    token = StrictCharField()
+    token_type_hint = StrictCharField(required=False, help_text="Accepted and not needed.")
     cost = serializers.IntegerField(
         required=False,
         min_value=0,
         max_value=1_000_000,
         help_text="Credits an API key's introspection spends (default 1; SPEC §12).",
     )
-    client_id = serializers.CharField(required=False)
-    client_secret = serializers.CharField(required=False)
+    client_id = StrictCharField(required=False)
+    client_secret = StrictCharField(required=False)

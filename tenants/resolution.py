@@ -26,7 +26,12 @@ TENANT_ID_REQUIRED = (
     "A Tenant Id is required to complete this request. Assign a tenant to your API key, "
     "or add the X-Tenant-Id header."
 )
-TENANT_NOT_FOUND = "Tenant not found."
+TENANT_HEADER_EMPTY = (
+    "The X-Tenant-Id header is empty: name a tenant id in it, or leave the header out."
+)
+# One message for a tenant that does not exist and one the caller is not in: the API must not
+# tell outsiders which tenant ids exist, but it must not mislead a member of another tenant.
+TENANT_NOT_FOUND = "Tenant not found, or you are not a member of it."
 TENANT_MISMATCH = "This credential is bound to another tenant than the one the request names."
 
 _CACHE_ATTRIBUTE = "_keyward_tenant"
@@ -50,6 +55,10 @@ def tenant_for_request(request) -> Tenant:
     cached = getattr(request, _CACHE_ATTRIBUTE, None)
     if cached is not None:
         return cached
+    if _tenant_header_blank(request):
+        # Sent but empty is malformed (SPEC §8), not absent: inferring the caller's tenant
+        # would act where the client meant to name one (issue 25).
+        raise BadRequest(TENANT_HEADER_EMPTY, code="tenant_id_required")
     principal = _principal(request)
     named = tenant_header_value(request)
     tenant = None
@@ -137,6 +146,12 @@ def tenant_header_value(request) -> str | None:
     if value is None or not value.strip():
         return None
     return value.strip()
+
+
+def _tenant_header_blank(request) -> bool:
+    header = settings.KEYWARD_TENANT_HEADER
+    value = request.META.get("HTTP_" + header.upper().replace("-", "_"))
+    return value is not None and not value.strip()
 
 
 def tenant_not_found() -> exceptions.NotFound:

@@ -1,9 +1,16 @@
 from rest_framework import serializers
 
+from core.serializers import (
+    StrictCharField,
+    StrictEmailField,
+    StrictModelSerializer,
+    StrictSlugField,
+    StrictUUIDField,
+)
 from tenants.models import Membership, Tenant, TenantInvitation
 
 
-class TenantSerializer(serializers.ModelSerializer):
+class TenantSerializer(StrictModelSerializer):
     role = serializers.ChoiceField(
         choices=Membership.Role.choices,
         read_only=True,
@@ -18,15 +25,15 @@ class TenantSerializer(serializers.ModelSerializer):
 
 
 class TenantCreateSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=150)
-    slug = serializers.SlugField(
+    name = StrictCharField(max_length=150)
+    slug = StrictSlugField(
         max_length=80, required=False, help_text="Derived from the name when omitted."
     )
 
 
 class TenantUpdateSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=150, required=False)
-    slug = serializers.SlugField(max_length=80, required=False)
+    name = StrictCharField(max_length=150, required=False)
+    slug = StrictSlugField(max_length=80, required=False)
 
 
 class TenantListFilterSerializer(serializers.Serializer):
@@ -35,10 +42,10 @@ class TenantListFilterSerializer(serializers.Serializer):
     )
 
 
-class MemberSerializer(serializers.ModelSerializer):
+class MemberSerializer(StrictModelSerializer):
     user_id = serializers.IntegerField(source="user.pk", read_only=True)
-    email = serializers.EmailField(source="user.email", read_only=True)
-    name = serializers.CharField(source="user.get_full_name", read_only=True)
+    email = StrictEmailField(source="user.email", read_only=True)
+    name = StrictCharField(source="user.get_full_name", read_only=True)
     joined_at = serializers.DateTimeField(source="created_at", read_only=True)
 
     class Meta:
@@ -48,7 +55,7 @@ class MemberSerializer(serializers.ModelSerializer):
 
 
 class MemberAddSerializer(serializers.Serializer):
-    email = serializers.EmailField(
+    email = StrictEmailField(
         max_length=254,
         help_text="The person to invite; they need not have an account yet. They become a "
         "member only when they accept.",
@@ -64,13 +71,13 @@ class InvitedSerializer(serializers.Serializer):
     """The answer to an invitation: the same whether or not the email has an account."""
 
     status = serializers.ChoiceField(choices=["invited"])
-    invitation_id = serializers.UUIDField()
+    invitation_id = StrictUUIDField()
 
 
-class InvitationSerializer(serializers.ModelSerializer):
+class InvitationSerializer(StrictModelSerializer):
     """An open invitation as the tenant's owners and admins see it."""
 
-    invited_by = serializers.EmailField(
+    invited_by = StrictEmailField(
         source="invited_by.email", read_only=True, allow_null=True, default=None
     )
 
@@ -80,18 +87,18 @@ class InvitationSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class InvitationTenantSerializer(serializers.ModelSerializer):
+class InvitationTenantSerializer(StrictModelSerializer):
     class Meta:
         model = Tenant
         fields = ["id", "name", "slug"]
         read_only_fields = fields
 
 
-class UserInvitationSerializer(serializers.ModelSerializer):
+class UserInvitationSerializer(StrictModelSerializer):
     """An open invitation as the invited person sees it."""
 
     tenant = InvitationTenantSerializer(read_only=True)
-    invited_by = serializers.EmailField(
+    invited_by = StrictEmailField(
         source="invited_by.email", read_only=True, allow_null=True, default=None
     )
 
@@ -105,7 +112,7 @@ class InvitationAnswerSerializer(serializers.Serializer):
     """What became of an invitation its holder answered."""
 
     status = serializers.ChoiceField(choices=["accepted", "declined"])
-    invitation_id = serializers.UUIDField()
+    invitation_id = StrictUUIDField()
     tenant = InvitationTenantSerializer()
     role = serializers.ChoiceField(
         choices=Membership.Role.choices,

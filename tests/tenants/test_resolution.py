@@ -82,18 +82,36 @@ def test_the_header_id_is_compared_as_a_uuid_not_as_text(two_tenants):
     assert listed_ids(response) == {str(two_tenants.agent_b.pk)}
 
 
-def test_a_blank_header_counts_as_no_header(two_tenants):
-    response = client_for(jwt_for(two_tenants.solo), tenant_header="   ").get(URL)
+@pytest.mark.parametrize("blank", ["", "   "])
+def test_a_blank_header_gets_400_tenant_id_required_not_the_inferred_tenant(two_tenants, blank):
+    response = client_for(jwt_for(two_tenants.solo), tenant_header=blank).get(URL)
 
-    assert response.status_code == 200
-    assert listed_ids(response) == {str(two_tenants.agent_a.pk)}
+    assert response.status_code == 400
+    assert response.json() == {
+        "detail": (
+            "The X-Tenant-Id header is empty: name a tenant id in it, or leave the header out."
+        ),
+        "code": "tenant_id_required",
+    }
+
+
+def test_a_blank_header_creates_nothing_even_with_a_tenant_bound_key(two_tenants):
+    raw_key = make_key(two_tenants.solo, tenant=two_tenants.a, scopes=["agents:write"])
+
+    response = client_for(raw_key, tenant_header="").post(URL, {"name": "x"}, format="json")
+
+    assert (response.status_code, response.json()["code"]) == (400, "tenant_id_required")
+    assert not two_tenants.a.agents.filter(name="x").exists()
 
 
 def test_a_header_naming_a_tenant_the_caller_is_not_in_gets_404_tenant_not_found(two_tenants):
     response = client_for(jwt_for(two_tenants.solo), tenant_header=two_tenants.b.pk).get(URL)
 
     assert response.status_code == 404
-    assert response.json() == {"detail": "Tenant not found.", "code": "tenant_not_found"}
+    assert response.json() == {
+        "detail": "Tenant not found, or you are not a member of it.",
+        "code": "tenant_not_found",
+    }
 
 
 def test_a_foreign_tenant_answers_exactly_as_one_that_does_not_exist(two_tenants):

@@ -172,7 +172,10 @@ def test_a_tenant_out_of_reach_gets_404_tenant_not_found(outsider, tenant, tenan
     response = client_for(jwt_for(outsider)).get(path)
 
     assert response.status_code == 404
-    assert response.json() == {"detail": "Tenant not found.", "code": "tenant_not_found"}
+    assert response.json() == {
+        "detail": "Tenant not found, or you are not a member of it.",
+        "code": "tenant_not_found",
+    }
 
 
 def test_a_tenant_bound_key_gets_404_for_its_owners_other_tenants(member, tenant):

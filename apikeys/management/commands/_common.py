@@ -113,14 +113,24 @@ def expiry_in(value: str) -> datetime:
 
 
 @contextlib.contextmanager
-def service_refusals():
-    """Turn what a service refuses (DRF exceptions) into a ``CommandError`` that reads well."""
+def service_refusals(*, user=None, tenant=None):
+    """Turn what a service refuses (DRF exceptions) into a ``CommandError`` that reads well.
+
+    The API's message, not its machine code (issue 26: "already_rotated: …" read as a crash).
+    An operator may know what the API hides from a caller: that the tenant exists and the
+    owner (``user``) is simply not a member of it (``tenant``).
+    """
     try:
         yield
     except ValidationError as exc:
         raise CommandError(validation_text(exc.detail)) from exc
     except APIException as exc:
-        raise CommandError(f"{exc.get_codes()}: {exc.detail}") from exc
+        if exc.get_codes() == "tenant_not_found" and user is not None and tenant is not None:
+            raise CommandError(
+                f"--tenant: {user.email} is not a member of the tenant {tenant.name!r} "
+                f"({tenant.pk}); a key can be bound only to a tenant its owner belongs to."
+            ) from exc
+        raise CommandError(str(exc.detail)) from exc
 
 
 def validation_text(detail) -> str:

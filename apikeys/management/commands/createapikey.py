@@ -55,7 +55,7 @@ class Command(BaseCommand):
         )
         if not fields.is_valid():
             raise CommandError(validation_text(fields.errors))
-        with service_refusals():
+        with service_refusals(user=user, tenant=tenant):
             api_key, raw_key = api_key_create(user=user, tenant=tenant, **fields.validated_data)
         self.stdout.write(raw_key)
         self.stderr.write(
