@@ -75,6 +75,7 @@ def canary_touch_record(
         "key_id": str(api_key.pk),
         "key_prefix": api_key.key_prefix,
         "name": api_key.name,
+        "owner_id": api_key.user_id,
         "channel": channel,
         "ip": ip,
         "method": _cut(method),

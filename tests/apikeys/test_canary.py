@@ -294,6 +294,7 @@ def test_a_touch_records_who_where_and_how_but_never_the_key(canary_key):
     assert touch.target_type == "apikeys.apikey"
     assert touch.data["key_id"] == str(api_key.pk)
     assert touch.data["key_prefix"] == api_key.key_prefix
+    assert touch.data["owner_id"] == api_key.user_id
     assert touch.data["method"] == "GET"
     assert touch.data["path"] == INFO_URL
     assert touch.data["user_agent"] == "curl/8.5.0 (stolen laptop)"
