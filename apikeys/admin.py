@@ -262,10 +262,6 @@ class ApiKeyAdmin(RevealOnceMixin, admin.ModelAdmin):
         url = reverse("admin:accounts_user_change", args=[obj.user_id])
         return format_html('<a href="{}">{}</a>', url, obj.user.email)
 
-    @admin.display(description="scopes")
-    def scope_list(self, obj):
-        return " ".join(obj.scopes) or "—"
-
     @admin.display(description="full access")
     def full_access(self, obj):
         if obj.full_access:
