@@ -120,7 +120,7 @@ def test_search_finds_a_key_by_name_prefix_or_owner_email(admin_client, field):
     assert listed(response) == {wanted.key_prefix}
 
 
-def test_filters_by_type_active_tenant_key_manager_and_expiry(admin_client, member):
+def test_filters_by_type_status_tenant_key_manager_and_expiry(admin_client, member):
     tenant = member.memberships.get().tenant
     plain, _ = make_key(member, name="plain")
     production, _ = make_key(member, key_type=KeyType.PRODUCTION)
@@ -135,7 +135,7 @@ def test_filters_by_type_active_tenant_key_manager_and_expiry(admin_client, memb
         return listed(admin_client.get(ADMIN, query))
 
     assert filtered(key_type__exact="production") == {production.key_prefix}
-    assert filtered(is_active__exact="0") == {revoked.key_prefix}
+    assert filtered(status="revoked") == {revoked.key_prefix}
     assert filtered(tenant__id__exact=str(tenant.pk)) == {in_tenant.key_prefix}
     assert filtered(key_manager__exact="1") == {manager.key_prefix}
     assert filtered(expired="yes") == {expired.key_prefix}

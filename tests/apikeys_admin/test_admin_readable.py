@@ -80,6 +80,32 @@ def test_a_rotated_key_reads_rotated(admin_client, member):
     assert "Rotated" in cell(admin_client.get(ADMIN), api_key, "status")
 
 
+def test_status_filter_lists_each_status_apart(admin_client, member):
+    make_key(member, name="active")
+    make_key(member, name="revoked", is_active=False)
+    expired, _ = make_key(member, name="expired", expires_at=timezone.now() + timedelta(hours=1))
+    ApiKey.objects.filter(pk=expired.pk).update(expires_at=timezone.now() - timedelta(hours=1))
+    rotated, _ = make_key(member, name="rotated")
+    admin_client.post(
+        ADMIN,
+        {
+            "action": "rotate_keys",
+            "_selected_action": [str(rotated.pk)],
+            "apply": "yes",
+            "grace_period_seconds": "0",
+        },
+    )
+
+    def names(status):
+        response = admin_client.get(ADMIN, {"status": status})
+        return {key.name for key in response.context["cl"].result_list}
+
+    assert names("active") == {"active", "rotated"}  # the successor carries the name on
+    assert names("revoked") == {"revoked"}
+    assert names("expired") == {"expired"}
+    assert names("rotated") == {"rotated"}
+
+
 def test_full_access_is_a_warning_not_a_green_tick(admin_client, member):
     api_key, _ = make_key(member, scopes=[])
 
