@@ -17,6 +17,7 @@ from django.db import connection
 from apikeys.models import ApiKey
 from metering.usage import usage_flush
 from tests.apikeys.conftest import (
+    CHECK_URL,
     VERIFY_URL,
     key_client,
     key_url,
@@ -465,3 +466,14 @@ def test_a_rotated_keys_successor_starts_with_its_live_balance(user):
     assert successor["credits"]["remaining"] == 3
     assert successor["credits"]["refill"] == {"amount": 5, "interval": "daily"}
     assert spend(successor["key"], 4) == [200, 200, 200, 429]
+
+
+def test_auth_check_passes_credits_exhausted_on_to_the_proxy(user):
+    _, raw = credited_key(user, remaining=1)
+    check = key_client(raw, HTTP_X_ORIGINAL_URI="/api/v1/health")
+
+    first, second = check.get(CHECK_URL), check.get(CHECK_URL)
+
+    assert first.status_code == 200
+    assert second.status_code == 429
+    assert second["X-Auth-Error-Code"] == "credits_exhausted"
