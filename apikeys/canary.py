@@ -22,13 +22,13 @@ import threading
 import time
 
 from django.core.cache import cache
-from ops.metrics import CANARY_TOUCHES
 
 from apikeys.models import ApiKey
 from audit.models import AuditEvent
 from audit.services import audit_record
 from core.cache import CACHE_ERRORS
 from core.client_ip import client_ip
+from core.metrics import CANARY_TOUCHES
 
 TOUCH_EVENT = "api_key.canary_touched"
 TOUCH_WINDOW_SECONDS = 60  # at most one audit event per key, client IP and window

@@ -13,12 +13,12 @@ import time_machine
 from django.core.management import CommandError, call_command
 from django.test import Client
 from django.utils import timezone
-from ops.metrics import CANARY_TOUCHES
 
 from apikeys import canary, crypto
 from apikeys.models import ApiKey
 from apikeys.services import api_key_revoke
 from audit.models import AuditEvent
+from core.metrics import CANARY_TOUCHES
 from tests.apikeys.conftest import (
     CHECK_URL,
     INFO_URL,

@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("apikeys", "0003_apikey_add_for_others_permission"),
+        ("apikeys", "0004_apikey_credits"),
     ]
 
     operations = [

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('apikeys', '0003_apikey_add_for_others_permission'),
+        ('apikeys', '0005_apikey_canary_key_type'),
     ]
 
     operations = [
