@@ -5,7 +5,7 @@ import time
 from django.core.cache import cache
 
 from audit.models import AuditEvent
-from core.cache import CACHE_ERRORS
+from core.cache import CACHE_ERRORS, Tally
 from core.client_ip import client_ip
 
 
@@ -83,7 +83,6 @@ def burst_tally(request, code: str):
     it too, so a refused key costs one round trip; ``None`` when ``code`` is not a refused key.
     """
     from core.errors import FAILED_KEY_CODES
-    from metering.backends import Tally
 
     if code not in FAILED_KEY_CODES:
         return None

@@ -30,6 +30,7 @@ from django_redis import get_redis_connection
 from django_redis.cache import RedisCache
 
 from core import fastpath
+from core.cache import Tally
 
 logger = logging.getLogger(__name__)
 
@@ -57,13 +58,6 @@ class Counted(NamedTuple):
     generation: str | None
     tally: int | None = None  # the audit tally's count, when one was asked for
     credits: "CreditState | None" = None  # the key's credits, when it has some
-
-
-class Tally(NamedTuple):
-    """A counter that only counts, in the same trip (the audit's refused keys per address)."""
-
-    key: str
-    ttl: int
 
 
 class CreditState(NamedTuple):

@@ -22,7 +22,7 @@ from typing import NamedTuple
 from django.conf import settings
 from django.utils.module_loading import import_string
 
-from core.cache import CACHE_ERRORS
+from core.cache import CACHE_ERRORS, Tally
 from metering import backends
 from metering import credits as credits_
 
@@ -114,7 +114,7 @@ def take(
     *,
     ip: str | None = None,
     expected_generation: str | None = None,
-    tally: backends.Tally | None = None,
+    tally: Tally | None = None,
     cost: int = 1,
 ) -> Reading:
     """Count one request under ``meter`` and return the verdict.

@@ -5,8 +5,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from core.cache import Tally
 from metering import credits
-from metering.backends import Tally
 from metering.meter import Meter, Window, take
 
 WINDOWS = (Window(100_000, 60),)
