@@ -14,6 +14,7 @@ from corsheaders.defaults import default_headers as cors_default_headers
 from django.core.exceptions import ImproperlyConfigured
 
 from config.logging import logging_config
+from core import redis_topology
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -112,17 +113,20 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 REDIS_URL = env.str("REDIS_URL", default="")
 CACHE_URL = env.str("CACHE_URL", default="")
 if REDIS_URL:
+    # One server, Sentinel (redis+sentinel://) or Cluster (redis+cluster://): core.redis_topology.
+    REDIS_LOCATION, REDIS_TOPOLOGY_OPTIONS = redis_topology.cache_location(REDIS_URL)
     CACHES = {
         "default": {
             # django-redis: the Redis backend django-ratelimit supports (atomic incr).
             "BACKEND": "django_redis.cache.RedisCache",
-            "LOCATION": REDIS_URL,
+            "LOCATION": REDIS_LOCATION,
             "KEY_PREFIX": "kw",
             # Short socket timeouts: with Redis down a request fails fast (503/429) instead of
             # hanging a worker.
             "OPTIONS": {
                 "SOCKET_CONNECT_TIMEOUT": env.float("REDIS_CONNECT_TIMEOUT", default=0.5),
                 "SOCKET_TIMEOUT": env.float("REDIS_SOCKET_TIMEOUT", default=0.5),
+                **REDIS_TOPOLOGY_OPTIONS,
             },
         }
     }

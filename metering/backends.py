@@ -30,6 +30,9 @@ from django_redis import get_redis_connection
 from django_redis.cache import RedisCache
 
 from core import fastpath
+from core.redis_topology import is_cluster
+from metering import keys
+from metering.keys import tagged
 
 logger = logging.getLogger(__name__)
 
@@ -64,13 +67,15 @@ for i = 1, n do
   result[i] = count
   if count > tonumber(ARGV[2 * i]) then admitted = false end
 end
+local fresh = 0
 if admitted and ARGV[base + 1] ~= '' then
-  redis.call('HINCRBY', KEYS[n + 1], 'n', 1)
+  if redis.call('HINCRBY', KEYS[n + 1], 'n', 1) == 1 then fresh = 1 end
   redis.call('HINCRBY', KEYS[n + 1], ARGV[base + 2], 1)
   redis.call('HSET', KEYS[n + 1], 'at', ARGV[base + 3], 'ip', ARGV[base + 4])
-  redis.call('SADD', KEYS[n + 2], ARGV[base + 1])
+  if KEYS[n + 2] ~= KEYS[n + 1] then redis.call('SADD', KEYS[n + 2], ARGV[base + 1]) end
 end
 result[n + 1] = generation
+result[n + 2] = fresh
 return result
 """
 
@@ -91,16 +96,26 @@ return #KEYS
 _TAKE_SCRIPT = """
 local fields = redis.call('HGETALL', KEYS[1])
 redis.call('DEL', KEYS[1])
-redis.call('SREM', KEYS[2], ARGV[1])
+if KEYS[2] then redis.call('SREM', KEYS[2], ARGV[1]) end
 return fields
 """
 
 
 class RedisBackend:
+    """One Redis, a Sentinel-managed master, or a Redis Cluster (``core.redis_topology``).
+
+    On a Cluster each trip's keys carry one hash tag (``metering.keys``), and what cannot share
+    the trip's slot goes in a trip of its own: the dirty set (one, global) gets a key's id
+    after the count that made its buffer non-empty (``fresh``), and a generation of another
+    entity than the trip's (a refusal counted in the address's bucket) is read before it.
+    """
+
     buffers_in_process = False  # the usage buffer is Redis, flushed by ``flushusage``
 
     def __init__(self):
         self._client = get_redis_connection("default")
+        self._cluster = is_cluster(self._client)
+        self._usage_tags: dict[str, str] = {}  # on a Cluster: key id -> its buffer's tag
         self._count = self._client.register_script(_COUNT_SCRIPT)
         self._take = self._client.register_script(_TAKE_SCRIPT)
         self._settle = self._client.register_script(_SETTLE_SCRIPT)
@@ -109,37 +124,58 @@ class RedisBackend:
         self._make_key = caches["default"].make_key
         self._dirty_set = self._make_key(DIRTY_SET)
         self._script_head = lru_cache(maxsize=16384)(self._script_head_of)
-        self._run_count = fastpath.script_runner(
+        runner = fastpath.PublicScriptRunner if self._cluster else fastpath.script_runner
+        self._run_count = runner(
             self._client,
             self._count,
             poll_seconds=settings.KEYWARD_REDIS_POLL_MICROSECONDS / 1_000_000,
             on_reconnect=_notify_reconnect,
         )
 
-    def count(self, counters, *, usage_key_id, generation_of, ip, now, expected_generation=None):
+    def count(
+        self,
+        counters,
+        *,
+        usage_key_id,
+        generation_of,
+        ip,
+        now,
+        expected_generation=None,
+        tag=None,
+    ):
         """Count one request; ``(None, generation)`` when ``expected_generation`` is stale."""
+        read_apart = not keys.same_slot(tag, generation_of)
+        if read_apart:  # a Cluster, and the generation lies in another slot: its own trip first
+            generation = self.generation_get(generation_of)
+            if expected_generation and generation != expected_generation:
+                return None, generation
+            generation_of = None
         result = self._run_count(
-            *self._script_head(counters, usage_key_id, generation_of),
+            *self._script_head(counters, usage_key_id, generation_of, tag),
             usage_key_id or "",
             f"d:{_day(int(now) // 86400)}",
             int(now),
             ip or "",
             "1" if generation_of else "0",
-            expected_generation or "",
+            "" if read_apart else (expected_generation or ""),
         )
-        generation = result[-1]
-        generation = generation.decode() if isinstance(generation, bytes) else generation
+        n = len(counters)
         if result[0] == b"stale":
-            return None, (generation or None)
-        return [int(c) for c in result[:-1]], (generation or None)
+            return None, (_text(result[1]) or None)
+        if not read_apart:
+            generation = _text(result[n]) or None
+        if self._cluster and result[n + 1] == 1:
+            self._list_usage(usage_key_id, tag)
+        return [int(c) for c in result[:n]], generation
 
-    def _script_head_of(self, counters, usage_key_id, generation_of) -> tuple:
+    def _script_head_of(self, counters, usage_key_id, generation_of, tag=None) -> tuple:
         """The script's keys and the windows' limits: the same until one of the windows ends."""
         keys = [self._make_key(c.key) for c in counters]
+        usage = self._make_key(tagged(tag or "-", f"usage:{usage_key_id or '-'}"))
         keys += [
-            self._make_key(f"usage:{usage_key_id or '-'}"),
-            self._dirty_set,
-            self._make_key(f"gen:{generation_of or '-'}"),
+            usage,
+            usage if self._cluster else self._dirty_set,  # the Cluster lists it apart
+            self._make_key(tagged(tag or "-", f"gen:{generation_of or '-'}")),
         ]
         limits = [len(counters)]
         for counter in counters:
@@ -151,15 +187,47 @@ class RedisBackend:
         return [int(v or 0) for v in values]
 
     def usage_dirty_ids(self) -> list[str]:
-        return [m.decode() for m in self._client.smembers(self._dirty_set)]
+        members = [m.decode() for m in self._client.smembers(self._dirty_set)]
+        if not self._cluster:
+            return members
+        ids = []
+        for member in members:  # "<key id> <tag>": the tag names the buffer's slot
+            key_id, _, tag = member.partition(" ")
+            self._usage_tags[key_id] = tag
+            ids.append(key_id)
+        return ids
 
     def usage_take(self, key_id: str) -> Pending:
-        raw = self._take(keys=[self._usage_key(key_id), self._dirty_set], args=[key_id])
+        if not self._cluster:
+            raw = self._take(keys=[self._usage_key(key_id), self._dirty_set], args=[key_id])
+        else:
+            raw = self._take_apart(key_id)
         values = {raw[i].decode(): raw[i + 1].decode() for i in range(0, len(raw), 2)}
         return _pending_from_fields(values)
 
+    def _take_apart(self, key_id: str) -> list:
+        """On a Cluster: unlist first, then take; a count in between adds to what is taken."""
+        tag = self._usage_tags.get(key_id)
+        if tag is None:
+            self.usage_dirty_ids()
+            tag = self._usage_tags.get(key_id)
+            if tag is None:
+                return []  # not listed: nothing buffered
+        member = f"{key_id} {tag}"
+        self._client.srem(self._dirty_set, member)
+        try:
+            return self._take(keys=[self._usage_key(key_id, tag)], args=[key_id])
+        except BaseException:
+            self._client.sadd(self._dirty_set, member)  # still buffered, so still listed
+            raise
+
+    def _list_usage(self, key_id: str, tag: str) -> None:
+        """On a Cluster: list a key whose buffer this count started, in the one dirty set."""
+        self._client.sadd(self._dirty_set, f"{key_id} {tag}")
+
     def usage_restore(self, key_id: str, pending: Pending) -> None:
-        key = self._usage_key(key_id)
+        tag = self._usage_tags.get(key_id, "-")
+        key = self._usage_key(key_id, tag)
         with self._client.pipeline(transaction=True) as pipe:
             pipe.hincrby(key, "n", pending.count)
             for day, n in pending.days.items():
@@ -167,8 +235,11 @@ class RedisBackend:
             if pending.last_at is not None:
                 pipe.hsetnx(key, "at", pending.last_at)
                 pipe.hsetnx(key, "ip", pending.last_ip or "")
-            pipe.sadd(self._dirty_set, key_id)
+            if not self._cluster:
+                pipe.sadd(self._dirty_set, key_id)
             pipe.execute()
+        if self._cluster:
+            self._list_usage(key_id, tag)
 
     def generation_bump(self, key_id: str) -> None:
         self.generation_settle([key_id], marker="")
@@ -183,6 +254,13 @@ class RedisBackend:
     def generation_settle(self, key_ids, *, marker: str) -> None:
         """A fresh generation for each key, unless another change's marker holds it."""
         key_ids = list(key_ids)
+        if self._cluster:  # one slot per record: one call each
+            for key_id in key_ids:
+                self._settle(
+                    keys=[self._generation_key(key_id)],
+                    args=[marker, GENERATION_TTL, secrets.token_hex(8)],
+                )
+            return
         self._settle(
             keys=[self._generation_key(k) for k in key_ids],
             args=[marker, GENERATION_TTL, *(secrets.token_hex(8) for _ in key_ids)],
@@ -212,11 +290,11 @@ class RedisBackend:
             values.update({_text(k): _text(v) for k, v in self._client.config_get(name).items()})
         return values
 
-    def _usage_key(self, key_id: str) -> str:
-        return self._make_key(f"usage:{key_id}")
+    def _usage_key(self, key_id: str, tag: str = "-") -> str:
+        return self._make_key(tagged(tag, f"usage:{key_id}"))
 
     def _generation_key(self, key_id: str) -> str:
-        return self._make_key(f"gen:{key_id}")
+        return self._make_key(tagged(key_id, f"gen:{key_id}"))
 
 
 class CacheBackend:
@@ -229,7 +307,17 @@ class CacheBackend:
         self._usage: dict[str, Pending] = defaultdict(Pending)
         self._cache = caches["default"]
 
-    def count(self, counters, *, usage_key_id, generation_of, ip, now, expected_generation=None):
+    def count(
+        self,
+        counters,
+        *,
+        usage_key_id,
+        generation_of,
+        ip,
+        now,
+        expected_generation=None,
+        tag=None,
+    ):
         cache = self._cache
         generation = cache.get(f"gen:{generation_of}") if generation_of else None
         if expected_generation and generation != expected_generation:
@@ -328,7 +416,17 @@ class MemoryBackend(CacheBackend):
         self._changes_seen = self._changes.stamp()
         self._epoch = 0
 
-    def count(self, counters, *, usage_key_id, generation_of, ip, now, expected_generation=None):
+    def count(
+        self,
+        counters,
+        *,
+        usage_key_id,
+        generation_of,
+        ip,
+        now,
+        expected_generation=None,
+        tag=None,
+    ):
         with self._lock:
             generation = self._generation(generation_of) if generation_of else None
             if expected_generation and generation != expected_generation:

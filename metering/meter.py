@@ -23,7 +23,7 @@ from django.conf import settings
 from django.utils.module_loading import import_string
 
 from core.cache import CACHE_ERRORS
-from metering import backends
+from metering import backends, keys
 
 GROUP = "keyward.meter"
 
@@ -45,6 +45,8 @@ class Meter:
     windows: tuple[Window, ...]
     usage_key_id: str | None = None  # the API key whose usage an admitted request adds to
     generation_of: str | None = None  # the verified record (key or user) whose generation to read
+    # The entity whose Cluster hash slot the trip runs in (``metering.keys``); default: bucket.
+    tag: str | None = None
 
 
 class Reading(NamedTuple):  # one per request: a tuple is built at C speed, a frozen dataclass not
@@ -107,7 +109,8 @@ def take(meter: Meter, *, ip: str | None = None, expected_generation: str | None
     it; the reading is then ``stale`` and the caller reloads the key and takes again.
     """
     now = time.time()
-    plan = _plan_at(meter.bucket, meter.windows, int(now))
+    tag = meter.tag or meter.bucket
+    plan = _plan_at(meter.bucket, meter.windows, int(now), tag)
     try:
         counts, generation = backends.active().count(
             plan.counters,
@@ -116,6 +119,7 @@ def take(meter: Meter, *, ip: str | None = None, expected_generation: str | None
             ip=ip,
             now=now,
             expected_generation=expected_generation,
+            tag=tag,
         )
     except CACHE_ERRORS as exc:
         raise MeterUnavailable(str(exc), maybe_counted=getattr(exc, "maybe_run", False)) from exc
@@ -126,7 +130,7 @@ def take(meter: Meter, *, ip: str | None = None, expected_generation: str | None
 
 def peek(meter: Meter) -> Reading:
     """The current state of ``meter``'s windows without counting a request."""
-    plan = _plan_at(meter.bucket, meter.windows, int(time.time()))
+    plan = _plan_at(meter.bucket, meter.windows, int(time.time()), meter.tag or meter.bucket)
     try:
         counts = backends.active().peek(plan.counters)
     except CACHE_ERRORS as exc:
@@ -146,13 +150,17 @@ class Plan(NamedTuple):
 # Windows move at most once a second, so what counting under a bucket means is worked out once
 # per bucket and second.
 @lru_cache(maxsize=4096)
-def _plan_at(bucket: str, windows: tuple[Window, ...], second: int) -> Plan:
-    """A counter per window that limits, named as django-ratelimit names it, and the policy."""
+def _plan_at(bucket: str, windows: tuple[Window, ...], second: int, tag: str | None = None) -> Plan:
+    """A counter per window that limits, named as django-ratelimit names it, and the policy.
+
+    On a Redis Cluster the names carry ``tag`` (``metering.keys.tagged``), so the counters share
+    a hash slot with the rest of the trip.
+    """
     windows = tuple(w for w in windows if w.limit is not None)
     counters, waits = [], []
     for window in windows:
         end = window_end(bucket, window.period, second)
-        key = counter_key(GROUP, end, window, bucket)
+        key = keys.tagged(tag or bucket, counter_key(GROUP, end, window, bucket))
         counters.append(backends.Counter(key, window.limit, window.period + 1))
         waits.append(_seconds_until_next_window(end, second))
     names = tuple(policy_name(w.period) for w in windows)

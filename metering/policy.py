@@ -42,11 +42,13 @@ def cache_key_of_user(user_id) -> str:
 
 def meter_for_key(api_key) -> Meter:
     """A key's bucket; its usage buffer; and its generation, read in the same trip."""
+    cache_key = cache_key_of_key(api_key.key_hash)
     return Meter(
         bucket=f"key:{api_key.pk}",
         windows=_windows(effective_rate_limit(api_key)),
         usage_key_id=str(api_key.pk),
-        generation_of=cache_key_of_key(api_key.key_hash),
+        generation_of=cache_key,
+        tag=cache_key,  # one Cluster slot for the trip: the generation's (metering.keys)
     )
 
 
