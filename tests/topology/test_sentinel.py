@@ -77,7 +77,9 @@ def settle_usage(nodes, sentinel_set) -> None:
 
 def exactly_limited(nodes, user, limit: int) -> tuple[int, int]:
     """A fresh key of ``limit``/min hit 1.5 times that across both nodes: (200s, 429s)."""
-    _, raw = key_with_room(user, key_type="production", seconds=20, rate_limit={"per_minute": limit})
+    _, raw = key_with_room(
+        user, key_type="production", seconds=20, rate_limit={"per_minute": limit}
+    )
     calls = [(nodes[i % 2].port, "GET", VERIFY, keyed(raw)) for i in range(limit * 3 // 2)]
     statuses = [r.status for r in burst(calls)]
     return statuses.count(200), statuses.count(429)
