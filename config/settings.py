@@ -107,6 +107,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     }
 else:
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 5)
+    # Behind PgBouncer in transaction mode a session lasts one transaction: no named server-side
+    # cursor may outlive it, and no statement may be prepared on a server connection the next
+    # transaction may not get (Django's psycopg 3 defaults; pinned here). docs/deploy.md.
+    if env.bool("DATABASE_PGBOUNCER", default=False):
+        DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
+        DATABASES["default"]["OPTIONS"].update(prepare_threshold=None, server_side_binding=False)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache: Redis in production, in-process for the embedded default ---------------------

@@ -247,13 +247,13 @@ class PgBouncer:
             f"listen_addr = 127.0.0.1\nlisten_port = {self.port}\n"
             f"unix_socket_dir = {self.processes.dir}\n"
             "auth_type = trust\n"
+            "admin_users = postgres\n"
             f"auth_file = {userlist}\n"
             "pool_mode = transaction\n"
             f"default_pool_size = {self.pool_size}\n"
             "max_client_conn = 500\n"
-            "max_prepared_statements = 0\n"
             "ignore_startup_parameters = extra_float_digits,options\n"
-            f"logfile = {self.processes.dir / 'pgbouncer.log'}\n"
+            f"logfile = {self.processes.dir / 'bouncer.log'}\n"
             f"pidfile = {self.processes.dir / 'pgbouncer.pid'}\n"
         )
         command = ["pgbouncer", config]
