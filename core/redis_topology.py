@@ -20,8 +20,10 @@ from urllib.parse import unquote, urlsplit
 from django_redis.client.default import DefaultClient
 from django_redis.exceptions import ConnectionInterrupted
 from django_redis.pool import ConnectionFactory
+from redis.backoff import NoBackoff
 from redis.cluster import ClusterNode, RedisCluster
 from redis.exceptions import RedisError
+from redis.retry import Retry
 
 SENTINEL_SCHEME = "redis+sentinel"
 CLUSTER_SCHEME = "redis+cluster"
@@ -80,7 +82,11 @@ class ClusterConnectionFactory(ConnectionFactory):
             kwargs = {k: v for k, v in params.items() if k not in ("url", "parser_class")}
             hosts = _hosts(parts.netloc, default_port=6379)
             client = RedisCluster(
-                startup_nodes=[ClusterNode(host, port) for host, port in hosts], **kwargs
+                startup_nodes=[ClusterNode(host, port) for host, port in hosts],
+                # No retry of its own: a script whose reply timed out may have run, and sending
+                # it again would count a request twice (the callers decide, as on one server).
+                retry=Retry(NoBackoff(), 0),
+                **kwargs,
             )
             self._clusters[url] = client
         return client

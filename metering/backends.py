@@ -30,6 +30,7 @@ from django_redis import get_redis_connection
 from django_redis.cache import RedisCache
 
 from core import fastpath
+from core.cache import CACHE_ERRORS
 from core.redis_topology import is_cluster
 from metering import keys
 from metering.keys import tagged
@@ -67,15 +68,19 @@ for i = 1, n do
   result[i] = count
   if count > tonumber(ARGV[2 * i]) then admitted = false end
 end
-local fresh = 0
+local unlisted = 0
 if admitted and ARGV[base + 1] ~= '' then
-  if redis.call('HINCRBY', KEYS[n + 1], 'n', 1) == 1 then fresh = 1 end
+  redis.call('HINCRBY', KEYS[n + 1], 'n', 1)
   redis.call('HINCRBY', KEYS[n + 1], ARGV[base + 2], 1)
   redis.call('HSET', KEYS[n + 1], 'at', ARGV[base + 3], 'ip', ARGV[base + 4])
-  if KEYS[n + 2] ~= KEYS[n + 1] then redis.call('SADD', KEYS[n + 2], ARGV[base + 1]) end
+  if KEYS[n + 2] ~= KEYS[n + 1] then
+    redis.call('SADD', KEYS[n + 2], ARGV[base + 1])
+  elseif redis.call('HEXISTS', KEYS[n + 1], 'listed') == 0 then
+    unlisted = 1  -- a Cluster: the caller lists it in the dirty set, then marks it listed
+  end
 end
 result[n + 1] = generation
-result[n + 2] = fresh
+result[n + 2] = unlisted
 return result
 """
 
@@ -93,6 +98,12 @@ end
 return #KEYS
 """
 
+# On a Cluster, after the key's id went into the dirty set: mark the buffer listed, unless a flush
+# took it meanwhile (a new buffer is listed by the count that starts it).
+_MARK_LISTED_SCRIPT = """
+if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HSET', KEYS[1], 'listed', '1') end
+"""
+
 _TAKE_SCRIPT = """
 local fields = redis.call('HGETALL', KEYS[1])
 redis.call('DEL', KEYS[1])
@@ -105,9 +116,11 @@ class RedisBackend:
     """One Redis, a Sentinel-managed master, or a Redis Cluster (``core.redis_topology``).
 
     On a Cluster each trip's keys carry one hash tag (``metering.keys``), and what cannot share
-    the trip's slot goes in a trip of its own: the dirty set (one, global) gets a key's id
-    after the count that made its buffer non-empty (``fresh``), and a generation of another
-    entity than the trip's (a refusal counted in the address's bucket) is read before it.
+    the trip's slot goes in a trip of its own. The dirty set (one, global) gets a key's id after
+    a count that finds the buffer not yet ``listed`` — two more trips, once per key and flush —
+    so a worker killed between its count and that ``SADD`` leaves the buffer to the key's next
+    count to list. A generation of another entity than the trip's (a refusal counted in the
+    address's bucket) is read in a trip before it.
     """
 
     buffers_in_process = False  # the usage buffer is Redis, flushed by ``flushusage``
@@ -119,6 +132,7 @@ class RedisBackend:
         self._count = self._client.register_script(_COUNT_SCRIPT)
         self._take = self._client.register_script(_TAKE_SCRIPT)
         self._settle = self._client.register_script(_SETTLE_SCRIPT)
+        self._mark_listed = self._client.register_script(_MARK_LISTED_SCRIPT)
         # Resolved once: going through the ``cache`` proxy costs a lookup per key per request;
         # and a counter's, a key's or a record's Redis name never changes, so it is built once.
         self._make_key = caches["default"].make_key
@@ -165,7 +179,10 @@ class RedisBackend:
         if not read_apart:
             generation = _text(result[n]) or None
         if self._cluster and result[n + 1] == 1:
-            self._list_usage(usage_key_id, tag)
+            try:
+                self._list_usage(usage_key_id, tag)
+            except CACHE_ERRORS:  # counted already: the key's next count lists it
+                logger.warning("usage buffer not listed yet: cache unavailable")
         return [int(c) for c in result[:n]], generation
 
     def _script_head_of(self, counters, usage_key_id, generation_of, tag=None) -> tuple:
@@ -222,8 +239,9 @@ class RedisBackend:
             raise
 
     def _list_usage(self, key_id: str, tag: str) -> None:
-        """On a Cluster: list a key whose buffer this count started, in the one dirty set."""
+        """On a Cluster: list a key's buffer in the one dirty set, then mark it listed."""
         self._client.sadd(self._dirty_set, f"{key_id} {tag}")
+        self._mark_listed(keys=[self._usage_key(key_id, tag)])
 
     def usage_restore(self, key_id: str, pending: Pending) -> None:
         tag = self._usage_tags.get(key_id, "-")

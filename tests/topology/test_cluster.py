@@ -13,9 +13,13 @@ import time
 from pathlib import Path
 
 import pytest
+from django.test import override_settings
 
 from apikeys.models import ApiKey
 from apikeys.services import api_key_create
+from core.redis_topology import cache_location
+from metering import backends
+from metering.meter import Meter, Window, take
 from tests.factories import UserFactory
 from tests.multinode.client import burst, fetch
 from tests.multinode.conftest import database_url, key_with_room, start_nodes, stop_nodes
@@ -153,3 +157,40 @@ def test_the_metering_suite_passes_on_the_cluster(cluster_set):
     record(
         f"cluster: {' '.join(SUITE)} on 3 masters: {summary} ({time.monotonic() - started:.0f} s)"
     )
+
+
+def cluster_caches(url: str) -> dict:
+    location, options = cache_location(url)
+    return {
+        "default": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": location,
+            "KEY_PREFIX": "kw",
+            "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 2, "SOCKET_TIMEOUT": 2, **options},
+        }
+    }
+
+
+def test_a_buffer_a_killed_worker_left_unlisted_is_listed_by_the_keys_next_count(
+    cluster_set, monkeypatch
+):
+    meter = Meter(
+        bucket="key:k1",
+        windows=(Window(100, 60),),
+        usage_key_id="k1",
+        generation_of="key:h1",
+        tag="key:h1",
+    )
+    with override_settings(CACHES=cluster_caches(cluster_set.url)):
+        backend = backends.active()
+        with monkeypatch.context() as patch:
+            patch.setattr(backend, "_list_usage", lambda *args: None)  # died before its SADD
+            take(meter)
+        assert "k1" not in backend.usage_dirty_ids()
+
+        take(meter)
+
+        assert "k1" in backend.usage_dirty_ids()
+        assert backend.usage_take("k1").count == 2
+        assert "k1" not in backend.usage_dirty_ids()
+    backends.active.cache_clear()
