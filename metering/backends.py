@@ -32,8 +32,7 @@ from django_redis.cache import RedisCache
 from core import fastpath
 from core.cache import CACHE_ERRORS
 from core.redis_topology import is_cluster
-from metering import keys
-from metering.keys import tagged
+from metering.keys import same_slot, tagged
 
 logger = logging.getLogger(__name__)
 
@@ -158,7 +157,7 @@ class RedisBackend:
         tag=None,
     ):
         """Count one request; ``(None, generation)`` when ``expected_generation`` is stale."""
-        read_apart = not keys.same_slot(tag, generation_of)
+        read_apart = self._cluster and not same_slot(tag, generation_of)
         if read_apart:  # a Cluster, and the generation lies in another slot: its own trip first
             generation = self.generation_get(generation_of)
             if expected_generation and generation != expected_generation:
