@@ -88,7 +88,7 @@ class Processes:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def redis_server(processes: Processes, name: str, port: int, *extra) -> None:
+def redis_server(processes: Processes, name: str, port: int, *extra, persist: bool = True) -> None:
     workdir = processes.dir / name
     workdir.mkdir()
     processes.spawn(
@@ -102,10 +102,11 @@ def redis_server(processes: Processes, name: str, port: int, *extra) -> None:
         workdir,
         "--save",
         "",
-        "--appendonly",
-        "yes",
-        "--appendfsync",
-        "always",
+        *(
+            ("--appendonly", "yes", "--appendfsync", "always")
+            if persist
+            else ("--appendonly", "no")
+        ),
         *extra,
     )
     _wait(lambda: redis.Redis(port=port).ping(), seconds=10, what=f"redis {name}")
@@ -118,7 +119,8 @@ class SentinelSet:
     DOWN_AFTER_MS = 1000  # how long a silent master takes to be judged down
     FAILOVER_TIMEOUT_MS = 5000
 
-    def __init__(self):
+    def __init__(self, *, persist: bool = True):
+        self.persist = persist  # appendfsync always; the bench turns it off, as its plain Redis
         self.processes = Processes("keyward-sentinel-")
         self.master_port = free_port()
         self.replica_port = free_port()
@@ -137,10 +139,10 @@ class SentinelSet:
             raise
 
     def _start(self) -> None:
-        redis_server(self.processes, "master", self.master_port)
+        redis_server(self.processes, "master", self.master_port, persist=self.persist)
         redis_server(
             self.processes, "replica", self.replica_port, "--replicaof", "127.0.0.1",
-            self.master_port,
+            self.master_port, persist=self.persist,
         )  # fmt: skip
         for index, port in enumerate(self.sentinel_ports):
             config = self.processes.dir / f"sentinel-{index}.conf"
@@ -177,7 +179,8 @@ class SentinelSet:
 class ClusterSet:
     """Three masters (no replicas) sharing the 16384 slots."""
 
-    def __init__(self, masters: int = 3):
+    def __init__(self, masters: int = 3, *, persist: bool = True):
+        self.persist = persist
         self.processes = Processes("keyward-cluster-")
         self.ports = [cluster_port() for _ in range(masters)]
 
@@ -197,7 +200,7 @@ class ClusterSet:
             redis_server(
                 self.processes, f"node-{index}", port, "--cluster-enabled", "yes",
                 "--cluster-config-file", self.processes.dir / f"nodes-{index}.conf",
-                "--cluster-node-timeout", "2000",
+                "--cluster-node-timeout", "2000", persist=self.persist,
             )  # fmt: skip
         subprocess.run(
             ["redis-cli", "--cluster", "create", *(f"127.0.0.1:{p}" for p in self.ports),
