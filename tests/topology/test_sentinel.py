@@ -137,6 +137,10 @@ def test_a_master_failover_keeps_section_10_and_recovers_without_a_restart(nodes
     lost = len(admitted) - counted
     # Lost only what the dead master acknowledged and never replicated; never counted twice.
     assert 0 <= lost <= in_window, (len(admitted), counted, in_window)
+    # A narrowing change after the failover goes to the new master, and holds everywhere.
+    answer = fetch(nodes[1].port, "POST", f"/api/v1/user/api-keys/{used.pk}/revoke", keyed(manager))
+    assert answer.status == 200, answer.body
+    assert {fetch(n.port, "GET", VERIFY, keyed(used_raw)).status for n in nodes} == {401}
     failover = recovered_at - killed_at
     record(
         f"sentinel failover: metered again on both nodes {failover:.2f} s after the master's "
