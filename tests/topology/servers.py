@@ -62,10 +62,10 @@ class Processes:
         self.children: dict[str, subprocess.Popen] = {}
 
     def spawn(self, name: str, *command) -> subprocess.Popen:
-        log = (self.dir / f"{name}.log").open("ab")
-        process = subprocess.Popen(
-            [str(c) for c in command], stdout=log, stderr=subprocess.STDOUT, cwd=self.dir
-        )
+        with (self.dir / f"{name}.log").open("ab") as log:  # the child keeps its own copy
+            process = subprocess.Popen(
+                [str(c) for c in command], stdout=log, stderr=subprocess.STDOUT, cwd=self.dir
+            )
         self.children[name] = process
         return process
 
