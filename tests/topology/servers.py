@@ -281,6 +281,7 @@ def _is_root() -> bool:
 
 
 if __name__ == "__main__":  # python -m tests.topology.servers cluster|sentinel
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # stop the servers on kill, too
     topology = {"cluster": ClusterSet, "sentinel": SentinelSet}[sys.argv[1]]()
     topology.start()
     print(topology.url, flush=True)
