@@ -97,9 +97,11 @@ def test_a_master_failover_keeps_section_10_and_recovers_without_a_restart(nodes
     user = UserFactory()
     used, used_raw = api_key_create(user=user, name="used", key_type="production")
     revoked, revoked_raw = api_key_create(user=user, name="revoked", key_type="production")
+    during, during_raw = api_key_create(user=user, name="revoked during", key_type="production")
     _, manager = api_key_create(user=user, name="manager", key_type="production", key_manager=True)
-    for node in nodes:  # cached on every node before the revoke
-        assert fetch(node.port, "GET", VERIFY, keyed(revoked_raw)).status == 200
+    for node in nodes:  # cached on every node before the revokes
+        for raw in (revoked_raw, during_raw):
+            assert fetch(node.port, "GET", VERIFY, keyed(raw)).status == 200
     answer = fetch(
         nodes[0].port, "POST", f"/api/v1/user/api-keys/{revoked.pk}/revoke", keyed(manager)
     )
@@ -118,6 +120,10 @@ def test_a_master_failover_keeps_section_10_and_recovers_without_a_restart(nodes
         time.sleep(1.5)
         killed_at = time.monotonic()
         sentinel_set.kill_master()
+        # A revoke while there is no master: everywhere (200) or nowhere (503, unchanged).
+        during_answer = fetch(
+            nodes[1].port, "POST", f"/api/v1/user/api-keys/{during.pk}/revoke", keyed(manager)
+        )
         while not metered_everywhere(nodes, manager):
             assert time.monotonic() - killed_at < RECOVERY_BOUND, [n.log_tail() for n in nodes]
             time.sleep(0.05)
@@ -130,6 +136,13 @@ def test_a_master_failover_keeps_section_10_and_recovers_without_a_restart(nodes
     assert 500 not in statuses, statuses
     assert set(statuses) <= {200, 401, 429, 503}, statuses
     assert set(load.statuses("revoked")) == {401}, load.statuses("revoked")
+    assert during_answer.status in (200, 503), during_answer.body
+    if during_answer.status == 503:
+        assert during_answer.json()["code"] == "service_unavailable"
+        assert ApiKey.objects.get(pk=during.pk).is_active
+        assert {fetch(n.port, "GET", VERIFY, keyed(during_raw)).status for n in nodes} == {200}
+    else:
+        assert {fetch(n.port, "GET", VERIFY, keyed(during_raw)).status for n in nodes} == {401}
     settle_usage(nodes, sentinel_set)
     admitted = [s for s in load.sent if s.label == "used" and 200 <= s.status < 300]
     counted = ApiKey.objects.get(pk=used.pk).request_count
@@ -146,5 +159,6 @@ def test_a_master_failover_keeps_section_10_and_recovers_without_a_restart(nodes
         f"sentinel failover: metered again on both nodes {failover:.2f} s after the master's "
         f"SIGKILL (down-after {sentinel_set.DOWN_AFTER_MS} ms); {len(load.sent)} requests, "
         f"{statuses.get(503, 0)} x 503, 0 x 500; usage counted {counted} of {len(admitted)} "
-        f"admitted (lost {lost}, {in_window} admitted in the window)"
+        f"admitted (lost {lost}, {in_window} admitted in the window); a revoke during it: "
+        f"{during_answer.status}"
     )
