@@ -33,6 +33,12 @@ install-dev: $(VENV)/.dev
 test-tools:
 	@test -x /usr/bin/chromium -a -x /usr/sbin/nginx -a -x /usr/bin/openssl || \
 		{ apt-get update -qq && apt-get install -y -qq chromium nginx-light openssl; }
+	@# tests/topology: Sentinel, Cluster and PgBouncer on real servers (skipped, saying which
+	@# binary is missing, where these cannot be installed).
+	@test -x /usr/bin/redis-server -a -x /usr/bin/redis-sentinel -a -x /usr/bin/redis-cli \
+		-a -x /usr/sbin/pgbouncer || \
+		{ apt-get update -qq && apt-get install -y -qq redis-server redis-sentinel redis-tools \
+		pgbouncer; } || echo "topology packages not installed: tests/topology skips what needs them"
 
 wrk:
 	@command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
@@ -61,7 +67,7 @@ test: install-dev test-tools
 ## browser, the servers (multinode), the faults, the generated client and the fuzzers (every
 ## Hypothesis test is marked `fuzz` by tests/conftest.py). Not a replacement for `make test`.
 ## The plugins switched off serve only the tests left out.
-SLOW_TESTS := tests/browser tests/multinode tests/faults tests/ops/test_schemathesis.py \
+SLOW_TESTS := tests/browser tests/multinode tests/faults tests/topology tests/ops/test_schemathesis.py \
 	tests/ops/test_generated_client.py tests/ops/test_header_fuzz.py tests/oauth/test_fuzz.py \
 	tests/ops/test_readme_quickstart.py
 test-fast: install-dev

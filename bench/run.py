@@ -41,10 +41,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5, help="runs per scenario (best kept)")
     parser.add_argument(
         "--stack",
-        choices=("all", "postgres+redis", "embedded"),
+        choices=("all", "postgres+redis", "embedded", "sentinel", "cluster"),
         default="all",
         help="serve only one stack (the peers run beside postgres+redis; the in-process"
-        " steps are measured on postgres+redis whatever this says, unless --skip-steps)",
+        " steps are measured on postgres+redis whatever this says, unless --skip-steps);"
+        " sentinel / cluster: a Redis Sentinel set or a 3-master Redis Cluster of the bench's"
+        " own, served beside postgres+redis and interleaved with it",
     )
     parser.add_argument("--skip-peers", action="store_true")
     parser.add_argument("--skip-steps", action="store_true", help="no in-process step costs")
@@ -100,6 +102,8 @@ def main() -> None:
         results.update(best_of_rounds(servers, duration))
     if args.stack in ("all", "embedded"):
         results.update(best_of_rounds({"embedded": keyward_server(stacks["embedded"])}, duration))
+    if args.stack in ("sentinel", "cluster"):
+        results.update(topology_rounds(args.stack, stacks["postgres+redis"], duration))
     print_table(results)
     if args.stack in ("all", "postgres+redis") and not args.skip_nginx:
         nginx_auth_request(stacks["postgres+redis"], duration)
@@ -284,6 +288,32 @@ def _wait_for(port: int, path: str) -> None:
         except OSError:
             time.sleep(0.1)
     raise RuntimeError(f"nothing answers on port {port}")
+
+
+def topology_rounds(name: str, plain: dict, duration: int) -> dict:
+    """The hot path on a Redis topology of the bench's own, interleaved with plain Redis.
+
+    The servers come from ``tests.topology.servers`` (the ones the topology tests start).
+    """
+    from tests.topology import servers as topologies
+
+    # No persistence, as the plain Redis the bench uses: the comparison is of the topology alone.
+    topology = {"sentinel": topologies.SentinelSet, "cluster": topologies.ClusterSet}[name](
+        persist=False
+    )
+    topology.start()
+    try:
+        only = ("health", "key (Bearer)", "JWT", "session")
+        servers = {
+            "postgres+redis": keyward_server(plain, only=only),
+            f"postgres+{name}": keyward_server(
+                {"DATABASE_URL": f"{PG}/keyward_bench_{name}", "REDIS_URL": topology.url},
+                only=only,
+            ),
+        }
+        return best_of_rounds(servers, duration)
+    finally:
+        topology.stop()
 
 
 def checkout(revision: str) -> Path:

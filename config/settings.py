@@ -14,6 +14,7 @@ from corsheaders.defaults import default_headers as cors_default_headers
 from django.core.exceptions import ImproperlyConfigured
 
 from config.logging import logging_config
+from core import redis_topology
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -109,23 +110,32 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     }
 else:
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 5)
+    # Behind PgBouncer in transaction mode a session lasts one transaction: no named server-side
+    # cursor may outlive it, and no statement may be prepared on a server connection the next
+    # transaction may not get (Django's psycopg 3 defaults; pinned here). docs/deploy.md.
+    if env.bool("DATABASE_PGBOUNCER", default=False):
+        DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
+        DATABASES["default"]["OPTIONS"].update(prepare_threshold=None, server_side_binding=False)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache: Redis in production, in-process for the embedded default ---------------------
 REDIS_URL = env.str("REDIS_URL", default="")
 CACHE_URL = env.str("CACHE_URL", default="")
 if REDIS_URL:
+    # One server, Sentinel (redis+sentinel://) or Cluster (redis+cluster://): core.redis_topology.
+    REDIS_LOCATION, REDIS_TOPOLOGY_OPTIONS = redis_topology.cache_location(REDIS_URL)
     CACHES = {
         "default": {
             # django-redis: the Redis backend django-ratelimit supports (atomic incr).
             "BACKEND": "django_redis.cache.RedisCache",
-            "LOCATION": REDIS_URL,
+            "LOCATION": REDIS_LOCATION,
             "KEY_PREFIX": "kw",
             # Short socket timeouts: with Redis down a request fails fast (503/429) instead of
             # hanging a worker.
             "OPTIONS": {
                 "SOCKET_CONNECT_TIMEOUT": env.float("REDIS_CONNECT_TIMEOUT", default=0.5),
                 "SOCKET_TIMEOUT": env.float("REDIS_SOCKET_TIMEOUT", default=0.5),
+                **REDIS_TOPOLOGY_OPTIONS,
             },
         }
     }

@@ -11,7 +11,7 @@ from django.conf import settings
 
 from core.principal import AuthMethod, Principal
 from identity.limits import effective_rate_limit, type_rate_limit
-from metering import credits
+from metering import credits, keys
 from metering.meter import Meter, Window, parse_rate
 
 
@@ -34,7 +34,7 @@ def meter_for_user(user) -> Meter:
 
 
 def cache_key_of_key(key_hash: str) -> str:
-    return f"key:{key_hash}"
+    return keys.api_key_entity(key_hash)
 
 
 def cache_key_of_user(user_id) -> str:
@@ -43,12 +43,14 @@ def cache_key_of_user(user_id) -> str:
 
 def meter_for_key(api_key) -> Meter:
     """A key's bucket; its usage buffer; its generation and credits, in the same trip."""
+    cache_key = cache_key_of_key(api_key.key_hash)
     return Meter(
         bucket=f"key:{api_key.pk}",
         windows=_windows(effective_rate_limit(api_key)),
         usage_key_id=str(api_key.pk),
-        generation_of=cache_key_of_key(api_key.key_hash),
+        generation_of=cache_key,
         credits=credits.plan_of(api_key),
+        tag=cache_key,  # one Cluster slot for the trip: the generation's (metering.keys)
     )
 
 

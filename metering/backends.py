@@ -30,7 +30,9 @@ from django_redis import get_redis_connection
 from django_redis.cache import RedisCache
 
 from core import fastpath
-from core.cache import Tally
+from core.cache import CACHE_ERRORS, Tally
+from core.redis_topology import is_cluster
+from metering.keys import same_slot, tagged
 
 logger = logging.getLogger(__name__)
 
@@ -125,6 +127,7 @@ end
 
 local result = {}
 local admitted = true
+local unlisted = 0
 for i = 1, n do
   local count = redis.call('INCR', KEYS[i])
   if count == 1 then redis.call('EXPIRE', KEYS[i], tonumber(ARGV[1 + 2 * i])) end
@@ -135,7 +138,11 @@ if admitted and ARGV[base + 1] ~= '' then
   redis.call('HINCRBY', KEYS[n + 1], 'n', 1)
   redis.call('HINCRBY', KEYS[n + 1], ARGV[base + 2], 1)
   redis.call('HSET', KEYS[n + 1], 'at', ARGV[base + 3], 'ip', ARGV[base + 4])
-  redis.call('SADD', KEYS[n + 2], ARGV[base + 1])
+  if KEYS[n + 2] ~= KEYS[n + 1] then
+    redis.call('SADD', KEYS[n + 2], ARGV[base + 1])
+  elseif redis.call('HEXISTS', KEYS[n + 1], 'listed') == 0 then
+    unlisted = 1  -- a Cluster: the caller lists it in the dirty set, then marks it listed
+  end
 end
 
 -- Credits, part 2 of 2: an admitted request spends its cost.
@@ -148,6 +155,7 @@ result[n + 1] = generation
 result[n + 2] = tally
 result[n + 3] = credits or -1
 result[n + 4] = refill_at
+result[n + 5] = unlisted
 return result
 """
 
@@ -165,28 +173,48 @@ end
 return #KEYS
 """
 
+# On a Cluster, after the key's id went into the dirty set: mark the buffer listed, unless a flush
+# took it meanwhile (a new buffer is listed by the count that starts it).
+_MARK_LISTED_SCRIPT = """
+if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HSET', KEYS[1], 'listed', '1') end
+"""
+
 _TAKE_SCRIPT = """
 local fields = redis.call('HGETALL', KEYS[1])
 redis.call('DEL', KEYS[1])
-redis.call('SREM', KEYS[2], ARGV[1])
+if KEYS[2] then redis.call('SREM', KEYS[2], ARGV[1]) end
 return fields
 """
 
 
 class RedisBackend:
+    """One Redis, a Sentinel-managed master, or a Redis Cluster (``core.redis_topology``).
+
+    On a Cluster each trip's keys carry one hash tag (``metering.keys``), and what cannot share
+    the trip's slot goes in a trip of its own. The dirty set (one, global) gets a key's id after
+    a count that finds the buffer not yet ``listed`` — two more trips, once per key and flush —
+    so a worker killed between its count and that ``SADD`` leaves the buffer to the key's next
+    count to list. A generation of another entity than the trip's (a refusal counted in the
+    address's bucket) is read in a trip before it.
+    """
+
     buffers_in_process = False  # the usage buffer is Redis, flushed by ``flushusage``
 
     def __init__(self):
         self._client = get_redis_connection("default")
+        self._cluster = is_cluster(self._client)
+        self._usage_tags: dict[str, str] = {}  # on a Cluster: key id -> its buffer's tag
         self._count = self._client.register_script(_COUNT_SCRIPT)
         self._take = self._client.register_script(_TAKE_SCRIPT)
         self._settle = self._client.register_script(_SETTLE_SCRIPT)
+        self._mark_listed = self._client.register_script(_MARK_LISTED_SCRIPT)
         # Resolved once: going through the ``cache`` proxy costs a lookup per key per request;
         # and a counter's, a key's or a record's Redis name never changes, so it is built once.
         self._make_key = caches["default"].make_key
         self._dirty_set = self._make_key(DIRTY_SET)
         self._script_head = lru_cache(maxsize=16384)(self._script_head_of)
-        self._run_count = fastpath.script_runner(
+        runner = fastpath.PublicScriptRunner if self._cluster else fastpath.script_runner
+        self._run_count = runner(
             self._client,
             self._count,
             poll_seconds=settings.KEYWARD_REDIS_POLL_MICROSECONDS / 1_000_000,
@@ -204,9 +232,17 @@ class RedisBackend:
         expected_generation=None,
         tally: Tally | None = None,
         credits: CreditSpend | None = None,
+        tag=None,
     ) -> Counted:
         """Count one request; ``counts`` is ``None`` when ``expected_generation`` is stale or
         the key's credits are exhausted (``credits.exhausted``)."""
+        read_apart = self._cluster and not same_slot(tag, generation_of)
+        generation = None
+        if read_apart:  # a Cluster, and the generation lies in another slot: its own trip first
+            generation = self.generation_get(generation_of)
+            if expected_generation and generation != expected_generation:
+                return Counted(None, generation)
+            generation_of = None
         result = self._run_count(
             *self._script_head(
                 counters,
@@ -214,13 +250,14 @@ class RedisBackend:
                 generation_of,
                 tally.key if tally else None,
                 credits.key_id if credits else None,
+                tag,
             ),
             usage_key_id or "",
             f"d:{_day(int(now) // 86400)}",
             int(now),
             ip or "",
             "1" if generation_of else "0",
-            expected_generation or "",
+            "" if read_apart else (expected_generation or ""),
             tally.ttl if tally else "",
             *(_credit_args(credits) if credits else _NO_CREDIT_ARGS),
         )
@@ -228,44 +265,61 @@ class RedisBackend:
             return Counted(None, _text(result[1]) or None)
         if result[0] == b"credits":
             state = CreditState(int(result[1]), int(result[2]), exhausted=True)
-            return Counted(None, _text(result[3]) or None, credits=state)
+            if not read_apart:
+                generation = _text(result[3]) or None
+            return Counted(None, generation, credits=state)
         n = len(counters)
-        generation = _text(result[n])
+        if not read_apart:
+            generation = _text(result[n]) or None
+        if self._cluster and result[n + 4] == 1:
+            try:
+                self._list_usage(usage_key_id, tag)
+            except CACHE_ERRORS:  # counted already: the key's next count lists it
+                logger.warning("usage buffer not listed yet: cache unavailable")
         tally_count = int(result[n + 1])
         state = CreditState(int(result[n + 2]), int(result[n + 3])) if credits else None
         return Counted(
             [int(c) for c in result[:n]],
-            generation or None,
+            generation,
             tally_count if tally_count >= 0 else None,
             state,
         )
 
     def _script_head_of(
-        self, counters, usage_key_id, generation_of, tally_key=None, credits_of=None
+        self, counters, usage_key_id, generation_of, tally_key=None, credits_of=None, tag=None
     ) -> tuple:
         """The script's keys and the windows' limits: the same until one of the windows ends."""
+        tag = tag or "-"
         keys = [self._make_key(c.key) for c in counters]
+        usage = self._make_key(tagged(tag, f"usage:{usage_key_id or '-'}"))
         keys += [
-            self._make_key(f"usage:{usage_key_id or '-'}"),
-            self._dirty_set,
-            self._make_key(f"gen:{generation_of or '-'}"),
-            self._make_key(tally_key or "tally:-"),
-            self._make_key(f"credits:{credits_of or '-'}"),
+            usage,
+            usage if self._cluster else self._dirty_set,  # the Cluster lists it apart
+            self._make_key(tagged(tag, f"gen:{generation_of or '-'}")),
+            self._make_key(tagged(tag, tally_key or "tally:-")),
+            self._credits_key(credits_of or "-", tag),
         ]
         limits = [len(counters)]
         for counter in counters:
             limits += [counter.limit, counter.ttl]
         return (len(keys), *keys, *limits)
 
-    def credits_peek(self, key_id: str) -> CreditState | None:
-        remaining, refill_at = self._client.hmget(self._make_key(f"credits:{key_id}"), "r", "at")
+    def _credits_key(self, key_id: str, tag: str) -> str:
+        """A key's credits, in the slot of its trips (``tag``: ``key:<hash>``, metering.keys);
+        the usage flush knows a key by id only, and its buffer's tag names the same slot."""
+        if tag == "-" and self._cluster:
+            tag = self._usage_tags.get(key_id, "-")
+        return self._make_key(tagged(tag, f"credits:{key_id}"))
+
+    def credits_peek(self, key_id: str, tag: str = "-") -> CreditState | None:
+        remaining, refill_at = self._client.hmget(self._credits_key(key_id, tag), "r", "at")
         if remaining is None:
             return None
         return CreditState(int(remaining), int(refill_at or 0))
 
-    def credits_set(self, key_id: str, state: CreditState | None) -> None:
+    def credits_set(self, key_id: str, state: CreditState | None, tag: str = "-") -> None:
         """Put a key's credits in the cache (``None``: drop them, the key has none now)."""
-        key = self._make_key(f"credits:{key_id}")
+        key = self._credits_key(key_id, tag)
         if state is None:
             self._client.delete(key)
             return
@@ -279,15 +333,48 @@ class RedisBackend:
         return [int(v or 0) for v in values]
 
     def usage_dirty_ids(self) -> list[str]:
-        return [m.decode() for m in self._client.smembers(self._dirty_set)]
+        members = [m.decode() for m in self._client.smembers(self._dirty_set)]
+        if not self._cluster:
+            return members
+        ids = []
+        for member in members:  # "<key id> <tag>": the tag names the buffer's slot
+            key_id, _, tag = member.partition(" ")
+            self._usage_tags[key_id] = tag
+            ids.append(key_id)
+        return ids
 
     def usage_take(self, key_id: str) -> Pending:
-        raw = self._take(keys=[self._usage_key(key_id), self._dirty_set], args=[key_id])
+        if not self._cluster:
+            raw = self._take(keys=[self._usage_key(key_id), self._dirty_set], args=[key_id])
+        else:
+            raw = self._take_apart(key_id)
         values = {raw[i].decode(): raw[i + 1].decode() for i in range(0, len(raw), 2)}
         return _pending_from_fields(values)
 
+    def _take_apart(self, key_id: str) -> list:
+        """On a Cluster: unlist first, then take; a count in between adds to what is taken."""
+        tag = self._usage_tags.get(key_id)
+        if tag is None:
+            self.usage_dirty_ids()
+            tag = self._usage_tags.get(key_id)
+            if tag is None:
+                return []  # not listed: nothing buffered
+        member = f"{key_id} {tag}"
+        self._client.srem(self._dirty_set, member)
+        try:
+            return self._take(keys=[self._usage_key(key_id, tag)], args=[key_id])
+        except BaseException:
+            self._client.sadd(self._dirty_set, member)  # still buffered, so still listed
+            raise
+
+    def _list_usage(self, key_id: str, tag: str) -> None:
+        """On a Cluster: list a key's buffer in the one dirty set, then mark it listed."""
+        self._client.sadd(self._dirty_set, f"{key_id} {tag}")
+        self._mark_listed(keys=[self._usage_key(key_id, tag)])
+
     def usage_restore(self, key_id: str, pending: Pending) -> None:
-        key = self._usage_key(key_id)
+        tag = self._usage_tags.get(key_id, "-")
+        key = self._usage_key(key_id, tag)
         with self._client.pipeline(transaction=True) as pipe:
             pipe.hincrby(key, "n", pending.count)
             for day, n in pending.days.items():
@@ -295,8 +382,11 @@ class RedisBackend:
             if pending.last_at is not None:
                 pipe.hsetnx(key, "at", pending.last_at)
                 pipe.hsetnx(key, "ip", pending.last_ip or "")
-            pipe.sadd(self._dirty_set, key_id)
+            if not self._cluster:
+                pipe.sadd(self._dirty_set, key_id)
             pipe.execute()
+        if self._cluster:
+            self._list_usage(key_id, tag)
 
     def generation_bump(self, key_id: str) -> None:
         self.generation_settle([key_id], marker="")
@@ -311,6 +401,13 @@ class RedisBackend:
     def generation_settle(self, key_ids, *, marker: str) -> None:
         """A fresh generation for each key, unless another change's marker holds it."""
         key_ids = list(key_ids)
+        if self._cluster:  # one slot per record: one call each
+            for key_id in key_ids:
+                self._settle(
+                    keys=[self._generation_key(key_id)],
+                    args=[marker, GENERATION_TTL, secrets.token_hex(8)],
+                )
+            return
         self._settle(
             keys=[self._generation_key(k) for k in key_ids],
             args=[marker, GENERATION_TTL, *(secrets.token_hex(8) for _ in key_ids)],
@@ -340,11 +437,11 @@ class RedisBackend:
             values.update({_text(k): _text(v) for k, v in self._client.config_get(name).items()})
         return values
 
-    def _usage_key(self, key_id: str) -> str:
-        return self._make_key(f"usage:{key_id}")
+    def _usage_key(self, key_id: str, tag: str = "-") -> str:
+        return self._make_key(tagged(tag, f"usage:{key_id}"))
 
     def _generation_key(self, key_id: str) -> str:
-        return self._make_key(f"gen:{key_id}")
+        return self._make_key(tagged(key_id, f"gen:{key_id}"))
 
 
 class CacheBackend:
@@ -369,6 +466,7 @@ class CacheBackend:
         expected_generation=None,
         tally: Tally | None = None,
         credits: CreditSpend | None = None,
+        tag=None,
     ) -> Counted:
         cache = self._cache
         generation = cache.get(f"gen:{generation_of}") if generation_of else None
@@ -411,11 +509,11 @@ class CacheBackend:
             cache.add(key, 1, ttl)
             return 1
 
-    def credits_peek(self, key_id: str) -> CreditState | None:
+    def credits_peek(self, key_id: str, tag: str = "-") -> CreditState | None:
         held = self._cache.get(f"credits:{key_id}")
         return CreditState(*held) if held else None
 
-    def credits_set(self, key_id: str, state: CreditState | None) -> None:
+    def credits_set(self, key_id: str, state: CreditState | None, tag: str = "-") -> None:
         with self._credits_lock:
             if state is None:
                 self._cache.delete(f"credits:{key_id}")
@@ -514,6 +612,7 @@ class MemoryBackend(CacheBackend):
         expected_generation=None,
         tally: Tally | None = None,
         credits: CreditSpend | None = None,
+        tag=None,  # a Cluster's hash slot: nothing to place here
     ) -> Counted:
         with self._lock:
             generation = self._generation(generation_of) if generation_of else None
@@ -548,11 +647,11 @@ class MemoryBackend(CacheBackend):
         self._counters[key] = (count, expires_at)
         return count
 
-    def credits_peek(self, key_id: str) -> CreditState | None:
+    def credits_peek(self, key_id: str, tag: str = "-") -> CreditState | None:
         with self._lock:
             return self._credits.get(key_id)
 
-    def credits_set(self, key_id: str, state: CreditState | None) -> None:
+    def credits_set(self, key_id: str, state: CreditState | None, tag: str = "-") -> None:
         with self._lock:
             if state is None:
                 self._credits.pop(key_id, None)

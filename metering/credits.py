@@ -30,7 +30,7 @@ from typing import NamedTuple
 from django.db import transaction
 
 from core.cache import CACHE_ERRORS
-from metering import backends
+from metering import backends, keys
 from metering.backends import CreditSpend, CreditState
 
 logger = logging.getLogger(__name__)
@@ -127,7 +127,7 @@ def credits_state(api_key, *, now: float | None = None) -> dict | None:
         return None
     now = time.time() if now is None else now
     try:
-        held = backends.active().credits_peek(plan.key_id)
+        held = backends.active().credits_peek(plan.key_id, keys.api_key_entity(api_key.key_hash))
     except CACHE_ERRORS:
         held = None
     state, _ = backends.credit_state_now(held, spend_of(plan, now, 0), int(now))
@@ -155,16 +155,17 @@ def store(api_key) -> None:
     from metering.verified import ChangeNotPropagated
 
     key_id = str(api_key.pk)
+    tag = keys.api_key_entity(api_key.key_hash)
     plan = plan_of(api_key)
     state = CreditState(plan.remaining, plan.refill_at) if plan is not None else None
     try:
-        backends.active().credits_set(key_id, state)
+        backends.active().credits_set(key_id, state, tag)
     except CACHE_ERRORS as exc:
         raise ChangeNotPropagated() from exc
 
     def again():
         try:
-            backends.active().credits_set(key_id, state)
+            backends.active().credits_set(key_id, state, tag)
         except CACHE_ERRORS:
             logger.warning("credits of key %s not rewritten after the commit", key_id)
 

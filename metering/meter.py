@@ -23,7 +23,7 @@ from django.conf import settings
 from django.utils.module_loading import import_string
 
 from core.cache import CACHE_ERRORS, Tally
-from metering import backends
+from metering import backends, keys
 from metering import credits as credits_
 
 GROUP = "keyward.meter"
@@ -47,6 +47,8 @@ class Meter:
     usage_key_id: str | None = None  # the API key whose usage an admitted request adds to
     generation_of: str | None = None  # the verified record (key or user) whose generation to read
     credits: "credits_.Credits | None" = None  # the key's credits, spent in the same trip
+    # The entity whose Cluster hash slot the trip runs in (``metering.keys``); default: bucket.
+    tag: str | None = None
 
 
 class Reading(NamedTuple):  # one per request: a tuple is built at C speed, a frozen dataclass not
@@ -126,7 +128,8 @@ def take(
     A key out of credits is refused (``credits_exhausted``) before anything is counted.
     """
     now = time.time()
-    plan = _plan_at(meter.bucket, meter.windows, int(now))
+    tag = meter.tag or meter.bucket
+    plan = _plan_at(meter.bucket, meter.windows, int(now), tag)
     spend = credits_.spend_of(meter.credits, now, cost) if meter.credits is not None else None
     try:
         counted = backends.active().count(
@@ -138,6 +141,7 @@ def take(
             expected_generation=expected_generation,
             tally=tally,
             credits=spend,
+            tag=tag,
         )
     except CACHE_ERRORS as exc:
         raise MeterUnavailable(str(exc), maybe_counted=getattr(exc, "maybe_run", False)) from exc
@@ -154,7 +158,7 @@ def take(
 
 def peek(meter: Meter) -> Reading:
     """The current state of ``meter``'s windows without counting a request."""
-    plan = _plan_at(meter.bucket, meter.windows, int(time.time()))
+    plan = _plan_at(meter.bucket, meter.windows, int(time.time()), meter.tag or meter.bucket)
     try:
         counts = backends.active().peek(plan.counters)
     except CACHE_ERRORS as exc:
@@ -174,13 +178,17 @@ class Plan(NamedTuple):
 # Windows move at most once a second, so what counting under a bucket means is worked out once
 # per bucket and second.
 @lru_cache(maxsize=4096)
-def _plan_at(bucket: str, windows: tuple[Window, ...], second: int) -> Plan:
-    """A counter per window that limits, named as django-ratelimit names it, and the policy."""
+def _plan_at(bucket: str, windows: tuple[Window, ...], second: int, tag: str | None = None) -> Plan:
+    """A counter per window that limits, named as django-ratelimit names it, and the policy.
+
+    On a Redis Cluster the names carry ``tag`` (``metering.keys.tagged``), so the counters share
+    a hash slot with the rest of the trip.
+    """
     windows = tuple(w for w in windows if w.limit is not None)
     counters, waits = [], []
     for window in windows:
         end = window_end(bucket, window.period, second)
-        key = counter_key(GROUP, end, window, bucket)
+        key = keys.tagged(tag or bucket, counter_key(GROUP, end, window, bucket))
         counters.append(backends.Counter(key, window.limit, window.period + 1))
         waits.append(_seconds_until_next_window(end, second))
     names = tuple(policy_name(w.period) for w in windows)

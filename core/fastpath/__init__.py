@@ -7,7 +7,7 @@ against and ``KEYWARD_FASTPATH_DISABLE`` does not name it, the public API's othe
 earned under 3 % of a key request's throughput was removed.
 """
 
-from core.fastpath.redis_reply import await_reply, script_runner
+from core.fastpath.redis_reply import PublicScriptRunner, await_reply, script_runner
 from core.fastpath.simplejwt import install_token_backend
 
-__all__ = ["await_reply", "install_token_backend", "script_runner"]
+__all__ = ["PublicScriptRunner", "await_reply", "install_token_backend", "script_runner"]

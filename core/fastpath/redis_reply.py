@@ -29,8 +29,8 @@ REDIS_HELD_CONNECTION = trick_enabled("redis_held_connection", "redis", "8.1.0")
 class HeldConnection(threading.local):
     """One Redis connection per thread, held for the per-request script instead of pooled.
 
-    A stale one (Redis restarted) is reconnected and the command sent once more, as the
-    client's own retry would.
+    A stale one (Redis restarted, or failed over: see ``_connect``) is reconnected and the
+    command sent once more, as the client's own retry would.
     """
 
     def __init__(self, pool, poll_seconds: float = 0.0, on_reconnect=None):
@@ -45,10 +45,21 @@ class HeldConnection(threading.local):
         try:
             return self._round_trip(connection, args)
         except RedisConnectionError:
-            connection.disconnect()  # the next send connects afresh
+            connection.disconnect()
             if self._on_reconnect is not None:
                 self._on_reconnect()  # Redis may have restarted with fewer writes than we saw
+            self._connect(connection)
             return self._round_trip(connection, args)
+
+    def _connect(self, connection) -> None:
+        """Connect as the pool does, by ``connect()``: a Sentinel-managed connection asks the
+        sentinels for the master there (a send's implicit connect would go to the old address).
+        """
+        try:
+            connection.connect()
+        except BaseException:
+            self._pid = None  # not connected: made and connected afresh on the next call
+            raise
 
     def _round_trip(self, connection, args):
         connection.send_command(*args, check_health=False)
@@ -66,6 +77,7 @@ class HeldConnection(threading.local):
             pool = self._pool
             self.connection = pool.connection_class(**pool.connection_kwargs)
             self._pid = os.getpid()
+            self._connect(self.connection)
         return self.connection
 
 
