@@ -73,13 +73,14 @@ def test_names_carry_the_entitys_hash_tag_on_a_cluster():
 
 
 def test_a_keys_counters_usage_and_generation_share_the_keys_tag():
-    from metering.policy import cache_key_of_key, meter_for_key
+    from identity.policy import cache_key_of_key, meter_for_key
 
     class Key:
         pk = "0d6c"
         key_hash = "ab12"
         rate_limit = None
         key_type = "development"
+        credits_remaining = None  # no credits: nothing else is tagged
 
     meter = meter_for_key(Key())
 
