@@ -48,6 +48,15 @@ class Pending:
     days: dict[str, int] = field(default_factory=dict)  # "2026-11-22" -> n
     last_at: int | None = None  # epoch seconds
     last_ip: str | None = None
+    # Calls with the key that were not served, per day (issue 26's usage chart): over its rate
+    # limit, or refused by its own rules (IP allowlist, expiry, tenant) before any use.
+    limited: dict[str, int] = field(default_factory=dict)
+    refused: dict[str, int] = field(default_factory=dict)
+
+    def add_missed(self, kind: str, day: str) -> None:
+        """One call of ``kind`` (``"l"`` rate-limited, ``"r"`` refused) on ``day``."""
+        days = self.refused if kind == "r" else self.limited
+        days[day] = days.get(day, 0) + 1
 
 
 _COUNT_SCRIPT = """
@@ -64,10 +73,17 @@ for i = 1, n do
   result[i] = count
   if count > tonumber(ARGV[2 * i]) then admitted = false end
 end
-if admitted and ARGV[base + 1] ~= '' then
+if admitted and ARGV[base + 1] ~= '' and ARGV[base + 7] ~= 'r' then
   redis.call('HINCRBY', KEYS[n + 1], 'n', 1)
   redis.call('HINCRBY', KEYS[n + 1], ARGV[base + 2], 1)
   redis.call('HSET', KEYS[n + 1], 'at', ARGV[base + 3], 'ip', ARGV[base + 4])
+  redis.call('SADD', KEYS[n + 2], ARGV[base + 1])
+end
+-- The key's calls not served, per day: 'l:<day>' over its limit, 'r:<day>' refused (ARGV 7).
+if ARGV[base + 1] ~= '' and (ARGV[base + 7] == 'r' or not admitted) then
+  local kind = 'l'
+  if ARGV[base + 7] == 'r' then kind = 'r' end
+  redis.call('HINCRBY', KEYS[n + 1], kind .. string.sub(ARGV[base + 2], 2), 1)
   redis.call('SADD', KEYS[n + 2], ARGV[base + 1])
 end
 result[n + 1] = generation
@@ -116,8 +132,21 @@ class RedisBackend:
             on_reconnect=_notify_reconnect,
         )
 
-    def count(self, counters, *, usage_key_id, generation_of, ip, now, expected_generation=None):
-        """Count one request; ``(None, generation)`` when ``expected_generation`` is stale."""
+    def count(
+        self,
+        counters,
+        *,
+        usage_key_id,
+        generation_of,
+        ip,
+        now,
+        expected_generation=None,
+        refused=False,
+    ):
+        """Count one request; ``(None, generation)`` when ``expected_generation`` is stale.
+
+        ``refused``: the key's own rules refused the call; it is recorded as refused, not used.
+        """
         result = self._run_count(
             *self._script_head(counters, usage_key_id, generation_of),
             usage_key_id or "",
@@ -126,6 +155,7 @@ class RedisBackend:
             ip or "",
             "1" if generation_of else "0",
             expected_generation or "",
+            "r" if refused else "",
         )
         generation = result[-1]
         generation = generation.decode() if isinstance(generation, bytes) else generation
@@ -164,6 +194,9 @@ class RedisBackend:
             pipe.hincrby(key, "n", pending.count)
             for day, n in pending.days.items():
                 pipe.hincrby(key, f"d:{day}", n)
+            for kind, days in (("l", pending.limited), ("r", pending.refused)):
+                for day, n in days.items():
+                    pipe.hincrby(key, f"{kind}:{day}", n)
             if pending.last_at is not None:
                 pipe.hsetnx(key, "at", pending.last_at)
                 pipe.hsetnx(key, "ip", pending.last_ip or "")
@@ -229,7 +262,17 @@ class CacheBackend:
         self._usage: dict[str, Pending] = defaultdict(Pending)
         self._cache = caches["default"]
 
-    def count(self, counters, *, usage_key_id, generation_of, ip, now, expected_generation=None):
+    def count(
+        self,
+        counters,
+        *,
+        usage_key_id,
+        generation_of,
+        ip,
+        now,
+        expected_generation=None,
+        refused=False,
+    ):
         cache = self._cache
         generation = cache.get(f"gen:{generation_of}") if generation_of else None
         if expected_generation and generation != expected_generation:
@@ -244,8 +287,10 @@ class CacheBackend:
                 except ValueError:  # expired between add and incr
                     cache.add(counter.key, 1, counter.ttl)
                     counts.append(1)
-        if usage_key_id and all(n <= c.limit for n, c in zip(counts, counters, strict=True)):
-            self._buffer_use(usage_key_id, ip=ip, now=now)
+        if usage_key_id:
+            admitted = all(n <= c.limit for n, c in zip(counts, counters, strict=True))
+            with self._lock:
+                self._record(usage_key_id, admitted=admitted, refused=refused, ip=ip, now=now)
         return counts, generation
 
     def peek(self, counters) -> list[int]:
@@ -254,6 +299,12 @@ class CacheBackend:
     def _buffer_use(self, key_id: str, *, ip, now) -> None:
         with self._lock:
             self._add_use(key_id, ip=ip, now=now)
+
+    def _record(self, key_id: str, *, admitted, refused, ip, now) -> None:  # under ``_lock``
+        if admitted and not refused:
+            self._add_use(key_id, ip=ip, now=now)
+        else:
+            self._usage[key_id].add_missed("r" if refused else "l", _day(int(now) // 86400))
 
     def _add_use(self, key_id: str, *, ip, now) -> None:  # under ``_lock``
         pending = self._usage[key_id]
@@ -276,6 +327,12 @@ class CacheBackend:
             current.count += pending.count
             for day, n in pending.days.items():
                 current.days[day] = current.days.get(day, 0) + n
+            for mine, theirs in (
+                (current.limited, pending.limited),
+                (current.refused, pending.refused),
+            ):
+                for day, n in theirs.items():
+                    mine[day] = mine.get(day, 0) + n
             if current.last_at is None:
                 current.last_at, current.last_ip = pending.last_at, pending.last_ip
 
@@ -328,7 +385,17 @@ class MemoryBackend(CacheBackend):
         self._changes_seen = self._changes.stamp()
         self._epoch = 0
 
-    def count(self, counters, *, usage_key_id, generation_of, ip, now, expected_generation=None):
+    def count(
+        self,
+        counters,
+        *,
+        usage_key_id,
+        generation_of,
+        ip,
+        now,
+        expected_generation=None,
+        refused=False,
+    ):
         with self._lock:
             generation = self._generation(generation_of) if generation_of else None
             if expected_generation and generation != expected_generation:
@@ -342,8 +409,8 @@ class MemoryBackend(CacheBackend):
                 self._counters[counter.key] = (count, expires_at)
                 counts.append(count)
                 admitted = admitted and count <= counter.limit
-            if usage_key_id and admitted:
-                self._add_use(usage_key_id, ip=ip, now=now)
+            if usage_key_id:
+                self._record(usage_key_id, admitted=admitted, refused=refused, ip=ip, now=now)
             if len(self._counters) > self._prune_at:
                 self._prune(now)
         return counts, generation
@@ -548,6 +615,10 @@ def _pending_from_fields(values: dict[str, str]) -> Pending:
             pending.count = int(value)
         elif name.startswith("d:"):
             pending.days[name[2:]] = int(value)
+        elif name.startswith("l:"):
+            pending.limited[name[2:]] = int(value)
+        elif name.startswith("r:"):
+            pending.refused[name[2:]] = int(value)
         elif name == "at":
             pending.last_at = int(value)
         elif name == "ip":

@@ -44,6 +44,8 @@ class Meter:
     bucket: str  # "key:<id>", "user:<id>", "client:<id>", "ip:<address>"
     windows: tuple[Window, ...]
     usage_key_id: str | None = None  # the API key whose usage an admitted request adds to
+    # With ``usage_key_id``: the key's own rules refused this call; it is recorded as refused.
+    usage_refused: bool = False
     generation_of: str | None = None  # the verified record (key or user) whose generation to read
 
 
@@ -112,6 +114,7 @@ def take(meter: Meter, *, ip: str | None = None, expected_generation: str | None
         counts, generation = backends.active().count(
             plan.counters,
             usage_key_id=meter.usage_key_id,
+            refused=meter.usage_refused,
             generation_of=meter.generation_of,
             ip=ip,
             now=now,

@@ -113,7 +113,12 @@ def serve(
             return entry.record
         refusal = refuse(entry.record) if refuse is not None else None
         if refusal is not None:
-            reading = count_refused(request, generation_of=cache_key, expected=entry.generation)
+            reading = count_refused(
+                request,
+                generation_of=cache_key,
+                expected=entry.generation,
+                key_id=entry.meter.usage_key_id,
+            )
             if reading is not STALE:
                 _refuse(refusal, reading)
             forget(cache_key)
@@ -148,7 +153,7 @@ def serve(
     if request is not None:
         refusal = refuse(record) if refuse is not None else None
         if refusal is not None:
-            _refuse(refusal, count_refused(request))
+            _refuse(refusal, count_refused(request, key_id=meter.usage_key_id))
         try:
             reading = take(meter, ip=ip)
         except MeterUnavailable as exc:
@@ -189,18 +194,31 @@ def get(cache_key: str) -> Verified | None:
 STALE = object()  # what ``count_refused`` returns when the expected generation has moved on
 
 
-def count_refused(request, *, generation_of: str | None = None, expected: str | None = None):
+def count_refused(
+    request,
+    *,
+    generation_of: str | None = None,
+    expected: str | None = None,
+    key_id: str | None = None,
+):
     """Count a refused request in the client address's anonymous bucket, and remember it.
 
     With ``expected``, the same trip confirms that ``generation_of`` still holds that value;
     when it does not, nothing is counted and ``STALE`` is returned, for the caller to decide
     again from the database. ``None`` when the shared cache is unreachable (refusals are then
-    not limited, as nothing else is).
+    not limited, as nothing else is). ``key_id``: the API key refused, whose day's refused
+    calls the same trip adds to (the key's usage chart).
     """
     ip = client_ip(request)
     meter = policy.meter_for_ip(ip)
-    if generation_of is not None:
-        meter = Meter(bucket=meter.bucket, windows=meter.windows, generation_of=generation_of)
+    if generation_of is not None or key_id is not None:
+        meter = Meter(
+            bucket=meter.bucket,
+            windows=meter.windows,
+            generation_of=generation_of,
+            usage_key_id=key_id,
+            usage_refused=key_id is not None,
+        )
     try:
         reading = take(meter, ip=ip, expected_generation=expected)
     except MeterUnavailable as exc:
