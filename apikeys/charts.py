@@ -1,5 +1,8 @@
 """A server-rendered SVG bar chart of a key's daily requests: no JavaScript, no CDN.
 
+Each day's bar stacks three series (SPEC §13): calls served, calls over the rate limit and
+calls the key's own rules refused, so a refused call never reads as a plain request.
+
 The chart is plain markup so it prints, works with scripts off and reads out in a screen
 reader: ``role="img"`` with ``<title>``/``<desc>`` naming what it shows, a ``<title>`` on each
 bar (the browser's tooltip), and labelled axes. The key page also lists the same figures in a
@@ -56,11 +59,12 @@ def y_ticks(y_max: int) -> list[int]:
 def usage_chart_svg(
     daily: list[dict], *, title: str, chart_id: str = "usage-chart", compact: bool = False
 ) -> SafeString:
-    """An SVG bar chart of ``daily`` (``[{date, count}]``, oldest first)."""
+    """An SVG bar chart of ``daily`` (``[{date, count, limited, refused}]``, oldest first)."""
     g = COMPACT if compact else WIDE
     days = len(daily)
     total = sum(day["count"] for day in daily)
-    peak = max((day["count"] for day in daily), default=0)
+    missed = {kind: sum(day.get(kind, 0) for day in daily) for kind in ("limited", "refused")}
+    peak = max((_calls(day) for day in daily), default=0)
     y_max = nice_ceiling(max(peak, 1))
     # Room for the rotated axis label and the widest tick ("2,000"), at about 0.62 em a digit.
     left = max(g.left, g.label_size + 16 + round(len(f"{y_max:,}") * g.tick_size * 0.62))
@@ -71,25 +75,33 @@ def usage_chart_svg(
 
     bars = []
     for n, day in enumerate(daily):
-        height = plot_h * day["count"] / y_max
-        if day["count"]:
-            height = max(height, 2)  # a day with one request must still show
-        label = f"{day['date']:%d %b %Y}: {day['count']} request{'s' if day['count'] != 1 else ''}"
-        bars.append(
-            (
-                f"{left + n * slot + (slot - bar_w) / 2:.1f}",
-                f"{base_y - height:.1f}",
-                f"{bar_w:.1f}",
-                f"{height:.1f}",
-                day["date"].isoformat(),
-                day["count"],
-                label,
+        label = _day_label(day)
+        top = base_y
+        for series, css in SERIES:
+            value = day.get(series, 0)
+            height = plot_h * value / y_max
+            if value:
+                height = max(height, 2)  # a day with one request must still show
+            elif series != "count":
+                continue  # the served bar is always drawn (0 high on a quiet day)
+            top -= height
+            bars.append(
+                (
+                    css,
+                    f"{left + n * slot + (slot - bar_w) / 2:.1f}",
+                    f"{top:.1f}",
+                    f"{bar_w:.1f}",
+                    f"{height:.1f}",
+                    day["date"].isoformat(),
+                    value,
+                    series,
+                    label,
+                )
             )
-        )
     bar_markup = format_html_join(
         "\n",
-        '<rect class="bar" x="{}" y="{}" width="{}" height="{}" data-date="{}" data-count="{}">'
-        "<title>{}</title></rect>",
+        '<rect class="{}" x="{}" y="{}" width="{}" height="{}" data-date="{}" data-count="{}"'
+        ' data-series="{}"><title>{}</title></rect>',
         bars,
     )
 
@@ -130,7 +142,8 @@ def usage_chart_svg(
     )
     first, last = (daily[0]["date"], daily[-1]["date"]) if daily else (None, None)
     description = (
-        f"Daily requests from {first:%d %B %Y} to {last:%d %B %Y} (UTC): {total:,} in all, "
+        f"Daily requests from {first:%d %B %Y} to {last:%d %B %Y} (UTC): {total:,} served, "
+        f"{missed['limited']:,} rate-limited, {missed['refused']:,} refused; "
         f"at most {peak:,} in one day."
         if daily
         else "No days to show."
@@ -170,4 +183,20 @@ def usage_chart_svg(
         x_ticks=x_ticks,
         xl=g.height - 10,
         yl_x=f"{-(g.top + plot_h / 2):.1f}",
+    )
+
+
+# The stacked series, bottom up: the daily-usage field and the bar's CSS class.
+SERIES = (("count", "bar"), ("limited", "bar bar-limited"), ("refused", "bar bar-refused"))
+
+
+def _calls(day: dict) -> int:
+    return day["count"] + day.get("limited", 0) + day.get("refused", 0)
+
+
+def _day_label(day: dict) -> str:
+    """The bar's tooltip: ``07 Dec 2026: 3 served, 1 rate-limited, 2 refused``."""
+    return (
+        f"{day['date']:%d %b %Y}: {day['count']} served, {day.get('limited', 0)} rate-limited, "
+        f"{day.get('refused', 0)} refused"
     )

@@ -157,11 +157,18 @@ class ApiKey(models.Model):
 
 
 class ApiKeyDailyUsage(models.Model):
-    """Requests per key per UTC day, flushed from the shared cache."""
+    """Requests per key per UTC day, flushed from the shared cache.
+
+    ``count`` is the calls served (admitted); ``limited_count`` the calls over the key's rate
+    limit (429) and ``refused_count`` those its own rules refused before use (IP allowlist,
+    expiry, tenant): the usage chart's three series (SPEC §13).
+    """
 
     api_key = models.ForeignKey(ApiKey, on_delete=models.CASCADE, related_name="daily_usage")
     date = models.DateField()
     count = models.BigIntegerField(default=0)
+    limited_count = models.BigIntegerField(default=0)
+    refused_count = models.BigIntegerField(default=0)
 
     class Meta:
         ordering = ["api_key", "date"]

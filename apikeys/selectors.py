@@ -109,16 +109,22 @@ def api_key_get_by_id_or_prefix(value: str) -> ApiKey | None:
 
 
 def daily_usage(*, api_key, days: int, today) -> list[dict]:
-    """Requests per UTC day for the last ``days`` days, oldest first, zeros included."""
+    """Calls per UTC day for the last ``days`` days, oldest first, zeros included.
+
+    ``count``: served; ``limited``: over the rate limit; ``refused``: refused by the key's rules.
+    """
     from datetime import timedelta
 
     start = today - timedelta(days=days - 1)
-    counts = dict(
-        ApiKeyDailyUsage.objects.filter(api_key=api_key, date__gte=start).values_list(
-            "date", "count"
-        )
-    )
-    return [
-        {"date": start + timedelta(days=n), "count": counts.get(start + timedelta(days=n), 0)}
-        for n in range(days)
-    ]
+    rows = {
+        day: (count, limited, refused)
+        for day, count, limited, refused in ApiKeyDailyUsage.objects.filter(
+            api_key=api_key, date__gte=start
+        ).values_list("date", "count", "limited_count", "refused_count")
+    }
+    series = []
+    for n in range(days):
+        day = start + timedelta(days=n)
+        count, limited, refused = rows.get(day, (0, 0, 0))
+        series.append({"date": day, "count": count, "limited": limited, "refused": refused})
+    return series

@@ -264,6 +264,8 @@ def key_detail(request, key_id):
             "status": key_status(api_key, rotated=successor is not None),
             "daily": daily,
             "usage_total": sum(day["count"] for day in daily),
+            "usage_limited": sum(day["limited"] for day in daily),
+            "usage_refused": sum(day["refused"] for day in daily),
             "chart": usage_chart_svg(daily, title=chart_title, chart_id="usage-chart"),
             # A phone gets a narrower drawing with larger type, rather than a sideways scroll
             # that would hide today's bar off screen.

@@ -51,6 +51,15 @@ class Pending:
     days: dict[str, int] = field(default_factory=dict)  # "2026-11-22" -> n
     last_at: int | None = None  # epoch seconds
     last_ip: str | None = None
+    # Calls with the key that were not served, per day (issue 26's usage chart): over its rate
+    # limit, or refused by its own rules (IP allowlist, expiry, tenant) before any use.
+    limited: dict[str, int] = field(default_factory=dict)
+    refused: dict[str, int] = field(default_factory=dict)
+
+    def add_missed(self, kind: str, day: str) -> None:
+        """One call of ``kind`` (``"l"`` rate-limited, ``"r"`` refused) on ``day``."""
+        days = self.refused if kind == "r" else self.limited
+        days[day] = days.get(day, 0) + 1
 
 
 class Counted(NamedTuple):
@@ -134,10 +143,19 @@ for i = 1, n do
   result[i] = count
   if count > tonumber(ARGV[2 * i]) then admitted = false end
 end
-if admitted and ARGV[base + 1] ~= '' then
-  redis.call('HINCRBY', KEYS[n + 1], 'n', 1)
-  redis.call('HINCRBY', KEYS[n + 1], ARGV[base + 2], 1)
-  redis.call('HSET', KEYS[n + 1], 'at', ARGV[base + 3], 'ip', ARGV[base + 4])
+-- The key's usage (ARGV[base + 1]: its id, '' for none): an admitted call is used; a call
+-- refused by its limits ('l:<day>') or by the key's own rules ('r:<day>', ARGV[base + 14] 'r')
+-- is counted as such, for the key's usage chart.
+if ARGV[base + 1] ~= '' then
+  if admitted and ARGV[base + 14] ~= 'r' then
+    redis.call('HINCRBY', KEYS[n + 1], 'n', 1)
+    redis.call('HINCRBY', KEYS[n + 1], ARGV[base + 2], 1)
+    redis.call('HSET', KEYS[n + 1], 'at', ARGV[base + 3], 'ip', ARGV[base + 4])
+  else
+    local kind = 'l'
+    if ARGV[base + 14] == 'r' then kind = 'r' end
+    redis.call('HINCRBY', KEYS[n + 1], kind .. string.sub(ARGV[base + 2], 2), 1)
+  end
   if KEYS[n + 2] ~= KEYS[n + 1] then
     redis.call('SADD', KEYS[n + 2], ARGV[base + 1])
   elseif redis.call('HEXISTS', KEYS[n + 1], 'listed') == 0 then
@@ -233,9 +251,17 @@ class RedisBackend:
         tally: Tally | None = None,
         credits: CreditSpend | None = None,
         tag=None,
+        refused=False,
     ) -> Counted:
         """Count one request; ``counts`` is ``None`` when ``expected_generation`` is stale or
-        the key's credits are exhausted (``credits.exhausted``)."""
+        the key's credits are exhausted (``credits.exhausted``).
+
+        ``refused``: the key's own rules refused the call; it is recorded as refused, not used.
+        """
+        if refused and self._cluster:
+            # The refusal's trip is in the address's slot, not the key's buffer's: on a Cluster
+            # the key's chart does not show calls its own rules refused (docs/limits.md).
+            usage_key_id = None
         read_apart = self._cluster and not same_slot(tag, generation_of)
         generation = None
         if read_apart:  # a Cluster, and the generation lies in another slot: its own trip first
@@ -260,6 +286,7 @@ class RedisBackend:
             "" if read_apart else (expected_generation or ""),
             tally.ttl if tally else "",
             *(_credit_args(credits) if credits else _NO_CREDIT_ARGS),
+            "r" if refused else "",
         )
         if result[0] == b"stale":
             return Counted(None, _text(result[1]) or None)
@@ -379,6 +406,9 @@ class RedisBackend:
             pipe.hincrby(key, "n", pending.count)
             for day, n in pending.days.items():
                 pipe.hincrby(key, f"d:{day}", n)
+            for kind, days in (("l", pending.limited), ("r", pending.refused)):
+                for day, n in days.items():
+                    pipe.hincrby(key, f"{kind}:{day}", n)
             if pending.last_at is not None:
                 pipe.hsetnx(key, "at", pending.last_at)
                 pipe.hsetnx(key, "ip", pending.last_ip or "")
@@ -467,6 +497,7 @@ class CacheBackend:
         tally: Tally | None = None,
         credits: CreditSpend | None = None,
         tag=None,
+        refused=False,
     ) -> Counted:
         cache = self._cache
         generation = cache.get(f"gen:{generation_of}") if generation_of else None
@@ -475,8 +506,8 @@ class CacheBackend:
         tally_count = self._incr(tally.key, tally.ttl) if tally else None
         if credits is None:
             counts = [self._incr(counter.key, counter.ttl) for counter in counters]
-            if usage_key_id and all(n <= c.limit for n, c in zip(counts, counters, strict=True)):
-                self._buffer_use(usage_key_id, ip=ip, now=now)
+            admitted = all(n <= c.limit for n, c in zip(counts, counters, strict=True))
+            self._record_use(usage_key_id, admitted=admitted, refused=refused, ip=ip, now=now)
             return Counted(counts, generation, tally_count)
         # Credits: exact within this process (its lock); a cache without scripts cannot make
         # them exact across processes, which is what Redis is for.
@@ -495,8 +526,7 @@ class CacheBackend:
             if admitted and credits.cost:
                 state = state._replace(remaining=state.remaining - credits.cost)
                 cache.set(name, tuple(state[:2]), CREDITS_TTL)
-        if usage_key_id and admitted:
-            self._buffer_use(usage_key_id, ip=ip, now=now)
+        self._record_use(usage_key_id, admitted=admitted, refused=refused, ip=ip, now=now)
         return Counted(counts, generation, tally_count, state)
 
     def _incr(self, key: str, ttl: int) -> int:
@@ -523,9 +553,16 @@ class CacheBackend:
     def peek(self, counters) -> list[int]:
         return [int(self._cache.get(c.key) or 0) for c in counters]
 
-    def _buffer_use(self, key_id: str, *, ip, now) -> None:
-        with self._lock:
+    def _record_use(self, key_id, *, admitted, refused, ip, now) -> None:
+        if key_id:
+            with self._lock:
+                self._record(key_id, admitted=admitted, refused=refused, ip=ip, now=now)
+
+    def _record(self, key_id: str, *, admitted, refused, ip, now) -> None:  # under ``_lock``
+        if admitted and not refused:
             self._add_use(key_id, ip=ip, now=now)
+        else:
+            self._usage[key_id].add_missed("r" if refused else "l", _day(int(now) // 86400))
 
     def _add_use(self, key_id: str, *, ip, now) -> None:  # under ``_lock``
         pending = self._usage[key_id]
@@ -548,6 +585,12 @@ class CacheBackend:
             current.count += pending.count
             for day, n in pending.days.items():
                 current.days[day] = current.days.get(day, 0) + n
+            for mine, theirs in (
+                (current.limited, pending.limited),
+                (current.refused, pending.refused),
+            ):
+                for day, n in theirs.items():
+                    mine[day] = mine.get(day, 0) + n
             if current.last_at is None:
                 current.last_at, current.last_ip = pending.last_at, pending.last_ip
 
@@ -613,6 +656,7 @@ class MemoryBackend(CacheBackend):
         tally: Tally | None = None,
         credits: CreditSpend | None = None,
         tag=None,  # a Cluster's hash slot: nothing to place here
+        refused=False,
     ) -> Counted:
         with self._lock:
             generation = self._generation(generation_of) if generation_of else None
@@ -630,8 +674,8 @@ class MemoryBackend(CacheBackend):
                 count = self._incr(counter.key, counter.ttl, now)
                 counts.append(count)
                 admitted = admitted and count <= counter.limit
-            if usage_key_id and admitted:
-                self._add_use(usage_key_id, ip=ip, now=now)
+            if usage_key_id:
+                self._record(usage_key_id, admitted=admitted, refused=refused, ip=ip, now=now)
             if state is not None and admitted and credits.cost:
                 state = state._replace(remaining=state.remaining - credits.cost)
                 self._credits[credits.key_id] = state
@@ -889,6 +933,10 @@ def _pending_from_fields(values: dict[str, str]) -> Pending:
             pending.count = int(value)
         elif name.startswith("d:"):
             pending.days[name[2:]] = int(value)
+        elif name.startswith("l:"):
+            pending.limited[name[2:]] = int(value)
+        elif name.startswith("r:"):
+            pending.refused[name[2:]] = int(value)
         elif name == "at":
             pending.last_at = int(value)
         elif name == "ip":

@@ -45,6 +45,8 @@ class Meter:
     bucket: str  # "key:<id>", "user:<id>", "client:<id>", "ip:<address>"
     windows: tuple[Window, ...]
     usage_key_id: str | None = None  # the API key whose usage an admitted request adds to
+    # With ``usage_key_id``: the key's own rules refused this call; it is recorded as refused.
+    usage_refused: bool = False
     generation_of: str | None = None  # the verified record (key or user) whose generation to read
     credits: "credits_.Credits | None" = None  # the key's credits, spent in the same trip
     # The entity whose Cluster hash slot the trip runs in (``metering.keys``); default: bucket.
@@ -135,6 +137,7 @@ def take(
         counted = backends.active().count(
             plan.counters,
             usage_key_id=meter.usage_key_id,
+            refused=meter.usage_refused,
             generation_of=meter.generation_of,
             ip=ip,
             now=now,

@@ -40,7 +40,7 @@ def usage_flush(*, key_ids=None) -> int:
     flushed = 0
     for key_id in ids:
         pending = backend.usage_take(key_id)
-        if not pending.count:
+        if not (pending.count or pending.limited or pending.refused):
             continue
         try:
             _apply(key_id, pending, credits=backend.credits_peek(key_id))
@@ -124,20 +124,37 @@ def _apply(key_id: str, pending: backends.Pending, *, credits=None) -> None:
                 datetime.fromtimestamp(credits.refill_at, tz=UTC) if credits.refill_at else None
             ),
         )
-    for day, count in pending.days.items():
-        _add_daily(key_id, date.fromisoformat(day), count)
+    for day in sorted({*pending.days, *pending.limited, *pending.refused}):
+        _add_daily(
+            key_id,
+            date.fromisoformat(day),
+            pending.days.get(day, 0),
+            limited=pending.limited.get(day, 0),
+            refused=pending.refused.get(day, 0),
+        )
 
 
-def _add_daily(key_id: str, day: date, count: int) -> None:
+def _add_daily(key_id: str, day: date, count: int, *, limited: int = 0, refused: int = 0) -> None:
     """Add to the day's row, creating it; a concurrent creator makes us update instead."""
     rows = ApiKeyDailyUsage.objects.filter(api_key_id=key_id, date=day)
-    if rows.update(count=F("count") + count):
+    added = {
+        "count": F("count") + count,
+        "limited_count": F("limited_count") + limited,
+        "refused_count": F("refused_count") + refused,
+    }
+    if rows.update(**added):
         return
     try:
         with transaction.atomic():
-            ApiKeyDailyUsage.objects.create(api_key_id=key_id, date=day, count=count)
+            ApiKeyDailyUsage.objects.create(
+                api_key_id=key_id,
+                date=day,
+                count=count,
+                limited_count=limited,
+                refused_count=refused,
+            )
     except IntegrityError:
-        rows.update(count=F("count") + count)
+        rows.update(**added)
 
 
 def usage_record_direct(key_id, *, ip: str | None, now: float | None = None) -> None:

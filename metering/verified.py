@@ -119,6 +119,7 @@ def serve(
                 generation_of=cache_key,
                 expected=entry.generation,
                 tally=_burst_tally(request, refusal),
+                key_id=entry.meter.usage_key_id,
             )
             if reading is not STALE:
                 _refuse(refusal, reading)
@@ -154,7 +155,12 @@ def serve(
     if request is not None:
         refusal = refuse(record) if refuse is not None else None
         if refusal is not None:
-            _refuse(refusal, count_refused(request, tally=_burst_tally(request, refusal)))
+            _refuse(
+                refusal,
+                count_refused(
+                    request, tally=_burst_tally(request, refusal), key_id=meter.usage_key_id
+                ),
+            )
         try:
             reading = take(meter, ip=ip)
         except MeterUnavailable as exc:
@@ -196,7 +202,12 @@ STALE = object()  # what ``count_refused`` returns when the expected generation 
 
 
 def count_refused(
-    request, *, generation_of: str | None = None, expected: str | None = None, tally=None
+    request,
+    *,
+    generation_of: str | None = None,
+    expected: str | None = None,
+    tally=None,
+    key_id: str | None = None,
 ):
     """Count a refused request in the client address's anonymous bucket, and remember it.
 
@@ -204,12 +215,18 @@ def count_refused(
     when it does not, nothing is counted and ``STALE`` is returned, for the caller to decide
     again from the database. ``None`` when the shared cache is unreachable (refusals are then
     not limited, as nothing else is). ``tally`` (the audit's refused-key counter) is counted in
-    the same trip.
+    the same trip; so are the refused calls of ``key_id``, the API key refused (its usage chart).
     """
     ip = client_ip(request)
     meter = policy.meter_for_ip(ip)
-    if generation_of is not None:
-        meter = Meter(bucket=meter.bucket, windows=meter.windows, generation_of=generation_of)
+    if generation_of is not None or key_id is not None:
+        meter = Meter(
+            bucket=meter.bucket,
+            windows=meter.windows,
+            generation_of=generation_of,
+            usage_key_id=key_id,
+            usage_refused=key_id is not None,
+        )
     try:
         reading = take(meter, ip=ip, expected_generation=expected, tally=tally)
     except MeterUnavailable as exc:

@@ -178,7 +178,7 @@ def test_create_page_takes_the_largest_allowed_and_refuses_one_past(page, field,
     assert not ApiKey.objects.exists()
 
     accepted = page.post("/keys/new", {**PAGE_FORM, field: largest})
-    assert accepted.status_code == 201
+    assert accepted.status_code == 303  # to the reveal page
     assert ApiKey.objects.count() == 1
 
 

@@ -340,3 +340,43 @@ def test_staff_manage_service_clients_on_their_page(page, screenshot):
     client.refresh_from_db()
     assert not client.is_active
     screenshot(page, "service-clients-desktop", full_page=True)
+
+
+def test_the_usage_chart_shows_served_rate_limited_and_refused_apart(page, live_server, screenshot):
+    import urllib.error
+    import urllib.request
+
+    user = _person()
+    limited = ApiKeyFactory(user=user, name="Limited", scopes=[], rate_limit={"per_minute": 1})
+    fenced = ApiKeyFactory(user=user, name="Fenced", scopes=[], allowed_ips=["10.0.0.0/8"])
+
+    def call(raw_key):
+        request = urllib.request.Request(
+            f"{live_server.url}/api/v1/api-keys/info", headers={"X-API-Key": raw_key}
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return response.status
+        except urllib.error.HTTPError as exc:
+            return exc.code
+
+    assert [call(limited.raw_key) for _ in range(3)] == [200, 429, 429]
+    assert call(fenced.raw_key) == 403
+    _log_in(page, user)
+    today = date.today().isoformat()
+
+    page.goto(f"/keys/{limited.pk}")
+    chart = page.locator("#usage-chart")
+    served = chart.locator(f'rect[data-date="{today}"][data-series="count"]')
+    over = chart.locator(f'rect[data-date="{today}"][data-series="limited"]')
+    assert (served.get_attribute("data-count"), over.get_attribute("data-count")) == ("1", "2")
+    assert "1 served, 2 rate-limited, 0 refused" in served.locator("title").text_content()
+    assert page.locator(".chart-legend").is_visible()
+    screenshot(page.locator("#usage-title").locator(".."), "usage-chart-series")
+
+    page.goto(f"/keys/{fenced.pk}")
+    refused = page.locator(f'#usage-chart rect[data-date="{today}"][data-series="refused"]')
+    assert refused.get_attribute("data-count") == "1"
+    page.set_viewport_size(PHONE)
+    compact = page.locator(f'#usage-chart-compact rect[data-date="{today}"][data-series="refused"]')
+    assert compact.is_visible()

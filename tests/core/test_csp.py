@@ -75,6 +75,19 @@ def test_a_key_page_with_its_usage_chart_sends_the_policy():
     assert_strict_page(logged_in(user).get(f"/keys/{api_key.pk}"))
 
 
+def test_the_edit_page_and_the_staff_service_clients_page_send_the_policy():
+    user = UserFactory(is_staff=True)
+    api_key, _ = issued_key(user=user, name="ci", scopes=["agents:read"])
+    client = logged_in(user)
+
+    assert_strict_page(client.get(f"/keys/{api_key.pk}/edit"))
+    assert_strict_page(client.get("/service-clients"))
+
+
+def test_the_landing_sends_the_policy(client):
+    assert_strict_page(client.get("/"))
+
+
 @pytest.mark.parametrize(
     "path", ["/admin/", "/admin/apikeys/apikey/", "/admin/apikeys/apikey/add/"]
 )
