@@ -19,6 +19,7 @@ from accounts.authentication import authenticate_access_token
 from apikeys import crypto, known_keys
 from apikeys.permissions import ip_refusal
 from apikeys.selectors import api_key_get_for_authentication
+from apikeys.shadow import shadow_for_request
 from core.client_ip import client_ip
 from core.errors import BEARER_CHALLENGE
 from core.principal import AuthMethod, Principal
@@ -135,6 +136,7 @@ def authenticate_key(raw_key: str, *, request=None) -> Principal:
         request=request,
         on_unavailable=_record_use_directly,
         refuse=(lambda principal: refusal_before_use(principal, request)),
+        shadow_of=(lambda principal: shadow_for_request(principal, request)) if request else None,
     )
     if request is None and (expired := _refusal_in_time(principal)) is not None:
         raise expired

@@ -65,6 +65,9 @@ class ApiKey(models.Model):
     last_used_at = models.DateTimeField(null=True, blank=True)
     last_used_ip = models.GenericIPAddressField(null=True, blank=True)
     request_count = models.BigIntegerField(default=0)
+    # The active proposals (``Proposal``), copied onto the row so that the one indexed probe
+    # that authenticates a key brings them too: judging them costs no query (apikeys.shadow).
+    shadow = models.JSONField(default=list, blank=True, editable=False)
 
     class Meta:
         ordering = ["-created_at", "id"]
@@ -139,3 +142,57 @@ class InstallationState(models.Model):
 
     def __str__(self):
         return f"keys ever issued: {self.keys_ever_issued}"
+
+
+class Proposal(models.Model):
+    """A change to a key run in report-only mode (SPEC §12 "Shadow restrictions").
+
+    ``changes`` holds any of ``scopes``, ``endpoints``, ``allowed_ips`` and ``rate_limit``, in the
+    form a key PATCH stores them. Requests are judged by it beside the live rules; ``judged``
+    and ``would_refuse`` are flushed here from the shared cache with usage (``metering.usage``),
+    and ``recent`` keeps the last would-be refusals, newest first. Applied, it stays as a record
+    and is no longer judged.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    api_key = models.ForeignKey(ApiKey, on_delete=models.CASCADE, related_name="proposals")
+    changes = models.JSONField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    judged = models.BigIntegerField(default=0)
+    would_refuse = models.BigIntegerField(default=0)
+    recent = models.JSONField(default=list, blank=True)  # [{method, path, ip, rule, at}]
+    applied_at = models.DateTimeField(null=True, blank=True)
+    spike_level = models.BigIntegerField(default=0)  # the last would-refuse threshold audited
+
+    class Meta:
+        ordering = ["-created_at", "id"]
+
+    def __str__(self):
+        return f"proposal {self.pk} for {self.api_key_id}"
+
+
+class ApiKeyRoute(models.Model):
+    """A (method, route pattern) a key was seen calling on a UTC day: the least-privilege input.
+
+    Recorded in the shared cache by the per-request script and flushed with usage; at most
+    ``apikeys.shadow.MAX_ROUTES_PER_DAY`` per key and day.
+    """
+
+    api_key = models.ForeignKey(ApiKey, on_delete=models.CASCADE, related_name="routes")
+    date = models.DateField()
+    method = models.CharField(max_length=8)
+    path = models.CharField(max_length=512)
+
+    class Meta:
+        ordering = ["api_key", "date", "path", "method"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["api_key", "date", "method", "path"], name="apikeys_route_unique"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.api_key_id} {self.date}: {self.method} {self.path}"

@@ -13,6 +13,7 @@ from apikeys import crypto
 from apikeys.authentication import principal_for_key
 from apikeys.permissions import Decision, authorize, ip_refusal, route_rules, route_view
 from apikeys.selectors import api_key_get_for_authentication
+from apikeys.shadow import shadow_for_verify
 from core.client_ip import client_ip
 from core.errors import BadRequest
 from core.principal import Principal
@@ -80,7 +81,7 @@ def verify_key(
     refused = ip_refusal(principal, ip) or _bound_elsewhere(api_key, tenant_id)
     if refused is not None:
         return Verdict(False, refused.code, refused.reason, api_key, api_key.tenant_id)
-    reading = _count_use(api_key, ip)
+    reading = _count_use(api_key, ip, shadow_for_verify(principal, method=method, path=path, ip=ip))
     ratelimit = (
         {"limit": reading.limit, "remaining": reading.remaining, "reset": reading.reset}
         if reading is not None and reading.policy
@@ -190,9 +191,9 @@ def _tenant_rule(principal, api_key, tenant_id, path) -> tuple[str, str] | None:
     return None
 
 
-def _count_use(api_key, ip):
+def _count_use(api_key, ip, shadow=None):
     try:
-        return take(policy.meter_for_key(api_key), ip=ip)
+        return take(policy.meter_for_key(api_key), ip=ip, shadow=shadow)
     except MeterUnavailable as exc:
         throttles.note_meter_unavailable(exc)
         usage_record_direct(api_key.pk, ip=ip)

@@ -50,6 +50,40 @@ class Pending:
     last_ip: str | None = None
 
 
+class ShadowJudged(NamedTuple):
+    """One active proposal's verdict on a request, before the script adds its rate windows."""
+
+    proposal_id: str
+    rule: str  # "" passes; "-" the live rules refuse it anyway; else the rule that would refuse
+    counters: tuple[Counter, ...] = ()  # the proposal's own rate windows, counted, never enforced
+
+
+class Shadow(NamedTuple):
+    """What ``apikeys.shadow`` adds to a key's request: its route and its proposals' verdicts."""
+
+    method: str
+    path: str  # normalised: what a would-be refusal records
+    observed: str  # "GET /api/v1/…": the (method, route pattern) to remember today; "" none
+    proposals: tuple[ShadowJudged, ...] = ()
+
+
+@dataclass(slots=True)
+class ShadowPending:
+    """Shadow figures buffered for one key since the last flush."""
+
+    judged: dict[str, int] = field(default_factory=dict)  # proposal id -> n
+    refused: dict[str, int] = field(default_factory=dict)  # proposal id -> n
+    recent: list[str] = field(default_factory=list)  # newest first: "id\tmethod\tpath\tip…"
+    observed: set[str] = field(default_factory=set)  # "2026-11-22\tGET /api/v1/…"
+
+    def __bool__(self) -> bool:
+        return bool(self.judged or self.recent or self.observed)
+
+
+RECENT_MAX = 1000  # would-be refusals kept per key (SPEC §12)
+MAX_ROUTES_PER_DAY = 200  # distinct (method, route) remembered per key and UTC day
+SHADOW_TAG = "__shadow"  # where the shadow block's arguments start, whatever precedes them
+
 _COUNT_SCRIPT = """
 local n = tonumber(ARGV[1])
 local base = 2 * n + 1
@@ -70,6 +104,50 @@ if admitted and ARGV[base + 1] ~= '' then
   redis.call('HSET', KEYS[n + 1], 'at', ARGV[base + 3], 'ip', ARGV[base + 4])
   redis.call('SADD', KEYS[n + 2], ARGV[base + 1])
 end
+-- Shadow restrictions and observed routes (apikeys.shadow, SPEC §12): self-contained. Its
+-- ARGV start after the tag '__shadow', wherever that is: the KEYS index of its first key,
+-- method, path, the observed route ('' none), the per-day cap of routes, the proposal count,
+-- then per proposal its id, its rule ('' passes, '-' refused live anyway, else the rule that
+-- would refuse), its window count and per window limit, ttl. Its KEYS: the key's shadow hash,
+-- its recent list, the shadow dirty set, then each proposal's window counters (counted, never
+-- enforced). A request the live rules admit and a proposal refuses is a would-be refusal.
+for t = base + 7, #ARGV do
+  if ARGV[t] == '__shadow' then
+    local k = tonumber(ARGV[t + 1])
+    local hash, recent, touched = KEYS[k], KEYS[k + 1], false
+    local day = ARGV[base + 2]
+    if ARGV[t + 4] ~= '' then
+      local route = 'o:' .. string.sub(day, 3) .. '\t' .. ARGV[t + 4]
+      if redis.call('HEXISTS', hash, route) == 0
+          and tonumber(redis.call('HGET', hash, 'c:' .. day) or '0') < tonumber(ARGV[t + 5]) then
+        redis.call('HSET', hash, route, 1)
+        redis.call('HINCRBY', hash, 'c:' .. day, 1)
+        touched = true
+      end
+    end
+    local a, c = t + 7, k + 3
+    for p = 1, tonumber(ARGV[t + 6]) do
+      local id, rule, windows = ARGV[a], ARGV[a + 1], tonumber(ARGV[a + 2])
+      a = a + 3
+      for w = 1, windows do
+        local count = redis.call('INCR', KEYS[c])
+        if count == 1 then redis.call('EXPIRE', KEYS[c], tonumber(ARGV[a + 1])) end
+        if rule == '' and count > tonumber(ARGV[a]) then rule = 'rate_limit' end
+        a, c = a + 2, c + 1
+      end
+      redis.call('HINCRBY', hash, 'j:' .. id, 1)
+      if admitted and rule ~= '' and rule ~= '-' then
+        redis.call('HINCRBY', hash, 'r:' .. id, 1)
+        redis.call('LPUSH', recent, table.concat(
+          {id, ARGV[t + 2], ARGV[t + 3], ARGV[base + 4], rule, ARGV[base + 3]}, '\t'))
+        redis.call('LTRIM', recent, 0, 999)
+      end
+      touched = true
+    end
+    if touched then redis.call('SADD', KEYS[k + 2], ARGV[base + 1]) end
+    break
+  end
+end
 result[n + 1] = generation
 return result
 """
@@ -88,6 +166,14 @@ end
 return #KEYS
 """
 
+_SHADOW_TAKE_SCRIPT = """
+local fields = redis.call('HGETALL', KEYS[1])
+local recent = redis.call('LRANGE', KEYS[2], 0, -1)
+redis.call('DEL', KEYS[1], KEYS[2])
+redis.call('SREM', KEYS[3], ARGV[1])
+return {fields, recent}
+"""
+
 _TAKE_SCRIPT = """
 local fields = redis.call('HGETALL', KEYS[1])
 redis.call('DEL', KEYS[1])
@@ -104,11 +190,15 @@ class RedisBackend:
         self._count = self._client.register_script(_COUNT_SCRIPT)
         self._take = self._client.register_script(_TAKE_SCRIPT)
         self._settle = self._client.register_script(_SETTLE_SCRIPT)
+        self._shadow_take = self._client.register_script(_SHADOW_TAKE_SCRIPT)
         # Resolved once: going through the ``cache`` proxy costs a lookup per key per request;
         # and a counter's, a key's or a record's Redis name never changes, so it is built once.
         self._make_key = caches["default"].make_key
         self._dirty_set = self._make_key(DIRTY_SET)
+        self._shadow_dirty_set = self._make_key(SHADOW_DIRTY_SET)
         self._script_head = lru_cache(maxsize=16384)(self._script_head_of)
+        self._shadow_keys = lru_cache(maxsize=16384)(self._shadow_keys_of)
+        self._counter_name = lru_cache(maxsize=16384)(self._make_key)
         self._run_count = fastpath.script_runner(
             self._client,
             self._count,
@@ -116,10 +206,20 @@ class RedisBackend:
             on_reconnect=_notify_reconnect,
         )
 
-    def count(self, counters, *, usage_key_id, generation_of, ip, now, expected_generation=None):
+    def count(
+        self,
+        counters,
+        *,
+        usage_key_id,
+        generation_of,
+        ip,
+        now,
+        expected_generation=None,
+        shadow: Shadow | None = None,
+    ):
         """Count one request; ``(None, generation)`` when ``expected_generation`` is stale."""
-        result = self._run_count(
-            *self._script_head(counters, usage_key_id, generation_of),
+        head = self._script_head(counters, usage_key_id, generation_of)
+        args = (
             usage_key_id or "",
             f"d:{_day(int(now) // 86400)}",
             int(now),
@@ -127,11 +227,69 @@ class RedisBackend:
             "1" if generation_of else "0",
             expected_generation or "",
         )
+        if shadow is None or not usage_key_id:
+            result = self._run_count(*head, *args)
+        else:
+            numkeys = head[0]
+            keys, shadow_args = self._shadow_part(shadow, usage_key_id, numkeys + 1)
+            result = self._run_count(
+                numkeys + len(keys),
+                *head[1 : 1 + numkeys],
+                *keys,
+                *head[1 + numkeys :],
+                *args,
+                *shadow_args,
+            )
         generation = result[-1]
         generation = generation.decode() if isinstance(generation, bytes) else generation
         if result[0] == b"stale":
             return None, (generation or None)
         return [int(c) for c in result[:-1]], (generation or None)
+
+    def _shadow_part(self, shadow: Shadow, key_id: str, first_key: int) -> tuple[list, list]:
+        """The shadow block's KEYS and ARGV (see the script), its first key at ``first_key``."""
+        keys = list(self._shadow_keys(key_id))
+        args = [
+            SHADOW_TAG,
+            first_key,
+            shadow.method,
+            shadow.path,
+            shadow.observed,
+            MAX_ROUTES_PER_DAY,
+            len(shadow.proposals),
+        ]
+        for judged in shadow.proposals:
+            args += [judged.proposal_id, judged.rule, len(judged.counters)]
+            for counter in judged.counters:
+                keys.append(self._counter_name(counter.key))
+                args += [counter.limit, counter.ttl]
+        return keys, args
+
+    def _shadow_keys_of(self, key_id: str) -> tuple[str, str, str]:
+        return (
+            self._make_key(f"shadow:{key_id}"),
+            self._make_key(f"shadow:recent:{key_id}"),
+            self._shadow_dirty_set,
+        )
+
+    def shadow_dirty_ids(self) -> list[str]:
+        return [m.decode() for m in self._client.smembers(self._shadow_dirty_set)]
+
+    def shadow_take(self, key_id: str) -> ShadowPending:
+        fields, recent = self._shadow_take(keys=list(self._shadow_keys(key_id)), args=[key_id])
+        values = {_text(fields[i]): _text(fields[i + 1]) for i in range(0, len(fields), 2)}
+        return _shadow_from_fields(values, [_text(entry) for entry in recent])
+
+    def shadow_restore(self, key_id: str, pending: ShadowPending) -> None:
+        hash_key, recent_key, dirty = self._shadow_keys(key_id)
+        with self._client.pipeline(transaction=True) as pipe:
+            for field_name, n in _shadow_fields(pending).items():
+                pipe.hincrby(hash_key, field_name, n)
+            if pending.recent:
+                pipe.rpush(recent_key, *pending.recent)
+                pipe.ltrim(recent_key, 0, RECENT_MAX - 1)
+            pipe.sadd(dirty, key_id)
+            pipe.execute()
 
     def _script_head_of(self, counters, usage_key_id, generation_of) -> tuple:
         """The script's keys and the windows' limits: the same until one of the windows ends."""
@@ -227,26 +385,88 @@ class CacheBackend:
     def __init__(self):
         self._lock = threading.Lock()
         self._usage: dict[str, Pending] = defaultdict(Pending)
+        self._shadow: dict[str, ShadowPending] = defaultdict(ShadowPending)
+        self._routes_today: dict[str, tuple[str, int]] = {}  # key id -> (day, routes added)
         self._cache = caches["default"]
 
-    def count(self, counters, *, usage_key_id, generation_of, ip, now, expected_generation=None):
+    def count(
+        self,
+        counters,
+        *,
+        usage_key_id,
+        generation_of,
+        ip,
+        now,
+        expected_generation=None,
+        shadow: Shadow | None = None,
+    ):
         cache = self._cache
         generation = cache.get(f"gen:{generation_of}") if generation_of else None
         if expected_generation and generation != expected_generation:
             return None, generation
-        counts = []
-        for counter in counters:
-            if cache.add(counter.key, 1, counter.ttl):
-                counts.append(1)
-            else:
-                try:
-                    counts.append(cache.incr(counter.key))
-                except ValueError:  # expired between add and incr
-                    cache.add(counter.key, 1, counter.ttl)
-                    counts.append(1)
-        if usage_key_id and all(n <= c.limit for n, c in zip(counts, counters, strict=True)):
+        counts = [self._incr(counter, now) for counter in counters]
+        admitted = all(n <= c.limit for n, c in zip(counts, counters, strict=True))
+        if usage_key_id and admitted:
             self._buffer_use(usage_key_id, ip=ip, now=now)
+        if usage_key_id and shadow is not None:
+            rules = [self._shadow_rule(judged, now) for judged in shadow.proposals]
+            with self._lock:
+                self._add_shadow(usage_key_id, shadow, rules, admitted, ip=ip, now=now)
         return counts, generation
+
+    def _incr(self, counter: Counter, now: float) -> int:
+        cache = self._cache
+        if cache.add(counter.key, 1, counter.ttl):
+            return 1
+        try:
+            return cache.incr(counter.key)
+        except ValueError:  # expired between add and incr
+            cache.add(counter.key, 1, counter.ttl)
+            return 1
+
+    def _shadow_rule(self, judged: ShadowJudged, now: float) -> str:
+        """The proposal's rule after its own windows are counted (as the Redis script does)."""
+        rule = judged.rule
+        for counter in judged.counters:
+            if self._incr(counter, now) > counter.limit and rule == "":
+                rule = "rate_limit"
+        return rule
+
+    def _add_shadow(self, key_id, shadow: Shadow, rules, admitted, *, ip, now) -> None:
+        """The Redis script's shadow block, in memory (called under ``_lock``)."""
+        pending = self._shadow[key_id]
+        if shadow.observed:
+            day = _day(int(now) // 86400)
+            seen_day, added = self._routes_today.get(key_id, (day, 0))
+            added = added if seen_day == day else 0
+            route = f"{day}\t{shadow.observed}"
+            if route not in pending.observed and added < MAX_ROUTES_PER_DAY:
+                pending.observed.add(route)
+                self._routes_today[key_id] = (day, added + 1)
+        for judged, rule in zip(shadow.proposals, rules, strict=True):
+            pid = judged.proposal_id
+            pending.judged[pid] = pending.judged.get(pid, 0) + 1
+            if admitted and rule not in ("", "-"):
+                pending.refused[pid] = pending.refused.get(pid, 0) + 1
+                entry = "\t".join((pid, shadow.method, shadow.path, ip or "", rule, str(int(now))))
+                pending.recent.insert(0, entry)
+                del pending.recent[RECENT_MAX:]
+        if not pending:
+            del self._shadow[key_id]
+
+    def shadow_take(self, key_id: str) -> ShadowPending:
+        with self._lock:
+            return self._shadow.pop(key_id, None) or ShadowPending()
+
+    def shadow_restore(self, key_id: str, pending: ShadowPending) -> None:
+        with self._lock:
+            current = self._shadow[key_id]
+            for pid, n in pending.judged.items():
+                current.judged[pid] = current.judged.get(pid, 0) + n
+            for pid, n in pending.refused.items():
+                current.refused[pid] = current.refused.get(pid, 0) + n
+            current.recent = (current.recent + pending.recent)[:RECENT_MAX]
+            current.observed |= pending.observed
 
     def peek(self, counters) -> list[int]:
         return [int(self._cache.get(c.key) or 0) for c in counters]
@@ -265,6 +485,10 @@ class CacheBackend:
     def usage_dirty_ids(self) -> list[str]:
         with self._lock:
             return list(self._usage)
+
+    def shadow_dirty_ids(self) -> list[str]:
+        with self._lock:
+            return list(self._shadow)
 
     def usage_take(self, key_id: str) -> Pending:
         with self._lock:
@@ -328,25 +552,42 @@ class MemoryBackend(CacheBackend):
         self._changes_seen = self._changes.stamp()
         self._epoch = 0
 
-    def count(self, counters, *, usage_key_id, generation_of, ip, now, expected_generation=None):
+    def count(
+        self,
+        counters,
+        *,
+        usage_key_id,
+        generation_of,
+        ip,
+        now,
+        expected_generation=None,
+        shadow: Shadow | None = None,
+    ):
         with self._lock:
             generation = self._generation(generation_of) if generation_of else None
             if expected_generation and generation != expected_generation:
                 return None, generation
             counts, admitted = [], True
             for counter in counters:
-                count, expires_at = self._counters.get(counter.key, (0, 0.0))
-                if expires_at <= now:
-                    count, expires_at = 0, now + counter.ttl
-                count += 1
-                self._counters[counter.key] = (count, expires_at)
+                count = self._incr(counter, now)
                 counts.append(count)
                 admitted = admitted and count <= counter.limit
             if usage_key_id and admitted:
                 self._add_use(usage_key_id, ip=ip, now=now)
+            if usage_key_id and shadow is not None:
+                rules = [self._shadow_rule(judged, now) for judged in shadow.proposals]
+                self._add_shadow(usage_key_id, shadow, rules, admitted, ip=ip, now=now)
             if len(self._counters) > self._prune_at:
                 self._prune(now)
         return counts, generation
+
+    def _incr(self, counter: Counter, now: float) -> int:  # under ``_lock``
+        count, expires_at = self._counters.get(counter.key, (0, 0.0))
+        if expires_at <= now:
+            count, expires_at = 0, now + counter.ttl
+        count += 1
+        self._counters[counter.key] = (count, expires_at)
+        return count
 
     def peek(self, counters) -> list[int]:
         now = time.time()
@@ -480,6 +721,7 @@ class ChangeFile:
 
 
 DIRTY_SET = "usage:dirty"
+SHADOW_DIRTY_SET = "shadow:dirty"
 MARKER_PREFIX = "~"  # a generation held by a change that has not committed yet
 
 
@@ -553,3 +795,23 @@ def _pending_from_fields(values: dict[str, str]) -> Pending:
         elif name == "ip":
             pending.last_ip = value or None
     return pending
+
+
+def _shadow_from_fields(values: dict[str, str], recent: list[str]) -> ShadowPending:
+    """The Redis hash's fields: ``j:<id>``, ``r:<id>`` counts, ``o:<day>\t<route>`` routes."""
+    pending = ShadowPending(recent=recent)
+    for name, value in values.items():
+        if name.startswith("j:"):
+            pending.judged[name[2:]] = int(value)
+        elif name.startswith("r:"):
+            pending.refused[name[2:]] = int(value)
+        elif name.startswith("o:"):
+            pending.observed.add(name[2:])
+    return pending
+
+
+def _shadow_fields(pending: ShadowPending) -> dict[str, int]:
+    fields = {f"j:{pid}": n for pid, n in pending.judged.items()}
+    fields.update({f"r:{pid}": n for pid, n in pending.refused.items()})
+    fields.update({f"o:{route}": 1 for route in pending.observed})
+    return fields

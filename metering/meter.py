@@ -100,11 +100,18 @@ class MeterUnavailable(Exception):
         self.maybe_counted = maybe_counted
 
 
-def take(meter: Meter, *, ip: str | None = None, expected_generation: str | None = None) -> Reading:
+def take(
+    meter: Meter,
+    *,
+    ip: str | None = None,
+    expected_generation: str | None = None,
+    shadow: backends.Shadow | None = None,
+) -> Reading:
     """Count one request under ``meter`` and return the verdict.
 
     With ``expected_generation``, nothing is counted unless the key's generation still equals
-    it; the reading is then ``stale`` and the caller reloads the key and takes again.
+    it; the reading is then ``stale`` and the caller reloads the key and takes again. ``shadow``
+    (``apikeys.shadow``) rides the same trip: the key's route and its proposals' verdicts.
     """
     now = time.time()
     plan = _plan_at(meter.bucket, meter.windows, int(now))
@@ -116,6 +123,7 @@ def take(meter: Meter, *, ip: str | None = None, expected_generation: str | None
             ip=ip,
             now=now,
             expected_generation=expected_generation,
+            shadow=shadow,
         )
     except CACHE_ERRORS as exc:
         raise MeterUnavailable(str(exc), maybe_counted=getattr(exc, "maybe_run", False)) from exc
