@@ -556,6 +556,9 @@ def _narrowest_scopes(api_key: ApiKey, pairs) -> list[str]:
             wanted.discard(None)
             if api_key.key_type == "admin":
                 wanted.add("admin")
+        for wide, action in (("read:all", ":read"), ("write:all", ":write")):
+            if wide in wanted:  # it admits every <resource>:<action> already
+                wanted = {s for s in wanted if not s.endswith(action) or s == wide}
         return sorted(wanted)
     chosen = set()
     for method, path in pairs:
