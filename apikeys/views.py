@@ -25,6 +25,7 @@ from apikeys.forms import ApiKeyCreateForm, RotateForm
 from apikeys.limits import key_create_limit
 from apikeys.models import ApiKey
 from apikeys.selectors import api_key_fresh, api_key_get, api_key_list, daily_usage
+from apikeys.shadow_views import proposal_rows
 from audit.models import AuditEvent
 from core.errors import RateLimitExceeded, ServiceUnavailable
 from core.nostore import no_store
@@ -158,6 +159,7 @@ def key_detail(request, key_id):
             ),
             "audit_trail": audit_trail,
             "successor": successor,
+            "proposals": proposal_rows(api_key),  # templates/apikeys/_proposals.html
         },
     )
 
