@@ -92,6 +92,10 @@ def main() -> None:
         results.update(best_of_rounds({"embedded": keyward_server(stacks["embedded"])}, duration))
     print_table(results)
     print()
+    for name, rows in results.items():
+        if "key + proposal (Bearer)" in rows and "key (Bearer)" in rows:
+            share = paired_share(rows["key + proposal (Bearer)"], rows["key (Bearer)"])
+            print(f"{name}: key with an active proposal / the same key without: {share:.3f}")
     if args.skip_steps:
         return
     run_django_script("bench.steps", stacks["postgres+redis"], ["--smoke"] if args.smoke else [])
@@ -138,6 +142,9 @@ def keyward_server(extra_env: dict, root: Path = ROOT, only: tuple = ()) -> "Ser
             {**verifier, "Content-Type": "application/x-www-form-urlencoded"},
             f"token={creds['key']}",
         )
+    if "shadow_key" in creds:  # the same key as "key (Bearer)", with an active proposal
+        shadowed = {"Authorization": f"Bearer {creds['shadow_key']}"}
+        scenarios["key + proposal (Bearer)"] = ("/api/v1/auth/verify", shadowed)
     if only:
         scenarios = {label: scenarios[label] for label in only}
     return Server("config.wsgi", env, scenarios, root)
