@@ -66,7 +66,6 @@ PROPOSABLE = ("scopes", "endpoints", "allowed_ips", "rate_limit")
 MAX_ACTIVE_PROPOSALS = 5  # per key: each is judged on every request
 MAX_ROUTE_LENGTH = 512  # a longer path is not remembered (``ApiKeyRoute.path``)
 SPIKE_EVENT = "api_key.proposal_would_refuse_spike"
-DEFAULT_SPIKE_THRESHOLD = 100
 
 # --- judging, on every request ---------------------------------------------------------------
 
@@ -402,7 +401,7 @@ def _apply_proposals(api_key: ApiKey, pending: backends.ShadowPending) -> None:
 
 
 def spike_threshold() -> int:
-    return int(getattr(settings, "KEYWARD_PROPOSAL_SPIKE_THRESHOLD", DEFAULT_SPIKE_THRESHOLD))
+    return settings.KEYWARD_PROPOSAL_SPIKE_THRESHOLD
 
 
 def spike_level(would_refuse: int) -> int:
