@@ -80,12 +80,24 @@ def shadow_for_request(principal: Principal, request) -> Shadow | None:
     if target is None:
         return None
     method, path, route, rules = target
-    observed = f"{method} {route}" if len(route) <= MAX_ROUTE_LENGTH else ""
     compiled = _compiled(principal)
     if not compiled:
-        return Shadow(method, path, observed) if observed else None
-    ip = client_ip(request)
-    return Shadow(method, path, observed, judge(principal, compiled, method, path, ip, rules))
+        return _route_only(method, path, route)
+    observed = _route_only(method, path, route)
+    return Shadow(
+        method,
+        path,
+        observed.observed if observed is not None else "",
+        judge(principal, compiled, method, path, client_ip(request), rules),
+    )
+
+
+@lru_cache(maxsize=4096)
+def _route_only(method: str, path: str, route: str) -> Shadow | None:
+    """A request of a key without proposals: only its route to remember (built once)."""
+    if len(route) > MAX_ROUTE_LENGTH:
+        return None
+    return Shadow(method, path, f"{method} {route}")
 
 
 def shadow_for_verify(principal: Principal, *, method: str, path: str | None, ip) -> Shadow | None:

@@ -198,6 +198,7 @@ class RedisBackend:
         self._shadow_dirty_set = self._make_key(SHADOW_DIRTY_SET)
         self._script_head = lru_cache(maxsize=16384)(self._script_head_of)
         self._shadow_keys = lru_cache(maxsize=16384)(self._shadow_keys_of)
+        self._shadow_part = lru_cache(maxsize=16384)(self._shadow_part_of)
         self._counter_name = lru_cache(maxsize=16384)(self._make_key)
         self._run_count = fastpath.script_runner(
             self._client,
@@ -246,8 +247,11 @@ class RedisBackend:
             return None, (generation or None)
         return [int(c) for c in result[:-1]], (generation or None)
 
-    def _shadow_part(self, shadow: Shadow, key_id: str, first_key: int) -> tuple[list, list]:
-        """The shadow block's KEYS and ARGV (see the script), its first key at ``first_key``."""
+    def _shadow_part_of(self, shadow: Shadow, key_id: str, first_key: int) -> tuple:
+        """The shadow block's KEYS and ARGV (see the script), its first key at ``first_key``.
+
+        Memoized: a key's requests to one route, with the same verdicts, send the same block.
+        """
         keys = list(self._shadow_keys(key_id))
         args = [
             SHADOW_TAG,
@@ -263,7 +267,7 @@ class RedisBackend:
             for counter in judged.counters:
                 keys.append(self._counter_name(counter.key))
                 args += [counter.limit, counter.ttl]
-        return keys, args
+        return tuple(keys), tuple(args)
 
     def _shadow_keys_of(self, key_id: str) -> tuple[str, str, str]:
         return (
