@@ -67,7 +67,13 @@ class ApiKey(models.Model):
     request_count = models.BigIntegerField(default=0)
     # The active proposals (``Proposal``), copied onto the row so that the one indexed probe
     # that authenticates a key brings them too: judging them costs no query (apikeys.shadow).
-    shadow = models.JSONField(default=list, blank=True, editable=False)
+    # A database default too: a node still running the code before this column inserts keys.
+    shadow = models.JSONField(
+        default=list,
+        db_default=models.Value([], output_field=models.JSONField()),
+        blank=True,
+        editable=False,
+    )
 
     class Meta:
         ordering = ["-created_at", "id"]
