@@ -114,22 +114,47 @@ def shadow_for_verify(principal: Principal, *, method: str, path: str | None, ip
     return Shadow(method, path or "", observed, judged)
 
 
+MAX_VERDICTS = 4096  # per cached record: (method, path, ip) the key was judged for
+
+
 def judge(principal, compiled, method, path, ip, rules) -> tuple[ShadowJudged, ...]:
     """Each proposal's verdict: ``""`` admits, ``"-"`` the live rules refuse anyway, else a rule.
 
-    A proposal's rate windows are left to the script, which counts them in the same trip.
+    The rules are decided once per (method, path, IP) for as long as the record is cached (a
+    change to the key or its proposals is a new record), so a key's steady traffic pays a dict
+    lookup; a proposal's rate windows are left to the script, which counts them in the trip.
     """
+    verdicts = principal.derived.get("shadow_verdicts")
+    if verdicts is None:
+        verdicts = principal.derived["shadow_verdicts"] = {}
+    rules_of_proposals = verdicts.get((method, path, ip))
+    if rules_of_proposals is None:
+        if len(verdicts) >= MAX_VERDICTS:
+            verdicts.clear()
+        rules_of_proposals = verdicts[(method, path, ip)] = _decide(
+            principal, compiled, method, path, ip, rules
+        )
+    second = int(time.time())
+    return tuple(
+        ShadowJudged(
+            proposal_id, rule, _plan_at(bucket, windows, second).counters if windows else ()
+        )
+        for (proposal_id, bucket, _, windows), rule in zip(
+            compiled, rules_of_proposals, strict=True
+        )
+    )
+
+
+def _decide(principal, compiled, method, path, ip, rules) -> tuple[str, ...]:
     if path is None:
         live_allows = ip_refusal(principal, ip) is None
     else:
         live_allows = authorize(principal, method=method, path=path, ip=ip, **rules).allowed
-    second = int(time.time())
-    verdicts = []
-    for proposal_id, proposed, windows in compiled:
-        rule = _refusing_rule(proposed, method, path, ip, rules) if live_allows else "-"
-        counters = _plan_at(f"shadow:{proposal_id}", windows, second).counters if windows else ()
-        verdicts.append(ShadowJudged(proposal_id, rule, counters))
-    return tuple(verdicts)
+    if not live_allows:
+        return ("-",) * len(compiled)
+    return tuple(
+        _refusing_rule(proposed, method, path, ip, rules) for _, _, proposed, _ in compiled
+    )
 
 
 def _refusing_rule(proposed: Principal, method, path, ip, rules) -> str:
@@ -171,7 +196,7 @@ def _compile(principal: Principal, api_key, proposal_id: str, changes: dict):
         shaped = copy.copy(api_key)
         shaped.rate_limit = changes["rate_limit"]
         windows = policy._windows(effective_rate_limit(shaped))
-    return proposal_id, proposed, windows
+    return proposal_id, f"shadow:{proposal_id}", proposed, windows
 
 
 def _target(request):
