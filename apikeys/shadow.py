@@ -503,6 +503,7 @@ def _is_uuid(value: str) -> bool:
 
 # --- least-privilege suggestion ---------------------------------------------------------------
 
+MAX_SUGGESTION_DAYS = 365
 GRANT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE"})
 _SAMPLE = {"uuid": "00000000-0000-0000-0000-000000000000", "int": "1"}
 
@@ -547,6 +548,13 @@ def suggestion_for(api_key: ApiKey, *, days: int, today: date | None = None) -> 
         "removes": removes,
         "observed": observed,
     }
+
+
+def api_key_routes_prune(*, today: date) -> int:
+    """Delete routes older than any suggestion looks back (``MAX_SUGGESTION_DAYS``)."""
+    cutoff = today - timedelta(days=MAX_SUGGESTION_DAYS)
+    deleted, _ = ApiKeyRoute.objects.filter(date__lte=cutoff).delete()
+    return deleted
 
 
 def suggestion_changes(api_key: ApiKey, suggestion: dict) -> dict:

@@ -69,7 +69,7 @@ class ProposalSerializer(serializers.ModelSerializer):
 
 
 class SuggestionQuerySerializer(serializers.Serializer):
-    days = serializers.IntegerField(min_value=1, max_value=365, default=30)
+    days = serializers.IntegerField(min_value=1, max_value=shadow.MAX_SUGGESTION_DAYS, default=30)
 
 
 class ObservedSerializer(serializers.Serializer):

@@ -142,3 +142,20 @@ def test_at_most_200_routes_are_kept_per_key_and_day(user):
         )
 
     assert len(suggest(user, api_key, days=1)["observed"]) == 200
+
+
+def test_pruneexpired_drops_routes_no_suggestion_can_reach(user):
+    import io
+
+    from django.core.management import call_command
+
+    api_key, _ = make_api_key(user)
+    today = timezone.now().date()
+    for age in (364, 365):  # days=365 reaches back to 364 days ago
+        ApiKeyRoute.objects.create(
+            api_key=api_key, date=today - timedelta(days=age), method="GET", path=f"/x/{age}"
+        )
+
+    call_command("pruneexpired", stdout=io.StringIO())
+
+    assert list(ApiKeyRoute.objects.values_list("path", flat=True)) == ["/x/364"]
