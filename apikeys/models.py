@@ -180,17 +180,20 @@ class Proposal(models.Model):
         return f"proposal {self.pk} for {self.api_key_id}"
 
 
+MAX_ROUTE_LENGTH = 512  # a longer route is not remembered
+
+
 class ApiKeyRoute(models.Model):
     """A (method, route pattern) a key was seen calling on a UTC day: the least-privilege input.
 
     Recorded in the shared cache by the per-request script and flushed with usage; at most
-    ``apikeys.shadow.MAX_ROUTES_PER_DAY`` per key and day.
+    ``metering.backends.MAX_ROUTES_PER_DAY`` per key and day.
     """
 
     api_key = models.ForeignKey(ApiKey, on_delete=models.CASCADE, related_name="routes")
     date = models.DateField()
     method = models.CharField(max_length=8)
-    path = models.CharField(max_length=512)
+    path = models.CharField(max_length=MAX_ROUTE_LENGTH)
 
     class Meta:
         ordering = ["api_key", "date", "path", "method"]
