@@ -20,6 +20,11 @@ PROPOSAL_ID = OpenApiParameter("proposal_id", OpenApiTypes.UUID, OpenApiParamete
 class ProposalChangesSerializer(ApiKeyUpdateSerializer):
     """The body of a proposal: the fields of a key PATCH that shadow mode can judge."""
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name in [name for name in self.fields if name not in shadow.PROPOSABLE]:
+            del self.fields[name]  # refused by name below; not offered in the schema
+
     def validate(self, attrs):
         attrs = super().validate(attrs)
         others = sorted(str(name) for name in self.initial_data if name not in shadow.PROPOSABLE)
