@@ -135,15 +135,15 @@ for t = base + 7, #ARGV do
         if rule == '' and count > tonumber(ARGV[a]) then rule = 'rate_limit' end
         a, c = a + 2, c + 1
       end
-      redis.call('HINCRBY', hash, 'j:' .. id, 1)
+      if redis.call('HINCRBY', hash, 'j:' .. id, 1) == 1 then touched = true end
       if admitted and rule ~= '' and rule ~= '-' then
         redis.call('HINCRBY', hash, 'r:' .. id, 1)
         redis.call('LPUSH', recent, table.concat(
           {id, ARGV[t + 2], ARGV[t + 3], ARGV[base + 4], rule, ARGV[base + 3]}, '\t'))
         redis.call('LTRIM', recent, 0, 999)
       end
-      touched = true
     end
+    -- Marked for the flush when something new came in since the last (which empties the hash).
     if touched then redis.call('SADD', KEYS[k + 2], ARGV[base + 1]) end
     break
   end

@@ -40,13 +40,7 @@ def shadow_for_request(principal: Principal, request) -> Shadow | None:
     compiled = _compiled(principal)
     if not compiled:
         return _route_only(method, path, route)
-    observed = _route_only(method, path, route)
-    return Shadow(
-        method,
-        path,
-        observed.observed if observed is not None else "",
-        judge(principal, compiled, method, path, client_ip(request), rules),
-    )
+    return _judged(principal, compiled, method, path, route, client_ip(request), rules)
 
 
 @lru_cache(maxsize=4096)
@@ -74,31 +68,53 @@ def shadow_for_verify(principal: Principal, *, method: str, path: str | None, ip
 MAX_VERDICTS = 4096  # per cached record: (method, path, ip) the key was judged for
 
 
+def _judged(principal, compiled, method, path, route, ip, rules) -> Shadow:
+    """``judge``'s answer as a ``Shadow``, remembered on the cached record.
+
+    The rules are decided once per (method, path, IP) for as long as the record is cached (a
+    change to the key or its proposals is a new record), and the answer is rebuilt once a
+    second (the proposals' windows move at most that often): a key's steady traffic pays a dict
+    lookup. Entries are replaced whole, so threads never see one half-built.
+    """
+    remembered = principal.derived.get("shadow_verdicts")
+    if remembered is None:
+        remembered = principal.derived["shadow_verdicts"] = {}
+    second = int(time.time())
+    entry = remembered.get((method, path, ip))
+    if entry is not None and entry[0] == second:
+        return entry[2]
+    if entry is not None:
+        decided = entry[1]
+    else:
+        decided = _decide(principal, compiled, method, path, ip, rules)
+        if len(remembered) >= MAX_VERDICTS:
+            remembered.clear()
+    observed = _route_only(method, path, route)
+    shadow = Shadow(
+        method,
+        path,
+        observed.observed if observed is not None else "",
+        _with_windows(compiled, decided, second),
+    )
+    remembered[(method, path, ip)] = (second, decided, shadow)
+    return shadow
+
+
 def judge(principal, compiled, method, path, ip, rules) -> tuple[ShadowJudged, ...]:
     """Each proposal's verdict: ``""`` admits, ``"-"`` the live rules refuse anyway, else a rule.
 
-    The rules are decided once per (method, path, IP) for as long as the record is cached (a
-    change to the key or its proposals is a new record), so a key's steady traffic pays a dict
-    lookup; a proposal's rate windows are left to the script, which counts them in the trip.
+    A proposal's rate windows are left to the script, which counts them in the same trip.
     """
-    verdicts = principal.derived.get("shadow_verdicts")
-    if verdicts is None:
-        verdicts = principal.derived["shadow_verdicts"] = {}
-    rules_of_proposals = verdicts.get((method, path, ip))
-    if rules_of_proposals is None:
-        if len(verdicts) >= MAX_VERDICTS:
-            verdicts.clear()
-        rules_of_proposals = verdicts[(method, path, ip)] = _decide(
-            principal, compiled, method, path, ip, rules
-        )
-    second = int(time.time())
+    decided = _decide(principal, compiled, method, path, ip, rules)
+    return _with_windows(compiled, decided, int(time.time()))
+
+
+def _with_windows(compiled, decided, second: int) -> tuple[ShadowJudged, ...]:
     return tuple(
         ShadowJudged(
             proposal_id, rule, _plan_at(bucket, windows, second).counters if windows else ()
         )
-        for (proposal_id, bucket, _, windows), rule in zip(
-            compiled, rules_of_proposals, strict=True
-        )
+        for (proposal_id, bucket, _, windows), rule in zip(compiled, decided, strict=True)
     )
 
 
