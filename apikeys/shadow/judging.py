@@ -23,7 +23,7 @@ from core.client_ip import client_ip
 from core.principal import Principal
 from identity.paths import InvalidPath, normalise_path
 from metering import policy
-from metering.backends import Shadow, ShadowJudged
+from metering.backends import MAX_ROUTES_PER_DAY, Shadow, ShadowJudged
 from metering.meter import _plan_at
 
 
@@ -37,10 +37,30 @@ def shadow_for_request(principal: Principal, request) -> Shadow | None:
     if target is None:
         return None
     method, path, route, rules = target
+    if not _first_today(principal, method, route):
+        route = ""  # already sent from this process today: the script need not look again
     compiled = _compiled(principal)
     if not compiled:
-        return _route_only(method, path, route)
+        return _route_only(method, path, route) if route else None
     return _judged(principal, compiled, method, path, route, client_ip(request), rules)
+
+
+def _first_today(principal: Principal, method: str, route: str) -> bool:
+    """Whether this process has not yet sent ``(method, route)`` for this key today.
+
+    Remembered on the cached record, so a key's steady traffic to known routes sends no route
+    at all and costs what it cost before routes were recorded. Best effort: a route whose trip
+    failed is sent again by another process, or tomorrow.
+    """
+    day = int(time.time()) // 86400
+    sent = principal.derived.get("routes_sent")
+    if sent is None or sent[0] != day:
+        sent = principal.derived["routes_sent"] = (day, set())
+    routes = sent[1]
+    if (method, route) in routes or len(routes) >= MAX_ROUTES_PER_DAY:
+        return False
+    routes.add((method, route))
+    return True
 
 
 @lru_cache(maxsize=4096)
@@ -82,21 +102,19 @@ def _judged(principal, compiled, method, path, route, ip, rules) -> Shadow:
     second = int(time.time())
     entry = remembered.get((method, path, ip))
     if entry is not None and entry[0] == second:
-        return entry[2]
-    if entry is not None:
-        decided = entry[1]
+        shadow = entry[2]
     else:
-        decided = _decide(principal, compiled, method, path, ip, rules)
-        if len(remembered) >= MAX_VERDICTS:
-            remembered.clear()
-    observed = _route_only(method, path, route)
-    shadow = Shadow(
-        method,
-        path,
-        observed.observed if observed is not None else "",
-        _with_windows(compiled, decided, second),
-    )
-    remembered[(method, path, ip)] = (second, decided, shadow)
+        if entry is not None:
+            decided = entry[1]
+        else:
+            decided = _decide(principal, compiled, method, path, ip, rules)
+            if len(remembered) >= MAX_VERDICTS:
+                remembered.clear()
+        shadow = Shadow(method, path, "", _with_windows(compiled, decided, second))
+        remembered[(method, path, ip)] = (second, decided, shadow)
+    observed = _route_only(method, path, route) if route else None
+    if observed is not None:  # the route's first request today: sent once, with the verdicts
+        return shadow._replace(observed=observed.observed)
     return shadow
 
 

@@ -256,6 +256,28 @@ def test_a_warm_request_with_an_active_proposal_makes_one_redis_round_trip(
     assert calls == ["EVALSHA"]
 
 
+def test_a_key_without_proposals_sends_a_known_route_once_a_day(user, monkeypatch):
+    from metering import backends
+
+    _, raw = make_api_key(user, scopes=["orders:read"])
+    client = key_client(raw)
+    check(client, ORDERS)  # the route's first request today: sent
+    backend = backends.active()
+    sent, count = [], backend.count
+
+    def counting(*args, **kwargs):
+        sent.append(kwargs.get("shadow"))
+        return count(*args, **kwargs)
+
+    monkeypatch.setattr(backend, "count", counting)
+
+    check(client, ORDERS)
+    check(client, WIDGETS)
+
+    assert sent[0] is None  # nothing rides the trip: it costs what it did before routes
+    assert sent[1].observed == f"GET {WIDGETS}"
+
+
 def test_a_new_proposal_is_judged_by_the_very_next_request_of_a_warm_key(user):
     api_key, raw = make_api_key(user, scopes=["orders:read", "widgets:read"])
     client = key_client(raw)
