@@ -18,7 +18,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 django.setup()
 
 from django.contrib.auth import get_user_model  # noqa: E402
-from django.test import RequestFactory  # noqa: E402
+from django.test import Client, RequestFactory  # noqa: E402
 
 from apikeys.authentication import authenticate_key  # noqa: E402
 from apikeys.services import api_key_create  # noqa: E402
@@ -28,10 +28,14 @@ BLOCKS, PER_BLOCK = 40, 250
 LIMITS = {"per_minute": 10**9, "per_hour": 10**9}
 
 
-def warm_key(user, name: str):
+def warm_key(user, name: str, *, whole_request: bool = False):
+    """A new key and a call that uses it: its authentication alone, or a whole request."""
     api_key, raw = api_key_create(
         user=user, created_by=user, name=name, key_type="production", rate_limit=LIMITS
     )
+    if whole_request:  # the WSGI application with every middleware, as the server runs it
+        client = Client(HTTP_AUTHORIZATION=f"Bearer {raw}", HTTP_HOST="127.0.0.1")
+        return api_key, lambda: client.get("/api/v1/auth/verify")
     request = RequestFactory().get("/api/v1/auth/verify", HTTP_AUTHORIZATION=f"Bearer {raw}")
     return api_key, lambda: authenticate_key(raw, request=request)
 
@@ -44,9 +48,15 @@ def block_seconds(call) -> float:
 
 
 def main() -> None:
+    for whole_request in (False, True):
+        print("whole requests (django.test.Client)" if whole_request else "authentication alone")
+        measure(whole_request=whole_request)
+
+
+def measure(*, whole_request: bool) -> None:
     user = get_user_model().objects.get(email="bench@example.com")
-    _, plain = warm_key(user, "shadow cost: plain")
-    shadowed, with_proposal = warm_key(user, "shadow cost: proposal")
+    _, plain = warm_key(user, "shadow cost: plain", whole_request=whole_request)
+    shadowed, with_proposal = warm_key(user, "shadow cost: proposal", whole_request=whole_request)
     proposal_create(
         api_key=shadowed,
         changes={
