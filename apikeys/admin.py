@@ -11,6 +11,7 @@ then makes the same call for real.
 """
 
 import datetime
+import json
 
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
@@ -29,8 +30,9 @@ from rest_framework.exceptions import APIException
 from apikeys import services
 from apikeys.admin_forms import ApiKeyAddForm, ApiKeyChangeForm, RotateForm, issue_refusal
 from apikeys.bootstrap import bootstrap_available
-from apikeys.models import ApiKey, InstallationState
+from apikeys.models import ApiKey, InstallationState, Proposal
 from apikeys.selectors import daily_usage
+from apikeys.shadow import proposals_fresh, shadow_flush_quietly
 from apikeys.views import key_status
 from core.admin import RevealOnceMixin
 from core.forms import error_messages
@@ -99,6 +101,44 @@ class StatusFilter(admin.SimpleListFilter):
             "expired": queryset.filter(expired, is_active=True, rotated=False),
             "rotated": queryset.filter(dead, rotated=True),
         }.get(self.value(), queryset)
+
+
+@admin.register(Proposal)
+class ProposalAdmin(admin.ModelAdmin):
+    """Read only, with the recent would-be refusals the inline leaves out."""
+
+    list_display = ["id", "api_key", "judged", "would_refuse", "created_at", "applied_at"]
+    list_select_related = ["api_key"]
+    search_fields = ["api_key__key_prefix", "api_key__name"]
+    readonly_fields = [
+        "id",
+        "api_key",
+        "changes",
+        "created_at",
+        "created_by",
+        "judged",
+        "would_refuse",
+        "recent",
+        "applied_at",
+        "spike_level",
+    ]
+
+    def get_object(self, request, object_id, from_field=None):
+        """The proposal with its buffered figures merged in, so the page shows them exact."""
+        proposal = super().get_object(request, object_id, from_field)
+        if proposal is not None:
+            shadow_flush_quietly(proposal.api_key_id)
+            proposal.refresh_from_db()
+        return proposal
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(ApiKey)
@@ -195,6 +235,7 @@ class ApiKeyAdmin(RevealOnceMixin, admin.ModelAdmin):
                 "Usage",
                 {"fields": ["last_used_at", "last_used_ip", "request_count", "daily_requests"]},
             ),
+            ("Shadow proposals", {"fields": ["proposals"]}),
         ]
 
     def get_readonly_fields(self, request, obj=None):
@@ -221,6 +262,28 @@ class ApiKeyAdmin(RevealOnceMixin, admin.ModelAdmin):
     def prefix(self, obj):
         """Whole and as typed: never capitalised, so what is copied here works in a command."""
         return format_html('<code class="kw-nowrap">{}</code>', obj.key_prefix)
+
+    @admin.display(description="proposals (read only; made and applied by the key's owner)")
+    def proposals(self, obj):
+        """Each proposal and its figures, linked to its read-only page with the recent list."""
+        rows = proposals_fresh(obj)
+        if not rows:
+            return "—"
+        return format_html_join(
+            "",
+            '<a href="{}">{}</a>: {} — would refuse {} of {} judged{}<br>',
+            (
+                (
+                    reverse("admin:apikeys_proposal_change", args=[p.pk]),
+                    str(p.pk)[:8],
+                    json.dumps(p.changes),
+                    p.would_refuse,
+                    p.judged,
+                    " (applied)" if p.applied_at else "",
+                )
+                for p in rows
+            ),
+        )
 
     @admin.display(description="owner · tenant", ordering="user__email")
     def owner_email(self, obj):

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from apikeys import api, secret_scanning_api, verify_api
+from apikeys import api, secret_scanning_api, shadow_api, verify_api
 
 # Listed first in ``config.urls``: the endpoints a gateway calls in front of every request.
 hot_urlpatterns = [
@@ -20,6 +20,26 @@ urlpatterns = [
     ),
     path("user/api-keys/<str:key_id>/rotate", api.ApiKeyRotateView.as_view(), name="apikey-rotate"),
     path("user/api-keys/<str:key_id>/usage", api.ApiKeyUsageView.as_view(), name="apikey-usage"),
+    path(
+        "user/api-keys/<str:key_id>/proposals",
+        shadow_api.ProposalListView.as_view(),
+        name="apikey-proposals",
+    ),
+    path(
+        "user/api-keys/<str:key_id>/proposals/<str:proposal_id>",
+        shadow_api.ProposalDetailView.as_view(),
+        name="apikey-proposal",
+    ),
+    path(
+        "user/api-keys/<str:key_id>/proposals/<str:proposal_id>/apply",
+        shadow_api.ProposalApplyView.as_view(),
+        name="apikey-proposal-apply",
+    ),
+    path(
+        "user/api-keys/<str:key_id>/suggestion",
+        shadow_api.SuggestionView.as_view(),
+        name="apikey-suggestion",
+    ),
     path("api-keys/info", api.ApiKeyInfoView.as_view(), name="apikey-info"),
     path("api-keys/bootstrap", api.BootstrapView.as_view(), name="apikey-bootstrap"),
     path(

@@ -19,6 +19,7 @@ from apikeys import crypto, known_keys
 from apikeys.canary import canary_touch_record
 from apikeys.models import KeyType
 from apikeys.selectors import api_key_get_for_authentication
+from apikeys.shadow import shadow_for_request
 from core.client_ip import client_ip
 from core.errors import BEARER_CHALLENGE
 from core.principal import AuthMethod, Principal
@@ -119,6 +120,9 @@ def authenticate_key(raw_key: str, *, request=None, presented_in=None) -> Princi
             request=request,
             on_unavailable=_record_use_directly,
             refuse=(lambda principal: refusal_before_use(principal, request)),
+            shadow_of=(
+                (lambda principal: shadow_for_request(principal, request)) if request else None
+            ),
         )
         if request is None and (refused := _refusal_of_key(principal)) is not None:
             raise refused

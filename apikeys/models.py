@@ -90,6 +90,15 @@ class ApiKey(models.Model):
     # grace early.
     expiry_warning_sent_at = models.DateTimeField(null=True, blank=True, editable=False)
     end_grace_when_idle_seconds = models.PositiveIntegerField(null=True, blank=True)
+    # The active proposals (``Proposal``), copied onto the row so that the one indexed probe
+    # that authenticates a key brings them too: judging them costs no query (apikeys.shadow).
+    # A database default too: a node still running the code before this column inserts keys.
+    shadow = models.JSONField(
+        default=list,
+        db_default=models.Value([], output_field=models.JSONField()),
+        blank=True,
+        editable=False,
+    )
 
     class Meta:
         ordering = ["-created_at", "id"]
@@ -196,3 +205,60 @@ class InstallationState(models.Model):
 
     def __str__(self):
         return f"keys ever issued: {self.keys_ever_issued}"
+
+
+class Proposal(models.Model):
+    """A change to a key run in report-only mode (SPEC §12 "Shadow restrictions").
+
+    ``changes`` holds any of ``scopes``, ``endpoints``, ``allowed_ips`` and ``rate_limit``, in the
+    form a key PATCH stores them. Requests are judged by it beside the live rules; ``judged``
+    and ``would_refuse`` are flushed here from the shared cache with usage (``metering.usage``),
+    and ``recent`` keeps the last would-be refusals, newest first. Applied, it stays as a record
+    and is no longer judged.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    api_key = models.ForeignKey(ApiKey, on_delete=models.CASCADE, related_name="proposals")
+    changes = models.JSONField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    judged = models.BigIntegerField(default=0)
+    would_refuse = models.BigIntegerField(default=0)
+    recent = models.JSONField(default=list, blank=True)  # [{method, path, ip, rule, at}]
+    applied_at = models.DateTimeField(null=True, blank=True)
+    spike_level = models.BigIntegerField(default=0)  # the last would-refuse threshold audited
+
+    class Meta:
+        ordering = ["-created_at", "id"]
+
+    def __str__(self):
+        return f"proposal {self.pk} for {self.api_key_id}"
+
+
+MAX_ROUTE_LENGTH = 512  # a longer route is not remembered
+
+
+class ApiKeyRoute(models.Model):
+    """A (method, route pattern) a key was seen calling on a UTC day: the least-privilege input.
+
+    Recorded in the shared cache by the per-request script and flushed with usage; at most
+    ``metering.backends.MAX_ROUTES_PER_DAY`` per key and day.
+    """
+
+    api_key = models.ForeignKey(ApiKey, on_delete=models.CASCADE, related_name="routes")
+    date = models.DateField()
+    method = models.CharField(max_length=8)
+    path = models.CharField(max_length=MAX_ROUTE_LENGTH)
+
+    class Meta:
+        ordering = ["api_key", "date", "path", "method"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["api_key", "date", "method", "path"], name="apikeys_route_unique"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.api_key_id} {self.date}: {self.method} {self.path}"

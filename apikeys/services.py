@@ -124,13 +124,39 @@ def api_key_update(
     expired key's expiry never changes: it stays expired (SPEC §9).
     """
     api_key = ApiKey.objects.select_for_update().get(pk=api_key.pk)
+    before = api_key_summary(api_key)
+    api_key_change(api_key, changes, actor=actor, creator=creator)
+    fields = [f for f in changes if f != CREDITS]
+    if CREDITS in changes:
+        fields += CREDIT_FIELDS
+        metering_credits.store(api_key)  # the live balance becomes the new one
+    api_key.save(update_fields=fields)
+    after = api_key_summary(api_key)
+    audit_record(
+        event_type="api_key.updated",
+        request=request,
+        actor=actor,
+        target=api_key,
+        tenant_id=api_key.tenant_id,
+        data={"changed": {k: after[k] for k in after if after[k] != before[k]}},
+    )
+    return api_key
+
+
+def api_key_change(
+    api_key: ApiKey, changes: dict, *, actor=None, creator: Principal | None = None
+) -> None:
+    """Set ``changes`` on ``api_key`` in memory, or raise the refusal a PATCH would get.
+
+    The rules of ``api_key_update`` without the save: a shadow proposal (``apikeys.shadow``) is
+    judged by them on a copy, so it is refused then rather than when it is applied.
+    """
     unknown = set(changes) - {*UPDATABLE_FIELDS, CREDITS}
     if unknown:
         raise ValidationError({field: ["This field cannot be changed."] for field in unknown})
     rules.check_escalation(creator, api_key)
     if "expires_at" in changes and api_key.is_expired():
         raise _expired("An expired key stays expired: its expiry cannot be changed.")
-    before = api_key_summary(api_key)
     was_full_access = api_key.full_access
     old_scopes, old_endpoints = list(api_key.scopes), list(api_key.endpoints)
     before_expiry = api_key.expires_at
@@ -163,21 +189,6 @@ def api_key_update(
         )
     rules.check_key(api_key, actor=actor or api_key.user, changed=set(changes))
     rules.check_escalation(creator, api_key)
-    fields = [f for f in changes if f != CREDITS]
-    if CREDITS in changes:
-        fields += CREDIT_FIELDS
-        metering_credits.store(api_key)  # the live balance becomes the new one
-    api_key.save(update_fields=fields)
-    after = api_key_summary(api_key)
-    audit_record(
-        event_type="api_key.updated",
-        request=request,
-        actor=actor,
-        target=api_key,
-        tenant_id=api_key.tenant_id,
-        data={"changed": {k: after[k] for k in after if after[k] != before[k]}},
-    )
-    return api_key
 
 
 def api_key_revoke(

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from apikeys import views
+from apikeys import shadow_views, views
 
 app_name = "apikeys"
 
@@ -15,4 +15,19 @@ urlpatterns = [
     path("keys/<uuid:key_id>/rotate", views.key_rotate, name="rotate"),
     path("keys/<uuid:key_id>/delete", views.key_delete, name="delete"),
     path("settings/api-keys", views.settings_redirect, name="settings"),
+    path(
+        "keys/<uuid:key_id>/proposals/suggest",
+        shadow_views.proposal_suggest,
+        name="proposal-suggest",
+    ),
+    path(
+        "keys/<uuid:key_id>/proposals/<uuid:proposal_id>/apply",
+        shadow_views.proposal_apply,
+        name="proposal-apply",
+    ),
+    path(
+        "keys/<uuid:key_id>/proposals/<uuid:proposal_id>/delete",
+        shadow_views.proposal_delete,
+        name="proposal-delete",
+    ),
 ]

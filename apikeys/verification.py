@@ -14,6 +14,7 @@ from apikeys.authentication import principal_for_key
 from apikeys.canary import canary_touch_record
 from apikeys.permissions import refusal, route_rules, route_view
 from apikeys.selectors import api_key_get_for_authentication
+from apikeys.shadow import shadow_for_verify
 from core.client_ip import client_ip
 from core.errors import BadRequest
 from core.principal import Principal
@@ -100,7 +101,8 @@ def verify_key(
     refused = ip_refusal(principal, ip) or _bound_elsewhere(api_key, tenant_id)
     if refused is not None:
         return Verdict(False, refused.code, refused.reason, api_key, api_key.tenant_id)
-    reading = _count_use(api_key, ip, cost)
+    shadow = shadow_for_verify(principal, method=method, path=path, ip=ip)
+    reading = _count_use(api_key, ip, cost, shadow)
     if reading is not None and reading.credits_exhausted:
         wait = credits.retry_after(reading.credits)
         return Verdict(
@@ -236,9 +238,9 @@ def _tenant_rule(principal, api_key, tenant_id, path) -> tuple[str, str] | None:
     return None
 
 
-def _count_use(api_key, ip, cost: int = 1):
+def _count_use(api_key, ip, cost: int = 1, shadow=None):
     try:
-        return take(policy.meter_for_key(api_key), ip=ip, cost=cost)
+        return take(policy.meter_for_key(api_key), ip=ip, cost=cost, shadow=shadow)
     except MeterUnavailable as exc:
         throttles.note_meter_unavailable(exc)
         usage_record_direct(api_key.pk, ip=ip)

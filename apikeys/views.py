@@ -26,6 +26,7 @@ from apikeys.forms import ApiKeyCreateForm, ApiKeyEditForm, RotateForm
 from apikeys.limits import key_create_limit
 from apikeys.models import ApiKey, ApiKeyDailyUsage
 from apikeys.selectors import api_key_fresh, api_key_get, api_key_list, daily_usage
+from apikeys.shadow_views import proposal_rows
 from audit.models import AuditEvent
 from core import usertime
 from core.errors import RateLimitExceeded, ServiceUnavailable
@@ -275,6 +276,7 @@ def key_detail(request, key_id):
             "audit_trail": audit_trail,
             "successor": successor,
             "credits": credits_state(api_key),
+            "proposals": proposal_rows(api_key),  # templates/apikeys/_proposals.html
         },
     )
 

@@ -108,6 +108,10 @@ def main() -> None:
     if args.stack in ("all", "postgres+redis") and not args.skip_nginx:
         nginx_auth_request(stacks["postgres+redis"], duration)
     print()
+    for name, rows in results.items():
+        if "key + proposal (Bearer)" in rows and "key (Bearer)" in rows:
+            share = paired_share(rows["key + proposal (Bearer)"], rows["key (Bearer)"])
+            print(f"{name}: key with an active proposal / the same key without: {share:.3f}")
     if args.skip_steps:
         return
     run_django_script("bench.steps", stacks["postgres+redis"], ["--smoke"] if args.smoke else [])
@@ -167,6 +171,9 @@ def keyward_server(extra_env: dict, root: Path = ROOT, only: tuple = ()) -> "Ser
             {**verifier, "Content-Type": "application/x-www-form-urlencoded"},
             f"token={creds['key']}",
         )
+    if "shadow_key" in creds:  # the same key as "key (Bearer)", with an active proposal
+        shadowed = {"Authorization": f"Bearer {creds['shadow_key']}"}
+        scenarios["key + proposal (Bearer)"] = ("/api/v1/auth/verify", shadowed)
     if only:
         scenarios = {label: scenarios[label] for label in only}
     return Server("config.wsgi", env, scenarios, root)

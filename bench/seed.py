@@ -19,6 +19,7 @@ from rest_framework_simplejwt.tokens import AccessToken  # noqa: E402
 
 from apikeys import crypto  # noqa: E402
 from apikeys.services import api_key_create  # noqa: E402
+from apikeys.shadow import proposal_create  # noqa: E402
 from tenants.services import tenant_create_personal  # noqa: E402
 
 INVENTED_KEYS = 2000  # a rotating set: each is presented again only after all the others
@@ -52,6 +53,23 @@ _, credits_key = api_key_create(
     rate_limit={"per_minute": 1_000_000_000, "per_hour": 1_000_000_000},
     credits={"remaining": 1_000_000_000_000},
 )
+# The same key with an active shadow proposal (SPEC §12): judged on every request, never refusing.
+shadowed, shadow_key = api_key_create(
+    user=user,
+    created_by=user,
+    name="bench shadow",
+    key_type="production",
+    rate_limit={"per_minute": 1_000_000_000, "per_hour": 1_000_000_000},
+)
+proposal_create(
+    api_key=shadowed,
+    changes={
+        "scopes": ["read:all"],
+        "allowed_ips": ["127.0.0.0/8"],
+        "rate_limit": {"per_minute": 999_999_999, "per_hour": 999_999_999},
+    },
+    actor=user,
+)
 client = Client()
 client.force_login(user)
 session = client.cookies["sessionid"].value
@@ -61,6 +79,7 @@ print(
         {
             "key": raw_key,
             "verifier_key": verifier_key,
+            "shadow_key": shadow_key,
             "jwt": str(AccessToken.for_user(user)),  # signed as KEYWARD_JWT_ALGORITHM says
             "session": session,
             "invented": invented,

@@ -370,6 +370,9 @@ KEYWARD_LOCAL_METRICS_ENABLED = env.bool("KEYWARD_LOCAL_METRICS_ENABLED", defaul
 # Every server process moves the usage buffer (Redis, or without it the process's own) into the
 # database every this many seconds (after a response, never in one), and on every read.
 KEYWARD_USAGE_FLUSH_SECONDS = env.int("KEYWARD_USAGE_FLUSH_SECONDS", default=10)
+# A shadow proposal's would-be refusals reaching this, then 10x, 100x… is an audit event
+# (``api_key.proposal_would_refuse_spike``, docs/apikeys.md); 0 turns it off.
+KEYWARD_PROPOSAL_SPIKE_THRESHOLD = env.int("KEYWARD_PROPOSAL_SPIKE_THRESHOLD", default=100)
 # How long a worker busy-polls for the reply of the per-request Redis script before it blocks on
 # the socket (core.fastpath.await_reply); 0, the default, blocks at once.
 KEYWARD_REDIS_POLL_MICROSECONDS = env.int("KEYWARD_REDIS_POLL_MICROSECONDS", default=0)

@@ -93,6 +93,40 @@ class CreditSpend(NamedTuple):
 CREDITS_TTL = 35 * 86_400  # an idle key's credits are re-seeded from the database after this
 
 
+class ShadowJudged(NamedTuple):
+    """One active proposal's verdict on a request, before the script adds its rate windows."""
+
+    proposal_id: str
+    rule: str  # "" passes; "-" the live rules refuse it anyway; else the rule that would refuse
+    counters: tuple[Counter, ...] = ()  # the proposal's own rate windows, counted, never enforced
+
+
+class Shadow(NamedTuple):
+    """What ``apikeys.shadow`` adds to a key's request: its route and its proposals' verdicts."""
+
+    method: str
+    path: str  # normalised: what a would-be refusal records
+    observed: str  # "GET /api/v1/…": the (method, route pattern) to remember today; "" none
+    proposals: tuple[ShadowJudged, ...] = ()
+
+
+@dataclass(slots=True)
+class ShadowPending:
+    """Shadow figures buffered for one key since the last flush."""
+
+    judged: dict[str, int] = field(default_factory=dict)  # proposal id -> n
+    refused: dict[str, int] = field(default_factory=dict)  # proposal id -> n
+    recent: list[str] = field(default_factory=list)  # newest first: "id\tmethod\tpath\tip…"
+    observed: set[str] = field(default_factory=set)  # "2026-11-22\tGET /api/v1/…"
+
+    def __bool__(self) -> bool:
+        return bool(self.judged or self.recent or self.observed)
+
+
+RECENT_MAX = 1000  # would-be refusals kept per key (SPEC §12)
+MAX_ROUTES_PER_DAY = 200  # distinct (method, route) remembered per key and UTC day
+SHADOW_TAG = "__shadow"  # where the shadow block's arguments start, whatever precedes them
+
 _COUNT_SCRIPT = """
 local n = tonumber(ARGV[1])
 local base = 2 * n + 1
@@ -163,6 +197,51 @@ if ARGV[base + 1] ~= '' then
   end
 end
 
+-- Shadow restrictions and observed routes (apikeys.shadow, SPEC §12): self-contained. Its
+-- ARGV start after the tag '__shadow', wherever that is: the KEYS index of its first key,
+-- method, path, the observed route ('' none), the per-day cap of routes, the proposal count,
+-- then per proposal its id, its rule ('' passes, '-' refused live anyway, else the rule that
+-- would refuse), its window count and per window limit, ttl. Its KEYS: the key's shadow hash,
+-- its recent list, the shadow dirty set, then each proposal's window counters (counted, never
+-- enforced). A request the live rules admit and a proposal refuses is a would-be refusal.
+for t = base + 7, #ARGV do
+  if ARGV[t] == '__shadow' then
+    local k = tonumber(ARGV[t + 1])
+    local hash, recent, touched = KEYS[k], KEYS[k + 1], false
+    local day = ARGV[base + 2]
+    if ARGV[t + 4] ~= '' then
+      local route = 'o:' .. string.sub(day, 3) .. '\t' .. ARGV[t + 4]
+      if redis.call('HEXISTS', hash, route) == 0
+          and tonumber(redis.call('HGET', hash, 'c:' .. day) or '0') < tonumber(ARGV[t + 5]) then
+        redis.call('HSET', hash, route, 1)
+        redis.call('HINCRBY', hash, 'c:' .. day, 1)
+        touched = true
+      end
+    end
+    local a, c = t + 7, k + 3
+    for p = 1, tonumber(ARGV[t + 6]) do
+      local id, rule, windows = ARGV[a], ARGV[a + 1], tonumber(ARGV[a + 2])
+      a = a + 3
+      for w = 1, windows do
+        local count = redis.call('INCR', KEYS[c])
+        if count == 1 then redis.call('EXPIRE', KEYS[c], tonumber(ARGV[a + 1])) end
+        if rule == '' and count > tonumber(ARGV[a]) then rule = 'rate_limit' end
+        a, c = a + 2, c + 1
+      end
+      if redis.call('HINCRBY', hash, 'j:' .. id, 1) == 1 then touched = true end
+      if admitted and rule ~= '' and rule ~= '-' then
+        redis.call('HINCRBY', hash, 'r:' .. id, 1)
+        redis.call('LPUSH', recent, table.concat(
+          {id, ARGV[t + 2], ARGV[t + 3], ARGV[base + 4], rule, ARGV[base + 3]}, '\t'))
+        redis.call('LTRIM', recent, 0, 999)
+      end
+    end
+    -- Marked for the flush when something new came in since the last (which empties the hash).
+    if touched then redis.call('SADD', KEYS[k + 2], ARGV[base + 1]) end
+    break
+  end
+end
+
 -- Credits, part 2 of 2: an admitted request spends its cost.
 if admitted and credits ~= nil and cost > 0 then
   credits = redis.call('HINCRBY', KEYS[n + 5], 'r', -cost)
@@ -197,6 +276,14 @@ _MARK_LISTED_SCRIPT = """
 if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HSET', KEYS[1], 'listed', '1') end
 """
 
+_SHADOW_TAKE_SCRIPT = """
+local fields = redis.call('HGETALL', KEYS[1])
+local recent = redis.call('LRANGE', KEYS[2], 0, -1)
+redis.call('DEL', KEYS[1], KEYS[2])
+redis.call('SREM', KEYS[3], ARGV[1])
+return {fields, recent}
+"""
+
 _TAKE_SCRIPT = """
 local fields = redis.call('HGETALL', KEYS[1])
 redis.call('DEL', KEYS[1])
@@ -226,11 +313,16 @@ class RedisBackend:
         self._take = self._client.register_script(_TAKE_SCRIPT)
         self._settle = self._client.register_script(_SETTLE_SCRIPT)
         self._mark_listed = self._client.register_script(_MARK_LISTED_SCRIPT)
+        self._shadow_take = self._client.register_script(_SHADOW_TAKE_SCRIPT)
         # Resolved once: going through the ``cache`` proxy costs a lookup per key per request;
         # and a counter's, a key's or a record's Redis name never changes, so it is built once.
         self._make_key = caches["default"].make_key
         self._dirty_set = self._make_key(DIRTY_SET)
+        self._shadow_dirty_set = self._make_key(SHADOW_DIRTY_SET)
         self._script_head = lru_cache(maxsize=16384)(self._script_head_of)
+        self._shadow_keys = lru_cache(maxsize=16384)(self._shadow_keys_of)
+        self._shadow_part = lru_cache(maxsize=16384)(self._shadow_part_of)
+        self._counter_name = lru_cache(maxsize=16384)(self._make_key)
         runner = fastpath.PublicScriptRunner if self._cluster else fastpath.script_runner
         self._run_count = runner(
             self._client,
@@ -252,11 +344,15 @@ class RedisBackend:
         credits: CreditSpend | None = None,
         tag=None,
         refused=False,
+        shadow: Shadow | None = None,
     ) -> Counted:
         """Count one request; ``counts`` is ``None`` when ``expected_generation`` is stale or
         the key's credits are exhausted (``credits.exhausted``).
 
         ``refused``: the key's own rules refused the call; it is recorded as refused, not used.
+        ``shadow``: the key's proposals' verdicts and route (``apikeys.shadow``), judged in the
+        same trip; not on a Cluster, whose one shadow dirty set lies in no trip's slot
+        (docs/deploy.md, *Topologies*).
         """
         if refused and self._cluster:
             # The refusal's trip is in the address's slot, not the key's buffer's: on a Cluster
@@ -269,15 +365,15 @@ class RedisBackend:
             if expected_generation and generation != expected_generation:
                 return Counted(None, generation)
             generation_of = None
-        result = self._run_count(
-            *self._script_head(
-                counters,
-                usage_key_id,
-                generation_of,
-                tally.key if tally else None,
-                credits.key_id if credits else None,
-                tag,
-            ),
+        head = self._script_head(
+            counters,
+            usage_key_id,
+            generation_of,
+            tally.key if tally else None,
+            credits.key_id if credits else None,
+            tag,
+        )
+        args = (
             usage_key_id or "",
             f"d:{_day(int(now) // 86400)}",
             int(now),
@@ -288,6 +384,19 @@ class RedisBackend:
             *(_credit_args(credits) if credits else _NO_CREDIT_ARGS),
             "r" if refused else "",
         )
+        if shadow is None or not usage_key_id or self._cluster:
+            result = self._run_count(*head, *args)
+        else:
+            numkeys = head[0]
+            keys, shadow_args = self._shadow_part(shadow, usage_key_id, numkeys + 1)
+            result = self._run_count(
+                numkeys + len(keys),
+                *head[1 : 1 + numkeys],
+                *keys,
+                *head[1 + numkeys :],
+                *args,
+                *shadow_args,
+            )
         if result[0] == b"stale":
             return Counted(None, _text(result[1]) or None)
         if result[0] == b"credits":
@@ -330,6 +439,54 @@ class RedisBackend:
         for counter in counters:
             limits += [counter.limit, counter.ttl]
         return (len(keys), *keys, *limits)
+
+    def _shadow_part_of(self, shadow: Shadow, key_id: str, first_key: int) -> tuple:
+        """The shadow block's KEYS and ARGV (see the script), its first key at ``first_key``.
+
+        Memoized: a key's requests to one route, with the same verdicts, send the same block.
+        """
+        keys = list(self._shadow_keys(key_id))
+        args = [
+            SHADOW_TAG,
+            first_key,
+            shadow.method,
+            shadow.path,
+            shadow.observed,
+            MAX_ROUTES_PER_DAY,
+            len(shadow.proposals),
+        ]
+        for judged in shadow.proposals:
+            args += [judged.proposal_id, judged.rule, len(judged.counters)]
+            for counter in judged.counters:
+                keys.append(self._counter_name(counter.key))
+                args += [counter.limit, counter.ttl]
+        return tuple(keys), tuple(args)
+
+    def _shadow_keys_of(self, key_id: str) -> tuple[str, str, str]:
+        return (
+            self._make_key(f"shadow:{key_id}"),
+            self._make_key(f"shadow:recent:{key_id}"),
+            self._shadow_dirty_set,
+        )
+
+    def shadow_dirty_ids(self) -> list[str]:
+        return [m.decode() for m in self._client.smembers(self._shadow_dirty_set)]
+
+    def shadow_take(self, key_id: str) -> ShadowPending:
+        fields, recent = self._shadow_take(keys=list(self._shadow_keys(key_id)), args=[key_id])
+        values = {_text(fields[i]): _text(fields[i + 1]) for i in range(0, len(fields), 2)}
+        return _shadow_from_fields(values, [_text(entry) for entry in recent])
+
+    def shadow_restore(self, key_id: str, pending: ShadowPending) -> None:
+        hash_key, recent_key, dirty = self._shadow_keys(key_id)
+        with self._client.pipeline(transaction=True) as pipe:
+            for field_name, n in _shadow_fields(pending).items():
+                pipe.hincrby(hash_key, field_name, n)
+            if pending.recent:
+                pipe.rpush(recent_key, *pending.recent)
+                pipe.ltrim(recent_key, 0, RECENT_MAX - 1)
+            pipe.sadd(dirty, key_id)
+            pipe.execute()
 
     def _credits_key(self, key_id: str, tag: str) -> str:
         """A key's credits, in the slot of its trips (``tag``: ``key:<hash>``, metering.keys);
@@ -484,6 +641,8 @@ class CacheBackend:
         self._usage: dict[str, Pending] = defaultdict(Pending)
         self._cache = caches["default"]
         self._credits_lock = threading.Lock()
+        self._shadow: dict[str, ShadowPending] = defaultdict(ShadowPending)
+        self._routes_today: dict[str, tuple[str, int]] = {}  # key id -> (day, routes added)
 
     def count(
         self,
@@ -498,6 +657,7 @@ class CacheBackend:
         credits: CreditSpend | None = None,
         tag=None,
         refused=False,
+        shadow: Shadow | None = None,
     ) -> Counted:
         cache = self._cache
         generation = cache.get(f"gen:{generation_of}") if generation_of else None
@@ -508,6 +668,7 @@ class CacheBackend:
             counts = [self._incr(counter.key, counter.ttl) for counter in counters]
             admitted = all(n <= c.limit for n, c in zip(counts, counters, strict=True))
             self._record_use(usage_key_id, admitted=admitted, refused=refused, ip=ip, now=now)
+            self._judge_shadow(usage_key_id, shadow, admitted, ip=ip, now=now)
             return Counted(counts, generation, tally_count)
         # Credits: exact within this process (its lock); a cache without scripts cannot make
         # them exact across processes, which is what Redis is for.
@@ -527,6 +688,7 @@ class CacheBackend:
                 state = state._replace(remaining=state.remaining - credits.cost)
                 cache.set(name, tuple(state[:2]), CREDITS_TTL)
         self._record_use(usage_key_id, admitted=admitted, refused=refused, ip=ip, now=now)
+        self._judge_shadow(usage_key_id, shadow, admitted, ip=ip, now=now)
         return Counted(counts, generation, tally_count, state)
 
     def _incr(self, key: str, ttl: int) -> int:
@@ -538,6 +700,59 @@ class CacheBackend:
         except ValueError:  # expired between add and incr
             cache.add(key, 1, ttl)
             return 1
+
+    def _count_counter(self, counter: Counter, now: float) -> int:
+        return self._incr(counter.key, counter.ttl)
+
+    def _judge_shadow(self, key_id, shadow: Shadow | None, admitted, *, ip, now) -> None:
+        if key_id and shadow is not None:
+            rules = [self._shadow_rule(judged, now) for judged in shadow.proposals]
+            with self._lock:
+                self._add_shadow(key_id, shadow, rules, admitted, ip=ip, now=now)
+
+    def _shadow_rule(self, judged: ShadowJudged, now: float) -> str:
+        """The proposal's rule after its own windows are counted (as the Redis script does)."""
+        rule = judged.rule
+        for counter in judged.counters:
+            if self._count_counter(counter, now) > counter.limit and rule == "":
+                rule = "rate_limit"
+        return rule
+
+    def _add_shadow(self, key_id, shadow: Shadow, rules, admitted, *, ip, now) -> None:
+        """The Redis script's shadow block, in memory (called under ``_lock``)."""
+        pending = self._shadow[key_id]
+        if shadow.observed:
+            day = _day(int(now) // 86400)
+            seen_day, added = self._routes_today.get(key_id, (day, 0))
+            added = added if seen_day == day else 0
+            route = f"{day}\t{shadow.observed}"
+            if route not in pending.observed and added < MAX_ROUTES_PER_DAY:
+                pending.observed.add(route)
+                self._routes_today[key_id] = (day, added + 1)
+        for judged, rule in zip(shadow.proposals, rules, strict=True):
+            pid = judged.proposal_id
+            pending.judged[pid] = pending.judged.get(pid, 0) + 1
+            if admitted and rule not in ("", "-"):
+                pending.refused[pid] = pending.refused.get(pid, 0) + 1
+                entry = "\t".join((pid, shadow.method, shadow.path, ip or "", rule, str(int(now))))
+                pending.recent.insert(0, entry)
+                del pending.recent[RECENT_MAX:]
+        if not pending:
+            del self._shadow[key_id]
+
+    def shadow_take(self, key_id: str) -> ShadowPending:
+        with self._lock:
+            return self._shadow.pop(key_id, None) or ShadowPending()
+
+    def shadow_restore(self, key_id: str, pending: ShadowPending) -> None:
+        with self._lock:
+            current = self._shadow[key_id]
+            for pid, n in pending.judged.items():
+                current.judged[pid] = current.judged.get(pid, 0) + n
+            for pid, n in pending.refused.items():
+                current.refused[pid] = current.refused.get(pid, 0) + n
+            current.recent = (current.recent + pending.recent)[:RECENT_MAX]
+            current.observed |= pending.observed
 
     def credits_peek(self, key_id: str, tag: str = "-") -> CreditState | None:
         held = self._cache.get(f"credits:{key_id}")
@@ -574,6 +789,10 @@ class CacheBackend:
     def usage_dirty_ids(self) -> list[str]:
         with self._lock:
             return list(self._usage)
+
+    def shadow_dirty_ids(self) -> list[str]:
+        with self._lock:
+            return list(self._shadow)
 
     def usage_take(self, key_id: str) -> Pending:
         with self._lock:
@@ -657,6 +876,7 @@ class MemoryBackend(CacheBackend):
         credits: CreditSpend | None = None,
         tag=None,  # a Cluster's hash slot: nothing to place here
         refused=False,
+        shadow: Shadow | None = None,
     ) -> Counted:
         with self._lock:
             generation = self._generation(generation_of) if generation_of else None
@@ -679,9 +899,15 @@ class MemoryBackend(CacheBackend):
             if state is not None and admitted and credits.cost:
                 state = state._replace(remaining=state.remaining - credits.cost)
                 self._credits[credits.key_id] = state
+            if usage_key_id and shadow is not None:
+                rules = [self._shadow_rule(judged, now) for judged in shadow.proposals]
+                self._add_shadow(usage_key_id, shadow, rules, admitted, ip=ip, now=now)
             if len(self._counters) > self._prune_at:
                 self._prune(now)
         return Counted(counts, generation, tally_count, state)
+
+    def _count_counter(self, counter: Counter, now: float) -> int:  # under ``_lock``
+        return self._incr(counter.key, counter.ttl, now)
 
     def _incr(self, key: str, ttl: int, now: float) -> int:  # under ``_lock``
         count, expires_at = self._counters.get(key, (0, 0.0))
@@ -833,6 +1059,7 @@ class ChangeFile:
         return fd
 
 
+SHADOW_DIRTY_SET = "shadow:dirty"
 DIRTY_SET = "usage:dirty"
 MARKER_PREFIX = "~"  # a generation held by a change that has not committed yet
 
@@ -942,3 +1169,23 @@ def _pending_from_fields(values: dict[str, str]) -> Pending:
         elif name == "ip":
             pending.last_ip = value or None
     return pending
+
+
+def _shadow_from_fields(values: dict[str, str], recent: list[str]) -> ShadowPending:
+    """The Redis hash's fields: ``j:<id>``, ``r:<id>`` counts, ``o:<day>\t<route>`` routes."""
+    pending = ShadowPending(recent=recent)
+    for name, value in values.items():
+        if name.startswith("j:"):
+            pending.judged[name[2:]] = int(value)
+        elif name.startswith("r:"):
+            pending.refused[name[2:]] = int(value)
+        elif name.startswith("o:"):
+            pending.observed.add(name[2:])
+    return pending
+
+
+def _shadow_fields(pending: ShadowPending) -> dict[str, int]:
+    fields = {f"j:{pid}": n for pid, n in pending.judged.items()}
+    fields.update({f"r:{pid}": n for pid, n in pending.refused.items()})
+    fields.update({f"o:{route}": 1 for route in pending.observed})
+    return fields

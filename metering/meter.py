@@ -120,6 +120,7 @@ def take(
     expected_generation: str | None = None,
     tally: Tally | None = None,
     cost: int = 1,
+    shadow: backends.Shadow | None = None,
 ) -> Reading:
     """Count one request under ``meter`` and return the verdict.
 
@@ -128,6 +129,8 @@ def take(
     ``tally`` is one more counter to increment in the same trip, whatever the verdict (the
     audit's refused keys); ``cost`` is what an admitted request spends of the key's credits.
     A key out of credits is refused (``credits_exhausted``) before anything is counted.
+    ``shadow`` (``apikeys.shadow``) rides the same trip: the key's route and its proposals'
+    verdicts.
     """
     now = time.time()
     tag = meter.tag or meter.bucket
@@ -145,6 +148,7 @@ def take(
             tally=tally,
             credits=spend,
             tag=tag,
+            shadow=shadow,
         )
     except CACHE_ERRORS as exc:
         raise MeterUnavailable(str(exc), maybe_counted=getattr(exc, "maybe_run", False)) from exc

@@ -49,7 +49,17 @@ def usage_flush(*, key_ids=None) -> int:
             logger.exception("usage flush failed for key %s; buffer restored", key_id)
             raise
         flushed += pending.count
+    if key_ids is None:  # a read flushes the figures it shows: usage here, shadow in its own
+        shadow_flush_dirty(backend)
     return flushed
+
+
+def shadow_flush_dirty(backend) -> None:
+    """Shadow figures and routes (``apikeys.shadow``) of every key with some, beside usage."""
+    from apikeys.shadow import shadow_flush  # apikeys reads metering: import at call time
+
+    for key_id in backend.shadow_dirty_ids():
+        shadow_flush(key_id)
 
 
 def usage_flush_quietly(*, key_ids) -> None:

@@ -100,12 +100,14 @@ def serve(
     request=None,
     on_unavailable: Callable[[object, str | None], None] | None = None,
     refuse: Callable[[object], Exception | None] | None = None,
+    shadow_of: Callable[[object], backends.Shadow | None] | None = None,
 ):
     """The verified record behind ``cache_key``, counting the request when there is one.
 
     ``load`` reads the record from the database and raises if the credential is no longer
     good; ``meter_of`` says how to count a request made with it; ``refuse`` returns the error
-    that refuses this request with this record, or ``None``, before anything is counted on it.
+    that refuses this request with this record, or ``None``, before anything is counted on it;
+    ``shadow_of`` what rides the counting trip beside it (``apikeys.shadow``), or ``None``.
     """
     entry = _entries.get(cache_key)
     ip = client_ip(request) if request is not None else None
@@ -126,7 +128,12 @@ def serve(
             forget(cache_key)
         else:
             try:
-                reading = take(entry.meter, ip=ip, expected_generation=entry.generation)
+                reading = take(
+                    entry.meter,
+                    ip=ip,
+                    expected_generation=entry.generation,
+                    shadow=shadow_of(entry.record) if shadow_of is not None else None,
+                )
             except MeterUnavailable as exc:
                 # Unconfirmed: not served from here. One failed trip per request is enough.
                 clear()
@@ -162,7 +169,9 @@ def serve(
                 ),
             )
         try:
-            reading = take(meter, ip=ip)
+            reading = take(
+                meter, ip=ip, shadow=shadow_of(record) if shadow_of is not None else None
+            )
         except MeterUnavailable as exc:
             clear()
             throttles.note_meter_unavailable(exc)

@@ -6,6 +6,7 @@ from django.utils import timezone
 
 from accounts.services import access_token_revocations_prune, refresh_tokens_prune
 from apikeys.services import api_key_prune_expired
+from apikeys.shadow import api_key_routes_prune
 from audit.services import audit_prune, audit_record
 from oauth.services import client_token_revocations_prune
 from tenants.services import invitation_prune_expired
@@ -42,6 +43,7 @@ class Command(BaseCommand):
         client_revocations = client_token_revocations_prune(before=now)
         invitations = invitation_prune_expired(before=now)
         events = audit_prune(before=now - timedelta(days=audit_days))
+        routes = api_key_routes_prune(today=now.date())
         audit_record(
             event_type="maintenance.pruned",
             data={
@@ -51,11 +53,12 @@ class Command(BaseCommand):
                 "access_token_revocations": revocations,
                 "client_token_revocations": client_revocations,
                 "invitations": invitations,
+                "api_key_routes": routes,
             },
         )
         self.stdout.write(
             f"pruned: {events} audit events, {keys} expired API keys, {tokens} refresh tokens, "
             f"{revocations} access-token revocations, "
             f"{client_revocations} client-token revocations, "
-            f"{invitations} expired invitations"
+            f"{invitations} expired invitations, {routes} key routes past the suggestion's reach"
         )
