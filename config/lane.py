@@ -40,6 +40,7 @@ from django.middleware.clickjacking import XFrameOptionsMiddleware
 from django.middleware.common import CommonMiddleware
 from django.middleware.security import SecurityMiddleware
 from django.urls import Resolver404, resolve
+from django.utils.cache import patch_vary_headers
 from django.utils.log import log_response
 from rest_framework import exceptions
 from rest_framework.response import Response
@@ -173,7 +174,12 @@ class Lane:
         self._common.process_response(request, response)
         self._security.process_response(request, response)
         if self._cors is not None:
-            self._cors.add_response_headers(request, response)
+            if "HTTP_ORIGIN" in request.META:
+                self._cors.add_response_headers(request, response)
+            elif self._cors.is_enabled(request):
+                # What add_response_headers does without an Origin, minus building the header
+                # map to find none (django-cors-headers: Vary on every CORS-enabled answer).
+                patch_vary_headers(response, ("origin",))
         reading = getattr(request, READING_ATTRIBUTE, None)
         if reading is not None and reading.policy:
             write_own_headers(response, reading.header_values())
