@@ -21,8 +21,9 @@ What it cannot answer identically it never starts on: another method, a query st
 fields, an ``ALLOWED_HOSTS`` miss, a plain-HTTP request that would be redirected. Those go to
 Django untouched, before anything is counted. ``KEYWARD_LANE = False`` turns the lane off, and
 it turns itself off (with a warning) when ``MIDDLEWARE`` is not the list it was written
-against, since a new middleware could change the answer. ``tests/lane/`` runs the endpoints'
-requests through both and compares status, headers and body.
+against, since a new middleware could change the answer, or when a setting makes Django's stack
+treat requests specially (``FORCE_SCRIPT_NAME``, ``DISALLOWED_USER_AGENTS``, ``PREPEND_WWW``).
+``tests/lane/`` runs the endpoints' requests through both and compares status, headers and body.
 """
 
 import io
@@ -108,8 +109,8 @@ class Lane:
         self.application = application
         if enabled is None:
             enabled = getattr(settings, "KEYWARD_LANE", True)
-        if enabled and tuple(settings.MIDDLEWARE) != MIDDLEWARE_KNOWN:
-            logger.warning("the WSGI lane is off: MIDDLEWARE differs from the list it knows")
+        if enabled and (unknown := _unknown_settings()):
+            logger.warning("the WSGI lane is off: %s", unknown)
             enabled = False
         self.endpoints = {}
         if enabled:
@@ -183,6 +184,17 @@ class Lane:
         reading = getattr(request, READING_ATTRIBUTE, None)
         if reading is not None and reading.policy:
             write_own_headers(response, reading.header_values())
+
+
+def _unknown_settings() -> str | None:
+    """Why the lane cannot promise Django's answer under these settings; ``None`` if it can."""
+    if tuple(settings.MIDDLEWARE) != MIDDLEWARE_KNOWN:
+        return "MIDDLEWARE differs from the list it knows"
+    if settings.FORCE_SCRIPT_NAME is not None:
+        return "FORCE_SCRIPT_NAME is set"
+    if settings.DISALLOWED_USER_AGENTS or settings.PREPEND_WWW:
+        return "DISALLOWED_USER_AGENTS or PREPEND_WWW: CommonMiddleware may refuse or redirect"
+    return None
 
 
 def _route_of(endpoint: Endpoint) -> str | None:

@@ -327,6 +327,19 @@ def test_lane_stands_aside_for_a_middleware_list_it_does_not_know(settings):
     assert not Lane(WSGIHandler()).enabled
 
 
+@pytest.mark.parametrize(
+    "setting",
+    [
+        {"FORCE_SCRIPT_NAME": "/auth"},
+        {"DISALLOWED_USER_AGENTS": [re.compile("curl")]},
+        {"PREPEND_WWW": True},
+    ],
+)
+def test_lane_stands_aside_under_settings_that_change_djangos_answer(setting):
+    with override_settings(**setting):
+        assert not Lane(WSGIHandler()).enabled
+
+
 def test_lane_is_on_with_the_projects_settings():
     assert Lane(WSGIHandler()).enabled
 
