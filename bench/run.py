@@ -233,8 +233,7 @@ def nginx_auth_request(stack_env: dict, duration: int, *, workers: int, threads:
     Keyward runs as ``workers`` processes of ``threads`` threads (by default as docs/deploy.md
     deploys it: 4 workers, 2 threads each), on PostgreSQL + Redis; the two fronts are measured
     interleaved, best of the rounds. Prints the share of the upstream's throughput kept behind
-    Keyward and
-    the latency it adds.
+    Keyward and the latency it adds.
     """
     env = server_env({**stack_env, "DATABASE_URL": f"{PG}/keyward_bench_nginx"})
     recreate_database("keyward_bench_nginx")
