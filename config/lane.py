@@ -22,7 +22,8 @@ fields, an ``ALLOWED_HOSTS`` miss, a plain-HTTP request that would be redirected
 Django untouched, before anything is counted. ``KEYWARD_LANE = False`` turns the lane off, and
 it turns itself off (with a warning) when ``MIDDLEWARE`` is not the list it was written
 against, since a new middleware could change the answer, or when a setting makes Django's stack
-treat requests specially (``FORCE_SCRIPT_NAME``, ``DISALLOWED_USER_AGENTS``, ``PREPEND_WWW``).
+treat requests specially (``FORCE_SCRIPT_NAME``, ``ATOMIC_REQUESTS``, ``DISALLOWED_USER_AGENTS``,
+``PREPEND_WWW``).
 ``tests/lane/`` runs the endpoints' requests through both and compares status, headers and body.
 """
 
@@ -192,6 +193,8 @@ def _unknown_settings() -> str | None:
         return "MIDDLEWARE differs from the list it knows"
     if settings.FORCE_SCRIPT_NAME is not None:
         return "FORCE_SCRIPT_NAME is set"
+    if any(database.get("ATOMIC_REQUESTS") for database in settings.DATABASES.values()):
+        return "ATOMIC_REQUESTS: Django wraps each view in a transaction"
     if settings.DISALLOWED_USER_AGENTS or settings.PREPEND_WWW:
         return "DISALLOWED_USER_AGENTS or PREPEND_WWW: CommonMiddleware may refuse or redirect"
     return None

@@ -340,6 +340,14 @@ def test_lane_stands_aside_under_settings_that_change_djangos_answer(setting):
         assert not Lane(WSGIHandler()).enabled
 
 
+def test_lane_stands_aside_when_each_request_is_a_transaction(settings):
+    settings.DATABASES = {
+        name: {**database, "ATOMIC_REQUESTS": True} for name, database in settings.DATABASES.items()
+    }
+
+    assert not Lane(WSGIHandler()).enabled
+
+
 def test_lane_is_on_with_the_projects_settings():
     assert Lane(WSGIHandler()).enabled
 
