@@ -51,6 +51,13 @@ def main() -> None:
     parser.add_argument("--skip-peers", action="store_true")
     parser.add_argument("--skip-steps", action="store_true", help="no in-process step costs")
     parser.add_argument("--skip-nginx", action="store_true", help="no nginx auth_request scenario")
+    parser.add_argument("--only-nginx", action="store_true", help="only the nginx scenario")
+    parser.add_argument(
+        "--nginx-keyward",
+        default="4x2",
+        metavar="WORKERSxTHREADS",
+        help="Keyward's gunicorn behind nginx (default 4x2, as docs/deploy.md deploys it)",
+    )
     parser.add_argument(
         "--baseline",
         metavar="REV",
@@ -68,6 +75,10 @@ def main() -> None:
         "embedded": {"DATABASE_URL": f"sqlite:///{ROOT / 'var' / 'bench.sqlite3'}"},
     }
     results = {}
+    workers, threads = (int(n) for n in args.nginx_keyward.split("x"))
+    if args.only_nginx:
+        nginx_auth_request(stacks["postgres+redis"], duration, workers=workers, threads=threads)
+        return
     if args.stack in ("all", "postgres+redis"):
         # Keyward on PostgreSQL and the peers are served side by side and their runs
         # interleaved, so that "the same run" means the same minutes of a shared machine.
@@ -106,7 +117,7 @@ def main() -> None:
         results.update(topology_rounds(args.stack, stacks["postgres+redis"], duration))
     print_table(results)
     if args.stack in ("all", "postgres+redis") and not args.skip_nginx:
-        nginx_auth_request(stacks["postgres+redis"], duration)
+        nginx_auth_request(stacks["postgres+redis"], duration, workers=workers, threads=threads)
     print()
     for name, rows in results.items():
         if "key + proposal (Bearer)" in rows and "key (Bearer)" in rows:
@@ -232,12 +243,13 @@ http {{
 """
 
 
-def nginx_auth_request(stack_env: dict, duration: int) -> None:
+def nginx_auth_request(stack_env: dict, duration: int, *, workers: int, threads: int) -> None:
     """nginx → a static upstream, without and with ``auth_request`` to Keyward, at c16.
 
-    Keyward runs as docs/deploy.md deploys it (4 workers, 2 threads each), on PostgreSQL + Redis;
-    the two fronts are measured interleaved, best of the rounds. Prints the share of the
-    upstream's throughput kept behind Keyward and the latency it adds.
+    Keyward runs as ``workers`` processes of ``threads`` threads (by default as docs/deploy.md
+    deploys it: 4 workers, 2 threads each), on PostgreSQL + Redis; the two fronts are measured
+    interleaved, best of the rounds. Prints the share of the upstream's throughput kept behind
+    Keyward and the latency it adds.
     """
     env = server_env({**stack_env, "DATABASE_URL": f"{PG}/keyward_bench_nginx"})
     recreate_database("keyward_bench_nginx")
@@ -255,7 +267,7 @@ def nginx_auth_request(stack_env: dict, duration: int) -> None:
         conf = Path(tmp) / "nginx.conf"
         conf.write_text(NGINX_CONF.format(tmp=tmp, **ports))
         stack.enter_context(
-            gunicorn("config.wsgi", env, port=ports["keyward"], workers=4, threads=2)
+            gunicorn("config.wsgi", env, port=ports["keyward"], workers=workers, threads=threads)
         )
         nginx = subprocess.Popen(
             ["nginx", "-p", tmp, "-c", str(conf), "-g", "daemon off;"], cwd=tmp
@@ -271,7 +283,10 @@ def nginx_auth_request(stack_env: dict, duration: int) -> None:
                 )
     plain = max(runs["plain"], key=lambda run: run["rps"])
     guarded = max(runs["guarded"], key=lambda run: run["rps"])
-    print(f"\n## nginx auth_request (wrk -t1 -c{NGINX_CONNECTIONS}; best of {ROUNDS} runs)")
+    print(
+        f"\n## nginx auth_request (Keyward {workers} workers x {threads} threads;"
+        f" wrk -t1 -c{NGINX_CONNECTIONS}; best of {ROUNDS} runs)"
+    )
     print(f"{'front':28} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8}")
     for label, row in (("nginx → static", plain), ("same behind auth_request", guarded)):
         print(

@@ -96,6 +96,8 @@ def main() -> None:
         per_call_us(lambda: api_key_get_for_authentication(raw_key), repeat=repeat // 5),
     )
 
+    lane_against_django(raw_key, user, repeat)
+
     print("\n## Lookup cost by number of keys (one indexed probe on the keyed hash)")
     print(f"{'keys in the table':52} {'p50 us':>9} {'p99 us':>9}")
     for size in sizes:
@@ -114,6 +116,84 @@ def main() -> None:
     login = per_call_us(lambda: check_password("correct horse battery staple", encoded), repeat=20)
     report("check_password", login)
     print(f"{'logins per second per core (Keycloak: ~15 at its default)':52} {1e6 / login[0]:9.1f}")
+
+
+def lane_against_django(raw_key: str, user, repeat: int) -> None:
+    """One whole request as the WSGI server hands it over: health through Django's stack, and
+    auth/check and keys/verify through the WSGI lane (``config.lane``) and through Django."""
+    import io
+    import json
+    import sys
+
+    from django.core.handlers.wsgi import WSGIHandler
+
+    from config.lane import Lane
+
+    django_app = WSGIHandler()
+    lane = Lane(django_app)
+    _, verifier = api_key_create(
+        user=user,
+        created_by=user,
+        name="steps verifier",
+        key_type="production",
+        scopes=["keys:verify"],
+        rate_limit={"per_minute": 10**9, "per_hour": 10**9},
+    )
+    body = json.dumps({"key": raw_key, "method": "GET", "path": "/api/v1/health"}).encode()
+
+    def environ(method, path, data=b"", **headers):
+        return {
+            "REQUEST_METHOD": method,
+            "PATH_INFO": path,
+            "SCRIPT_NAME": "",
+            "QUERY_STRING": "",
+            "SERVER_NAME": "127.0.0.1",
+            "SERVER_PORT": "80",
+            "SERVER_PROTOCOL": "HTTP/1.1",
+            "REMOTE_ADDR": "127.0.0.1",
+            "HTTP_HOST": "127.0.0.1",
+            "wsgi.input": io.BytesIO(data),
+            "wsgi.url_scheme": "http",
+            "wsgi.errors": sys.stderr,
+            "wsgi.multithread": False,
+            "wsgi.multiprocess": True,
+            "wsgi.run_once": False,
+            **({"CONTENT_LENGTH": str(len(data))} if data else {}),
+            **headers,
+        }
+
+    requests = {
+        "health": lambda: environ("GET", "/api/v1/health"),
+        "auth/check": lambda: environ(
+            "GET",
+            "/api/v1/auth/check",
+            HTTP_X_API_KEY=raw_key,
+            HTTP_X_ORIGINAL_METHOD="GET",
+            HTTP_X_ORIGINAL_URI="/api/v1/health",
+        ),
+        "keys/verify": lambda: environ(
+            "POST",
+            "/api/v1/keys/verify",
+            body,
+            CONTENT_TYPE="application/json",
+            HTTP_X_API_KEY=verifier,
+        ),
+    }
+
+    def served(app, make):
+        body = app(make(), lambda status, headers, exc_info=None: None)
+        b"".join(body)
+        body.close()
+
+    print("\n## One whole request in process: the WSGI lane and Django's stack")
+    print(f"{'request':52} {'p50 us':>9} {'p99 us':>9}")
+    for label, make in requests.items():
+        for name, app in (("lane", lane), ("Django", django_app)):
+            if label == "health" and name == "lane":
+                continue  # the lane passes health on to Django
+            served(app, make)  # warm
+            figures = per_call_us(lambda app=app, make=make: served(app, make), repeat=repeat)
+            report(f"{label} through {name}", figures)
 
 
 def refuse(raw_key: str, request) -> None:

@@ -21,8 +21,10 @@ What it cannot answer identically it never starts on: another method, a query st
 fields, an ``ALLOWED_HOSTS`` miss, a plain-HTTP request that would be redirected. Those go to
 Django untouched, before anything is counted. ``KEYWARD_LANE = False`` turns the lane off, and
 it turns itself off (with a warning) when ``MIDDLEWARE`` is not the list it was written
-against, since a new middleware could change the answer. ``tests/lane/`` runs the endpoints'
-requests through both and compares status, headers and body.
+against, since a new middleware could change the answer, or when a setting makes Django's stack
+treat requests specially (``FORCE_SCRIPT_NAME``, ``ATOMIC_REQUESTS``, ``DISALLOWED_USER_AGENTS``,
+``PREPEND_WWW``).
+``tests/lane/`` runs the endpoints' requests through both and compares status, headers and body.
 """
 
 import io
@@ -40,6 +42,7 @@ from django.middleware.clickjacking import XFrameOptionsMiddleware
 from django.middleware.common import CommonMiddleware
 from django.middleware.security import SecurityMiddleware
 from django.urls import Resolver404, resolve
+from django.utils.cache import patch_vary_headers
 from django.utils.log import log_response
 from rest_framework import exceptions
 from rest_framework.response import Response
@@ -107,8 +110,8 @@ class Lane:
         self.application = application
         if enabled is None:
             enabled = getattr(settings, "KEYWARD_LANE", True)
-        if enabled and tuple(settings.MIDDLEWARE) != MIDDLEWARE_KNOWN:
-            logger.warning("the WSGI lane is off: MIDDLEWARE differs from the list it knows")
+        if enabled and (unknown := _unknown_settings()):
+            logger.warning("the WSGI lane is off: %s", unknown)
             enabled = False
         self.endpoints = {}
         if enabled:
@@ -173,10 +176,28 @@ class Lane:
         self._common.process_response(request, response)
         self._security.process_response(request, response)
         if self._cors is not None:
-            self._cors.add_response_headers(request, response)
+            if "HTTP_ORIGIN" in request.META:
+                self._cors.add_response_headers(request, response)
+            elif self._cors.is_enabled(request):
+                # What add_response_headers does without an Origin, minus building the header
+                # map to find none (django-cors-headers: Vary on every CORS-enabled answer).
+                patch_vary_headers(response, ("origin",))
         reading = getattr(request, READING_ATTRIBUTE, None)
         if reading is not None and reading.policy:
             write_own_headers(response, reading.header_values())
+
+
+def _unknown_settings() -> str | None:
+    """Why the lane cannot promise Django's answer under these settings; ``None`` if it can."""
+    if tuple(settings.MIDDLEWARE) != MIDDLEWARE_KNOWN:
+        return "MIDDLEWARE differs from the list it knows"
+    if settings.FORCE_SCRIPT_NAME is not None:
+        return "FORCE_SCRIPT_NAME is set"
+    if any(database.get("ATOMIC_REQUESTS") for database in settings.DATABASES.values()):
+        return "ATOMIC_REQUESTS: Django wraps each view in a transaction"
+    if settings.DISALLOWED_USER_AGENTS or settings.PREPEND_WWW:
+        return "DISALLOWED_USER_AGENTS or PREPEND_WWW: CommonMiddleware may refuse or redirect"
+    return None
 
 
 def _route_of(endpoint: Endpoint) -> str | None:

@@ -20,6 +20,7 @@ __all__ = [
     "Credential",
     "CredentialRefused",
     "Presented",
+    "basic_pair",
     "bearer_value",
     "looks_like_jwt",
     "parse_authorization",
@@ -120,18 +121,30 @@ def presented_scheme(x_api_key: str | None, authorization: str | None) -> str | 
     return API_KEY
 
 
-def _key_from_basic(encoded: str) -> str:
+def basic_pair(authorization: str) -> tuple[str, str] | None:
+    """``(user, password)`` of a ``Basic base64(user:password)`` header; ``None`` when the
+    value holds no ``:``. Raises ``CredentialRefused`` when it is not a well-formed Basic
+    header. Both Basic forms read it: ``apikey:<key>`` here, and a service client's
+    ``client_id:client_secret`` at the OAuth endpoints (``oauth.protocol``)."""
+    parts = authorization.split()
+    if len(parts) != 2 or parts[0].lower() != "basic":
+        raise CredentialRefused("invalid_credentials", "Malformed Basic Authorization header.")
     try:
         # What ``base64.b64decode(encoded, validate=True)`` accepts, without its regex check
         # and two Python frames on every Basic request.
-        decoded = binascii.a2b_base64(encoded, strict_mode=True).decode("utf-8")
+        decoded = binascii.a2b_base64(parts[1], strict_mode=True).decode("utf-8")
     except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
         raise CredentialRefused(
             "invalid_credentials", "Malformed Basic Authorization header."
         ) from exc
-    username, sep, password = decoded.partition(":")
-    if not sep or username != "apikey":
+    user, sep, password = decoded.partition(":")
+    return (user, password) if sep else None
+
+
+def _key_from_basic(encoded: str) -> str:
+    pair = basic_pair(f"Basic {encoded}")
+    if pair is None or pair[0] != "apikey":
         raise CredentialRefused(
             "invalid_credentials", 'Basic authentication takes the username "apikey" and a key.'
         )
-    return password
+    return pair[1]

@@ -8,13 +8,12 @@ at all, or a Basic header that cannot be read, is ``invalid_client``. Nothing he
 the database.
 """
 
-import base64
-import binascii
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, unquote_plus
 
 from django.core.exceptions import RequestDataTooBig
 
+from identity import credentials
 from oauth.selectors import parse_client_id
 
 FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
@@ -140,12 +139,11 @@ def endpoint_request_parse(request) -> tuple[dict[str, str], ClientCredentials |
 
 def is_api_key_basic(authorization: str) -> bool:
     """``Basic base64("apikey:<key>")`` presents an API key (SPEC §3), not a client."""
-    parts = authorization.split()
     try:
-        decoded = base64.b64decode(parts[1].encode("ascii"), validate=True)
-    except (IndexError, binascii.Error, UnicodeError, ValueError):
+        pair = credentials.basic_pair(authorization)
+    except credentials.CredentialRefused:
         return False
-    return decoded.startswith(b"apikey:")
+    return pair is not None and pair[0] == "apikey"
 
 
 def requested_scopes(scope: str | None) -> list[str] | None:
@@ -208,17 +206,14 @@ def _basic_credentials(authorization: str) -> tuple[str, str]:
     Any failure is ``invalid_client`` (401): RFC 6749 §5.2 requires a 401 with a challenge
     whenever the client tried to authenticate through the ``Authorization`` header.
     """
-    parts = authorization.split()
-    if parts[0].lower() != "basic":
+    if authorization.split()[0].lower() != "basic":
         raise invalid_client("Client authentication must use HTTP Basic or the form fields.")
-    if len(parts) != 2:
-        raise invalid_client("Malformed Basic Authorization header.")
     try:
-        decoded = base64.b64decode(parts[1].encode("ascii"), validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeError, ValueError) as exc:
-        raise invalid_client("Malformed Basic Authorization header.") from exc
-    raw_id, sep, raw_secret = decoded.partition(":")
-    if not sep or not raw_id:
+        pair = credentials.basic_pair(authorization)
+    except credentials.CredentialRefused as exc:
+        raise invalid_client(exc.detail) from exc
+    if pair is None or not pair[0]:
         raise invalid_client("Basic credentials must be client_id:client_secret.")
+    raw_id, raw_secret = pair
     # RFC 6749 §2.3.1: each part is form-urlencoded before it is joined and base64-encoded.
     return unquote_plus(raw_id), unquote_plus(raw_secret)

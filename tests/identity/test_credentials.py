@@ -9,6 +9,7 @@ from identity.credentials import (
     JWT,
     Credential,
     CredentialRefused,
+    basic_pair,
     bearer_value,
     parse_authorization,
     presented,
@@ -82,3 +83,10 @@ def test_bearer_value_reads_only_a_well_formed_bearer_header():
     assert bearer_value(f"Bearer {TOKEN}") == TOKEN
     assert bearer_value(KEY) is None
     assert bearer_value(None) is None
+
+
+def test_basic_pair_reads_both_basic_forms_and_refuses_a_malformed_one():
+    assert basic_pair(basic("client-1:s3cret:with:colons")) == ("client-1", "s3cret:with:colons")
+    assert basic_pair(basic("no-colon")) is None
+    with pytest.raises(CredentialRefused):
+        basic_pair("Basic not-base64!")

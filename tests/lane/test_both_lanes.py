@@ -327,6 +327,28 @@ def test_lane_stands_aside_for_a_middleware_list_it_does_not_know(settings):
     assert not Lane(WSGIHandler()).enabled
 
 
+@pytest.mark.parametrize(
+    "setting",
+    [
+        {"FORCE_SCRIPT_NAME": "/auth"},
+        {"DISALLOWED_USER_AGENTS": [re.compile("curl")]},
+        {"PREPEND_WWW": True},
+    ],
+)
+def test_lane_stands_aside_under_settings_that_change_djangos_answer(setting):
+    with override_settings(**setting):
+        assert not Lane(WSGIHandler()).enabled
+
+
+def test_lane_stands_aside_when_each_request_is_a_transaction(monkeypatch):
+    from django.conf import settings
+
+    # The one key the lane reads, set on the live dict: overriding DATABASES would warn.
+    monkeypatch.setitem(settings.DATABASES["default"], "ATOMIC_REQUESTS", True)
+
+    assert not Lane(WSGIHandler()).enabled
+
+
 def test_lane_is_on_with_the_projects_settings():
     assert Lane(WSGIHandler()).enabled
 
