@@ -16,15 +16,15 @@ the security headers, CORS, the rate-limit headers), the Prometheus metrics, Dja
 log and its ``request_started`` / ``request_finished`` signals.
 
 What it cannot answer identically it never starts on: another method, a query string, a
-``SCRIPT_NAME``, a session cookie, an ``Accept`` other than JSON, a missing or non-key credential
-(JWT, client token, two credentials), a body that is not a small JSON object of the known
-fields, an ``ALLOWED_HOSTS`` miss, a plain-HTTP request that would be redirected. Those go to
-Django untouched, before anything is counted. ``KEYWARD_LANE = False`` turns the lane off, and
-it turns itself off (with a warning) when ``MIDDLEWARE`` is not the list it was written
-against, since a new middleware could change the answer, or when a setting makes Django's stack
-treat requests specially (``FORCE_SCRIPT_NAME``, ``ATOMIC_REQUESTS``, ``DISALLOWED_USER_AGENTS``,
-``PREPEND_WWW``).
-``tests/lane/`` runs the endpoints' requests through both and compares status, headers and body.
+``SCRIPT_NAME``, a session cookie or a malformed CSRF cookie, an ``Accept`` other than JSON, a
+missing or non-key credential (JWT, client token, two credentials), a body that is not a small
+JSON object of the known fields, an ``ALLOWED_HOSTS`` miss, a plain-HTTP request that would be
+redirected. Those go to Django untouched, before anything is counted. ``KEYWARD_LANE = False``
+turns the lane off, and it turns itself off (with a warning) when ``MIDDLEWARE`` is not the
+list it was written against, since a new middleware could change the answer, or when a setting
+makes Django's stack treat requests specially (``FORCE_SCRIPT_NAME``, ``ATOMIC_REQUESTS``,
+``CSRF_USE_SESSIONS``, ``DISALLOWED_USER_AGENTS``, ``PREPEND_WWW``). ``tests/lane/`` runs the
+endpoints' requests through both and compares status, headers and body.
 """
 
 import io
@@ -40,6 +40,7 @@ from django.core.handlers.exception import response_for_exception
 from django.core.handlers.wsgi import WSGIHandler, WSGIRequest
 from django.middleware.clickjacking import XFrameOptionsMiddleware
 from django.middleware.common import CommonMiddleware
+from django.middleware.csrf import CSRF_ALLOWED_CHARS, CSRF_SECRET_LENGTH, CSRF_TOKEN_LENGTH
 from django.middleware.security import SecurityMiddleware
 from django.urls import Resolver404, resolve
 from django.utils.cache import patch_vary_headers
@@ -195,6 +196,8 @@ def _unknown_settings() -> str | None:
         return "FORCE_SCRIPT_NAME is set"
     if any(database.get("ATOMIC_REQUESTS") for database in settings.DATABASES.values()):
         return "ATOMIC_REQUESTS: Django wraps each view in a transaction"
+    if settings.CSRF_USE_SESSIONS:
+        return "CSRF_USE_SESSIONS: the CSRF middleware opens every request's session"
     if settings.DISALLOWED_USER_AGENTS or settings.PREPEND_WWW:
         return "DISALLOWED_USER_AGENTS or PREPEND_WWW: CommonMiddleware may refuse or redirect"
     return None
@@ -221,8 +224,12 @@ def _cors_middleware():
 
 def _may_answer(request) -> bool:
     """What the lane checks before it starts: anything Django would treat specially."""
-    if settings.SESSION_COOKIE_NAME in request.COOKIES:
+    cookies = request.COOKIES
+    if settings.SESSION_COOKIE_NAME in cookies:
         return False  # the session middleware may answer with a cookie
+    csrf_cookie = cookies.get(settings.CSRF_COOKIE_NAME)
+    if csrf_cookie is not None and not _well_formed_csrf_cookie(csrf_cookie):
+        return False  # the CSRF middleware answers a malformed one with a new cookie
     if settings.SECURE_SSL_REDIRECT and not request.is_secure():
         return False  # the security middleware redirects
     try:
@@ -230,6 +237,14 @@ def _may_answer(request) -> bool:
     except DisallowedHost:
         return False
     return True
+
+
+def _well_formed_csrf_cookie(value: str) -> bool:
+    """What Django's CSRF middleware accepts as it is (a secret, or an older masked token)."""
+    return len(value) in (CSRF_SECRET_LENGTH, CSRF_TOKEN_LENGTH) and _CSRF_CHARS.issuperset(value)
+
+
+_CSRF_CHARS = frozenset(CSRF_ALLOWED_CHARS)
 
 
 def _key_of(request) -> str | None:

@@ -298,6 +298,26 @@ def test_check_with_a_session_cookie_or_a_query_is_left_to_django(user):
     same_answer(lambda: {**check(raw)(), "QUERY_STRING": "format=json"}, by_lane=False)
 
 
+def test_check_with_a_well_formed_csrf_cookie_is_the_lanes(user):
+    _, raw = issued_key(user)
+
+    same_answer(check(raw, HTTP_COOKIE="csrftoken=" + "a" * 32))
+
+
+def test_check_with_a_malformed_csrf_cookie_is_left_to_django(user):
+    """Django's CSRF middleware answers a malformed cookie with a fresh one."""
+    _, raw = issued_key(user)
+    environ_of = check(raw, HTTP_COOKIE="csrftoken=short")
+
+    through_django = answer(WSGIHandler(), environ_of())
+    forget_everything()
+    through_lane = answer(lane_over_django(), environ_of())
+
+    assert not through_lane.by_lane
+    assert through_lane.status == through_django.status == "200 OK"
+    assert any(name == "Set-Cookie" for name, _ in through_lane.headers)
+
+
 def test_check_with_a_malformed_authorization_is_left_to_django(db):
     same_answer(lambda: environ_for("GET", CHECK, HTTP_AUTHORIZATION="Basic !!!"), by_lane=False)
 
@@ -333,6 +353,7 @@ def test_lane_stands_aside_for_a_middleware_list_it_does_not_know(settings):
         {"FORCE_SCRIPT_NAME": "/auth"},
         {"DISALLOWED_USER_AGENTS": [re.compile("curl")]},
         {"PREPEND_WWW": True},
+        {"CSRF_USE_SESSIONS": True},
     ],
 )
 def test_lane_stands_aside_under_settings_that_change_djangos_answer(setting):
