@@ -159,7 +159,7 @@ def test_create_page_issues_a_canary(user):
 
     response = client.post("/keys/new", {"name": "bait", "key_type": "canary"})
 
-    assert response.status_code == 201
+    assert response.status_code == 303  # to the reveal page (SPEC §13)
     assert ApiKey.objects.get(user=user).key_type == "canary"
 
 

@@ -80,7 +80,7 @@ def test_rotate_page_sets_the_quiet_period(logged_in, owner):
         f"/keys/{api_key.pk}/rotate", {"grace_period": "86400", "end_grace_when_idle": "600"}
     )
 
-    assert response.status_code == 201
+    assert response.status_code == 303  # to the reveal page (SPEC §13)
     api_key.refresh_from_db()
     assert api_key.end_grace_when_idle_seconds == 600
     assert ApiKey.objects.filter(rotated_from=api_key).exists()
