@@ -82,15 +82,19 @@ def _measured(app, environ_of) -> tuple[Answer, dict]:
     return got, _delta(before, _metrics())
 
 
+_BODY_RETRY = re.compile(rb'"retry_after":\d+')
+
+
 def _comparable(got: Answer):
     headers = []
     for name, value in got.headers:
-        if name == "X-RateLimit-Reset":
+        if name in ("X-RateLimit-Reset", "Retry-After"):  # seconds: the two runs straddle one
             value = "<reset>"
         elif name == "RateLimit":
             value = _RESET.sub("<reset>", value)
         headers.append((name, value))
-    return got.status, headers, _BODY_RESET.sub(b'"reset":<reset>', got.body)
+    body = _BODY_RESET.sub(b'"reset":<reset>', got.body)
+    return got.status, headers, _BODY_RETRY.sub(b'"retry_after":<reset>', body)
 
 
 def _resets(got: Answer) -> list[int]:
