@@ -158,19 +158,25 @@ class ErrorSerializer(serializers.Serializer):
     )
 
 
-class IntrospectionRequestSerializer(serializers.Serializer):
-    """The url-encoded form body of an introspection request (RFC 7662 §2.1)."""
+class RevocationRequestSerializer(serializers.Serializer):
+    """The url-encoded form body of a revocation request (RFC 7009 §2.1)."""
 
     token = StrictCharField()
     token_type_hint = StrictCharField(required=False, help_text="Accepted and not needed.")
+    client_id = StrictCharField(required=False)
+    client_secret = StrictCharField(required=False)
+
+
+class IntrospectionRequestSerializer(RevocationRequestSerializer):
+    """The url-encoded form body of an introspection request (RFC 7662 §2.1): a revocation's,
+    and what an API key's introspection spends of its credits."""
+
     cost = serializers.IntegerField(
         required=False,
         min_value=0,
         max_value=1_000_000,
         help_text="Credits an API key's introspection spends (default 1; SPEC §12).",
     )
-    client_id = StrictCharField(required=False)
-    client_secret = StrictCharField(required=False)
 
 
 class IntrospectionResponseSerializer(serializers.Serializer):
@@ -189,18 +195,3 @@ class IntrospectionResponseSerializer(serializers.Serializer):
         choices=["access_token", "refresh_token", "api_key"], required=False
     )
     key_prefix = StrictCharField(required=False, help_text="An API key only")
-
-
-class RevocationRequestSerializer(serializers.Serializer):
-    """The url-encoded form body of a revocation request (RFC 7009 §2.1)."""
-
-    token = StrictCharField()
-    token_type_hint = StrictCharField(required=False, help_text="Accepted and not needed.")
-    cost = serializers.IntegerField(
-        required=False,
-        min_value=0,
-        max_value=1_000_000,
-        help_text="Credits an API key's introspection spends (default 1; SPEC §12).",
-    )
-    client_id = StrictCharField(required=False)
-    client_secret = StrictCharField(required=False)
