@@ -16,7 +16,6 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import cache as memoize
 from functools import lru_cache
 from pathlib import Path
 from typing import NamedTuple
@@ -1091,15 +1090,34 @@ def _notify_reconnect() -> None:
 GENERATION_TTL = 86_400
 
 
-@memoize
+_active_lock = threading.Lock()
+_active: list = []  # the one backend of this process, once built
+
+
 def active():
-    """The backend for the configured default cache (memoized; reset when settings change)."""
-    default = caches["default"]  # ``cache`` is a proxy: ask the real one
+    """The backend for the configured default cache (built once; reset when settings change).
+
+    One per process, even when the first requests after a start (or a settings change) come in
+    on several threads at once: each building its own would split the embedded default's
+    counters and credits between them.
+    """
+    if _active:
+        return _active[0]
+    with _active_lock:
+        if not _active:
+            _active.append(_backend_for(caches["default"]))  # ``cache`` is a proxy: the real one
+    return _active[0]
+
+
+def _backend_for(default):
     if isinstance(default, RedisCache):
         return RedisBackend()
     if isinstance(default, LocMemCache):
         return MemoryBackend()
     return CacheBackend()
+
+
+active.cache_clear = _active.clear  # as a memoized function's: the next call builds anew
 
 
 @receiver(setting_changed)
