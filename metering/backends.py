@@ -469,14 +469,20 @@ class RedisBackend:
         )
 
     def shadow_dirty_ids(self) -> list[str]:
+        if self._cluster:  # nothing is judged on a Cluster (``count``): nothing to flush
+            return []
         return [m.decode() for m in self._client.smembers(self._shadow_dirty_set)]
 
     def shadow_take(self, key_id: str) -> ShadowPending:
+        if self._cluster:
+            return ShadowPending()
         fields, recent = self._shadow_take(keys=list(self._shadow_keys(key_id)), args=[key_id])
         values = {_text(fields[i]): _text(fields[i + 1]) for i in range(0, len(fields), 2)}
         return _shadow_from_fields(values, [_text(entry) for entry in recent])
 
     def shadow_restore(self, key_id: str, pending: ShadowPending) -> None:
+        if self._cluster:
+            return
         hash_key, recent_key, dirty = self._shadow_keys(key_id)
         with self._client.pipeline(transaction=True) as pipe:
             for field_name, n in _shadow_fields(pending).items():
