@@ -116,8 +116,9 @@ def test_create_form_shows_errors_beside_fields_on_a_phone(page, screenshot):
     assert page.locator("#id_name_error").inner_text() == "This field is required."
     assert "Line 1" in page.locator("#id_endpoints_error").inner_text()
     assert page.locator("#id_name").get_attribute("aria-invalid") == "true"
-    # The summary at the top takes the focus and links to each field.
-    assert page.evaluate("document.activeElement.id") == "error-summary"
+    # The summary at the top takes the focus (a deferred script: wait for it) and links to
+    # each field.
+    page.wait_for_function("document.activeElement?.id === 'error-summary'")
     page.locator("#error-summary").get_by_role("link", name="Endpoint grants").click()
     assert page.evaluate("document.activeElement.id") == "id_endpoints"
     screenshot(page, "create-form-errors-phone", full_page=True)
