@@ -7,6 +7,7 @@ import urllib.request
 
 import pytest
 from django.utils import timezone
+from playwright.sync_api import expect
 
 from tests.browser.conftest import DESKTOP, PHONE
 from tests.factories import DEFAULT_PASSWORD, MembershipFactory, UserFactory
@@ -118,7 +119,7 @@ def test_create_form_shows_errors_beside_fields_on_a_phone(page, screenshot):
     assert page.locator("#id_name").get_attribute("aria-invalid") == "true"
     # The summary at the top takes the focus (a deferred script: wait for it) and links to
     # each field.
-    page.wait_for_function("document.activeElement?.id === 'error-summary'")
+    expect(page.locator("#error-summary")).to_be_focused()
     page.locator("#error-summary").get_by_role("link", name="Endpoint grants").click()
     assert page.evaluate("document.activeElement.id") == "id_endpoints"
     screenshot(page, "create-form-errors-phone", full_page=True)
