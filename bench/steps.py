@@ -220,10 +220,10 @@ def grow_keys_to(size: int, user) -> None:
             """
             INSERT INTO apikeys_apikey (id, user_id, name, description, key_prefix, key_hash,
                 key_type, scopes, endpoints, key_manager, allowed_ips, metadata, is_active,
-                created_at, request_count)
+                created_at, request_count, credits_refill_interval)
             SELECT gen_random_uuid(), %s, 'filler', '', 'kw_filler000',
                    encode(sha256(('filler' || n || clock_timestamp())::bytea), 'hex'),
-                   'development', '[]', '[]', false, '[]', '{}', true, now(), 0
+                   'development', '[]', '[]', false, '[]', '{}', true, now(), 0, ''
             FROM generate_series(1, %s) AS n
             """,
             [user.pk, missing],
