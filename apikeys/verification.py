@@ -15,13 +15,14 @@ from apikeys.canary import canary_touch_record
 from apikeys.permissions import refusal, route_rules, route_view
 from apikeys.selectors import api_key_get_for_authentication
 from apikeys.shadow import shadow_for_verify
+from core.cache import CACHE_ERRORS
 from core.client_ip import client_ip
 from core.errors import BadRequest
 from core.principal import Principal
 from identity import policy
 from identity.authorize import Decision, authorize, ip_refusal
 from identity.paths import normalise_path
-from metering import credits, throttles
+from metering import credits, throttles, verified
 from metering.meter import MeterUnavailable, take
 from metering.usage import usage_record_direct
 from tenants.resolution import tenant_for_principal, tenant_for_request
@@ -40,14 +41,15 @@ class Verdict:
     credits: dict | None = None  # {remaining, retry_after} for a key with credits
 
     def as_dict(self) -> dict:
+        """The answer of ``keys/verify``, as ``KeyVerifyResponseSerializer`` documents it."""
         key = self.api_key
         return {
             "valid": self.valid,
             "code": self.code,
-            "key_id": key.pk if key else None,
+            "key_id": str(key.pk) if key else None,
             "key_prefix": key.key_prefix if key else None,
             "owner": {"id": key.user_id, "email": key.user.email} if key else None,
-            "tenant_id": self.tenant_id,
+            "tenant_id": str(self.tenant_id) if self.tenant_id is not None else None,
             "scopes": list(key.scopes) if key else [],
             "ratelimit": self.ratelimit,
             "credits": self.credits,
@@ -77,32 +79,102 @@ def verify_key(
     ``path`` is judged in its normal form (SPEC §9); one that ``normalise_path`` refuses raises
     ``InvalidPath`` before anything is looked up or counted: the call itself is malformed.
     A canary key is answered as an unknown one, and its use recorded under ``channel``.
+
+    A key this process has verified (here or on a request it made) is judged from its cached
+    record, as a request with it would be: the trip that counts the use confirms the record is
+    current, and a verdict decided before counting is confirmed by reading its generation. A
+    record that has moved on is read again from the database (``metering.verified``).
     """
     if path is not None:
         path = normalise_path(path)
     if not crypto.is_well_formed(raw_key):
         return Verdict(False, "invalid_api_key", "Not a well-formed key (checksum mismatch).")
-    api_key = api_key_get_for_authentication(raw_key)
-    if api_key is not None and api_key.is_canary:
-        # Any use, whoever asks: recorded, and answered as for a key that does not exist.
-        canary_touch_record(api_key=api_key, ip=ip, method=method, path=path or "", channel=channel)
+    question = _Question(verifier, method, path, tenant_id, ip, cost, channel)
+    key_hash = crypto.hash_key(raw_key)
+    cache_key = policy.cache_key_of_key(key_hash)
+    entry = verified.get(cache_key)
+    if entry is not None:
+        verdict = _judge(question, entry.record, cache_key=cache_key, entry=entry)
+        if verdict is not STALE and verdict is not UNCONFIRMED:
+            return verdict
+        verified.forget(cache_key)
+        ask_cache = verdict is STALE  # one failed trip to the shared cache is enough
+    else:
+        ask_cache = True
+    principal, shared_cache_answers = _read(raw_key, key_hash, cache_key, ask_cache=ask_cache)
+    if principal is None:
         return Verdict(False, "invalid_api_key", UNKNOWN)
-    if api_key is None or not _visible(verifier, api_key):
-        return Verdict(False, "invalid_api_key", UNKNOWN)
-    refusal = api_key.refusal()
-    if refusal is not None:
-        code, detail = refusal
-        if code == "invalid_api_key":  # an inactive owner's key: exactly as an unknown one
-            return Verdict(False, code, UNKNOWN)
-        return Verdict(False, code, detail, api_key)
+    return _judge(question, principal, cache_key=cache_key, count=shared_cache_answers)
 
+
+@dataclass(frozen=True, slots=True)
+class _Question:
+    verifier: Principal
+    method: str
+    path: str | None
+    tenant_id: object
+    ip: str | None
+    cost: int
+    channel: str
+
+
+STALE = object()  # a cached record that has moved on: judge again from the database
+UNCONFIRMED = object()  # the shared cache did not answer: judge from the database, count there
+
+
+def _read(
+    raw_key: str, key_hash: str, cache_key: str, *, ask_cache: bool
+) -> tuple[Principal | None, bool]:
+    """The key's principal from the database (``None``: no such key), and whether the shared
+    cache answers. A key that may authenticate is remembered as a request with it would be."""
+    generation, answers = None, False
+    if ask_cache:
+        try:
+            generation = verified.current_generation(cache_key)  # before the read, as ``serve``
+        except CACHE_ERRORS:
+            verified.clear()
+        else:
+            answers = True
+    api_key = api_key_get_for_authentication(raw_key, key_hash=key_hash)
+    if api_key is None:
+        return None, answers
     principal = principal_for_key(api_key)
-    # Refused for its IP or its tenant, a key spends nothing of its own, as on a real request.
-    refused = ip_refusal(principal, ip) or _bound_elsewhere(api_key, tenant_id)
-    if refused is not None:
-        return Verdict(False, refused.code, refused.reason, api_key, api_key.tenant_id)
-    shadow = shadow_for_verify(principal, method=method, path=path, ip=ip)
-    reading = _count_use(api_key, ip, cost, shadow)
+    if generation is not None and api_key.refusal() is None:
+        verified.remember(cache_key, principal, policy.meter_for_key(api_key), generation)
+    return principal, answers
+
+
+def _judge(question: _Question, principal: Principal, *, cache_key: str, entry=None, count=True):
+    """The verdict on ``principal``'s key; ``STALE`` when ``entry`` (the cached record it came
+    from) proves out of date. ``count=False``: the shared cache is away, the use goes straight
+    into the database."""
+    api_key = principal.api_key
+    ip, tenant_id = question.ip, question.tenant_id
+
+    def confirmed() -> bool:  # a verdict decided before counting, on a cached record
+        return entry is None or verified.confirms(cache_key, entry)
+
+    if api_key.is_canary:
+        # Any use, whoever asks: recorded, and answered as for a key that does not exist.
+        if not confirmed():
+            return STALE
+        canary_touch_record(
+            api_key=api_key,
+            ip=ip,
+            method=question.method,
+            path=question.path or "",
+            channel=question.channel,
+        )
+        return Verdict(False, "invalid_api_key", UNKNOWN)
+    early = _refused_before_use(question, principal)
+    if early is not None:
+        return early if confirmed() else STALE
+
+    shadow = shadow_for_verify(principal, method=question.method, path=question.path, ip=ip)
+    expected = entry.generation if entry is not None else None
+    reading = _count_use(api_key, ip, question.cost, shadow, expected=expected, count=count)
+    if reading is STALE or reading is UNCONFIRMED:
+        return reading
     if reading is not None and reading.credits_exhausted:
         wait = credits.retry_after(reading.credits)
         return Verdict(
@@ -119,14 +191,20 @@ def verify_key(
         if reading is not None and reading.policy
         else None
     )
-    if path is None:
+    if question.path is None:
         decision = _key_alone(principal, ip)
     else:
-        decision = authorize(principal, method=method, path=path, ip=ip, **route_rules(path))
+        decision = authorize(
+            principal,
+            method=question.method,
+            path=question.path,
+            ip=ip,
+            **route_rules(question.path),
+        )
     if not decision.allowed:
         return Verdict(False, decision.code, decision.reason, api_key, api_key.tenant_id, ratelimit)
 
-    tenant_verdict = _tenant_rule(principal, api_key, tenant_id, path)
+    tenant_verdict = _tenant_rule(principal, api_key, tenant_id, question.path)
     if tenant_verdict is not None:
         code, reason = tenant_verdict
         return Verdict(False, code, reason, api_key, api_key.tenant_id, ratelimit)
@@ -150,6 +228,24 @@ def verify_key(
         ratelimit,
         credits=balance,
     )
+
+
+def _refused_before_use(question: _Question, principal: Principal) -> Verdict | None:
+    """What refuses the key before it spends anything: not the verifier's to see, inactive,
+    expired, or refused for its IP or its tenant (as on a real request)."""
+    api_key = principal.api_key
+    if not _visible(question.verifier, api_key):
+        return Verdict(False, "invalid_api_key", UNKNOWN)
+    refusal = api_key.refusal()
+    if refusal is not None:
+        code, detail = refusal
+        if code == "invalid_api_key":  # an inactive owner's key: exactly as an unknown one
+            return Verdict(False, code, UNKNOWN)
+        return Verdict(False, code, detail, api_key)
+    refused = ip_refusal(principal, question.ip) or _bound_elsewhere(api_key, question.tenant_id)
+    if refused is not None:
+        return Verdict(False, refused.code, refused.reason, api_key, api_key.tenant_id)
+    return None
 
 
 def _credits_of(reading) -> dict | None:
@@ -238,10 +334,27 @@ def _tenant_rule(principal, api_key, tenant_id, path) -> tuple[str, str] | None:
     return None
 
 
-def _count_use(api_key, ip, cost: int = 1, shadow=None):
-    try:
-        return take(policy.meter_for_key(api_key), ip=ip, cost=cost, shadow=shadow)
-    except MeterUnavailable as exc:
-        throttles.note_meter_unavailable(exc)
-        usage_record_direct(api_key.pk, ip=ip)
-        return None
+def _count_use(api_key, ip, cost: int, shadow, *, expected: str | None, count: bool):
+    """Count the use in the shared cache; ``STALE`` when ``expected`` (the cached record's
+    generation) has moved on, ``UNCONFIRMED`` when the cache could not say, ``None`` when the
+    use went straight into the database (or may yet be counted by a stalled Redis)."""
+    if count:
+        try:
+            reading = take(
+                policy.meter_for_key(api_key),
+                ip=ip,
+                cost=cost,
+                shadow=shadow,
+                expected_generation=expected,
+            )
+        except MeterUnavailable as exc:
+            throttles.note_meter_unavailable(exc)
+            if expected is not None:
+                verified.clear()  # nothing can be confirmed: read from the database meanwhile
+                return UNCONFIRMED
+            if exc.maybe_counted:
+                return None  # it may yet be counted when a stalled Redis resumes
+        else:
+            return STALE if reading.stale else reading
+    usage_record_direct(api_key.pk, ip=ip)
+    return None

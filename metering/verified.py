@@ -152,13 +152,7 @@ def serve(
         return _serve_unmetered(load, meter_of, request, ip, on_unavailable, exc, refuse)
     record = load()
     meter = meter_of(record)
-    if generation is MISSING:
-        # Created only now that the record exists, so an unknown credential leaves nothing in
-        # the shared cache. Someone else's (a change's bump) may have come first: then this
-        # copy may be older than it, and is not kept.
-        generation = claim_generation(cache_key)
-    if generation is not None:
-        _remember(cache_key, Verified(record=record, meter=meter, generation=generation))
+    generation = remember(cache_key, record, meter, generation)
     if request is not None:
         refusal = refuse(record) if refuse is not None else None
         if refusal is not None:
@@ -205,6 +199,34 @@ def _serve_unmetered(load, meter_of, request, ip, on_unavailable, exc, refuse=No
 
 def get(cache_key: str) -> Verified | None:
     return _entries.get(cache_key)
+
+
+def remember(cache_key: str, record, meter: Meter, generation: str | None) -> str | None:
+    """Keep ``record``, read after ``current_generation`` gave ``generation``; the generation
+    it is kept under (``None``: not kept, as read under a marker or beside another change).
+
+    A generation is created only now that the record exists, so an unknown credential leaves
+    nothing in the shared cache. Someone else's (a change's bump) may have come first: then
+    this copy may be older than it, and is not kept.
+    """
+    if generation is MISSING:
+        generation = claim_generation(cache_key)
+    if generation is not None:
+        _remember(cache_key, Verified(record=record, meter=meter, generation=generation))
+    return generation
+
+
+def confirms(cache_key: str, entry: Verified) -> bool:
+    """Whether ``entry`` is still current, for a verdict reached without counting anything.
+
+    One read of the shared generation; ``False`` (and this process's records dropped) when the
+    shared cache does not answer.
+    """
+    try:
+        return current_generation(cache_key) == entry.generation
+    except CACHE_ERRORS:
+        clear()
+        return False
 
 
 STALE = object()  # what ``count_refused`` returns when the expected generation has moved on

@@ -1,13 +1,18 @@
 """Verification for other services (SPEC §3): ``POST /keys/verify`` and ``GET /auth/check``."""
 
+import json
 from datetime import timedelta
 
 import pytest
 import time_machine
+from django.test import override_settings
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from apikeys.services import api_key_revoke
+from apikeys.models import ApiKey
+from apikeys.serializers import KeyVerifyResponseSerializer
+from apikeys.services import api_key_revoke, api_key_update
+from apikeys.verification import UNKNOWN, Verdict
 from tenants.models import Membership
 from tests.apikeys.conftest import (
     CHECK_URL,
@@ -19,6 +24,7 @@ from tests.apikeys.conftest import (
     person_client,
 )
 from tests.factories import MembershipFactory, TenantFactory, UserFactory
+from tests.metering.test_limits_api import UNREACHABLE_REDIS
 
 pytestmark = pytest.mark.django_db
 
@@ -455,3 +461,74 @@ def test_auth_check_names_the_refusal_code_in_a_header_for_the_proxy(user):
 
     assert response.status_code == 401
     assert response["X-Auth-Error-Code"] == "api_key_disabled"
+
+
+# --- keys/verify judges a key it has seen from this process's verified records ----------------
+
+
+def test_verify_of_a_key_revoked_since_it_was_last_verified_reads_api_key_disabled(verifier, user):
+    api_key, raw = make_api_key(user)
+    assert verify(verifier, raw)["valid"] is True  # its record is now cached in this process
+
+    api_key_revoke(api_key=api_key, actor=user)
+
+    assert verify(verifier, raw)["code"] == "api_key_disabled"
+
+
+def test_verify_of_a_key_whose_allowlist_narrowed_since_reads_ip_not_allowed(verifier, user):
+    api_key, raw = make_api_key(user)
+    assert verify(verifier, raw, ip="192.0.2.1")["valid"] is True
+
+    api_key_update(api_key=api_key, changes={"allowed_ips": ["10.0.0.0/8"]}, actor=user)
+
+    assert verify(verifier, raw, ip="192.0.2.1")["code"] == "ip_not_allowed"
+
+
+def test_a_refusal_from_a_cached_record_is_confirmed_before_it_is_answered(verifier, user):
+    """A refusal decided before counting is checked against the shared generation: a key whose
+    allowlist has since widened is not refused on the old copy."""
+    api_key, raw = make_api_key(user, allowed_ips=["10.0.0.0/8"])
+    assert verify(verifier, raw, ip="10.1.1.1")["valid"] is True  # cached, with its allowlist
+    assert verify(verifier, raw, ip="192.0.2.1")["code"] == "ip_not_allowed"
+
+    api_key_update(api_key=api_key, changes={"allowed_ips": []}, actor=user)
+
+    assert verify(verifier, raw, ip="192.0.2.1")["valid"] is True
+
+
+def test_verify_with_the_shared_cache_down_reads_the_key_and_records_its_use(user):
+    api_key, raw = make_api_key(user)
+    _, verifier_key = make_api_key(user, scopes=["keys:verify"])
+    assert verify(key_client(verifier_key), raw)["valid"] is True  # both cached
+
+    with override_settings(CACHES=UNREACHABLE_REDIS):
+        answer = verify(key_client(verifier_key), raw)
+
+    assert answer["valid"] is True
+    assert answer["ratelimit"] is None  # nothing could be counted in the shared cache
+    # The use went straight into the database (the counts buffered before live elsewhere).
+    assert ApiKey.objects.get(pk=api_key.pk).request_count == 1
+
+
+@pytest.mark.parametrize("full", [True, False], ids=["every-field", "unknown-key"])
+def test_a_verdicts_answer_is_exactly_what_the_response_serializer_documents(user, full):
+    """``keys/verify`` answers ``Verdict.as_dict()`` as it is; the serializer is its schema."""
+    api_key, _ = make_api_key(user, scopes=["agents:read"])
+    verdict = (
+        Verdict(
+            True,
+            "valid",
+            "Scope agents:read",
+            api_key,
+            TenantFactory().pk,
+            {"limit": 60, "remaining": 59, "reset": 12},
+            credits={"remaining": 5, "retry_after": None},
+        )
+        if full
+        else Verdict(False, "invalid_api_key", UNKNOWN)
+    )
+
+    answer = verdict.as_dict()
+    documented = KeyVerifyResponseSerializer(answer).data
+
+    assert json.dumps(answer) == json.dumps(documented)

@@ -62,8 +62,9 @@ def test_a_warm_auth_check_through_the_lane_makes_one_redis_round_trip(warm_chec
     assert redis_calls == ["EVALSHA"]
 
 
-def test_a_warm_verifier_makes_its_one_lookup_of_the_asked_about_key(django_assert_num_queries):
-    """keys/verify reads the key it is asked about (``verify_key``): one query, as Django does."""
+@pytest.fixture
+def warm_verify():
+    """A lane and a keys/verify request whose verifier and asked-about key it has seen once."""
     user = UserFactory()
     MembershipFactory(user=user)
     _, verifier = issued_key(user, scopes=["keys:verify"])
@@ -83,8 +84,24 @@ def test_a_warm_verifier_makes_its_one_lookup_of_the_asked_about_key(django_asse
             ),
         )
 
-    request()
-    with django_assert_num_queries(1):
-        got = request()
+    assert request().by_lane
+    return request
+
+
+def test_a_warm_keys_verify_makes_no_query(warm_verify, django_assert_num_queries):
+    """The asked-about key is judged from this process's verified records, as a request with
+    it would be (``verify_key``), not read from the database each time."""
+    with django_assert_num_queries(0):
+        got = warm_verify()
 
     assert (got.status, got.by_lane) == ("200 OK", True)
+    assert json.loads(got.body)["valid"] is True
+
+
+@pytest.mark.redis
+def test_a_warm_keys_verify_makes_a_redis_round_trip_for_each_key(warm_verify, redis_calls):
+    """One for the verifier, one that counts the asked-about key and confirms its record."""
+    redis_calls.clear()
+
+    assert warm_verify().by_lane
+    assert redis_calls == ["EVALSHA", "EVALSHA"]
