@@ -72,6 +72,26 @@ def refused_as_unknown(raw_key: str, key_hash: str, request) -> bool:
     return False
 
 
+def absent(raw_key: str, key_hash: str) -> bool:
+    """True when no stored key can be ``raw_key``, confirmed by one read of the shared
+    generation; nothing is counted (``keys/verify``, whose caller is counted on its own key).
+
+    ``False`` means "ask the database", as for ``refused_as_unknown``.
+    """
+    known = _known
+    for _ in range(2):  # a stale copy is read again once
+        if known is None or _maybe_stored(known, raw_key, key_hash):
+            return False
+        try:
+            if verified.current_generation(FAMILY) == known.generation:
+                return True
+        except CACHE_ERRORS:
+            return False
+        forget()
+        known = _current()
+    return False
+
+
 def learn() -> None:
     """A key was not found in the database: read every stored hash, if not read already."""
     _current()

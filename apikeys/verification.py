@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from rest_framework import exceptions
 
-from apikeys import crypto
+from apikeys import crypto, known_keys
 from apikeys.authentication import principal_for_key
 from apikeys.canary import canary_touch_record
 from apikeys.permissions import refusal, route_rules, route_view
@@ -135,8 +135,11 @@ def _read(
             verified.clear()
         else:
             answers = True
+    if answers and known_keys.absent(raw_key, key_hash):
+        return None, answers  # a key no stored key can be: no query
     api_key = api_key_get_for_authentication(raw_key, key_hash=key_hash)
     if api_key is None:
+        known_keys.learn()  # so that the next unknown key is answered without a query
         return None, answers
     principal = principal_for_key(api_key)
     if generation is not None and api_key.refusal() is None:

@@ -9,6 +9,7 @@ from django.test import override_settings
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from apikeys import crypto
 from apikeys.models import ApiKey
 from apikeys.serializers import KeyVerifyResponseSerializer
 from apikeys.services import api_key_revoke, api_key_update
@@ -532,3 +533,22 @@ def test_a_verdicts_answer_is_exactly_what_the_response_serializer_documents(use
     documented = KeyVerifyResponseSerializer(answer).data
 
     assert json.dumps(answer) == json.dumps(documented)
+
+
+def test_verifying_invented_keys_costs_no_query_once_warm(user, django_assert_num_queries):
+    _, verifier_key = make_api_key(user, scopes=["keys:verify"])
+    client = key_client(verifier_key)
+    assert verify(client, crypto.generate_key())["code"] == "invalid_api_key"  # reads the hashes
+
+    with django_assert_num_queries(0):
+        verdicts = [verify(client, crypto.generate_key()) for _ in range(20)]
+
+    assert {verdict["code"] for verdict in verdicts} == {"invalid_api_key"}
+
+
+def test_a_key_created_after_an_unknown_key_was_verified_is_found_at_once(verifier, user):
+    assert verify(verifier, crypto.generate_key())["code"] == "invalid_api_key"
+
+    _, raw = make_api_key(user)
+
+    assert verify(verifier, raw)["valid"] is True
