@@ -5,7 +5,6 @@ SPEC §8 code (``token_expired``, ``invalid_token``) when it does and fails, ``(
 otherwise.
 """
 
-import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -32,6 +31,7 @@ from accounts.tokens import (
     token_decode,
     token_expired,
 )
+from core.lru import LRU
 from core.nostore import no_store
 from core.principal import AuthMethod, Principal
 from identity.policy import cache_key_of_user, meter_for_user
@@ -233,8 +233,7 @@ def access_token_live(raw_token: str):
 
 
 VERIFIED_TOKENS_MAX = 50_000
-_verified_tokens: dict[bytes, Token] = {}
-_verified_tokens_lock = threading.Lock()
+_verified_tokens = LRU(VERIFIED_TOKENS_MAX)  # digest -> Token; the least recently used goes
 
 
 def verified_token(token_class: type[Token], raw_token: str) -> Token:
@@ -253,15 +252,12 @@ def verified_token(token_class: type[Token], raw_token: str) -> Token:
     token = _verified_tokens.get(digest)
     if token is None or type(token) is not token_class:
         token = token_decode(token_class, raw_token)
-        with _verified_tokens_lock:
-            if len(_verified_tokens) >= VERIFIED_TOKENS_MAX:
-                _verified_tokens.clear()  # bounded; a token read again costs one decode
-            _verified_tokens[digest] = token
+        _verified_tokens.put(digest, token)  # a token evicted costs one decode when next used
         return token
     try:
         token.check_exp(current_time=aware_utcnow())
     except TokenError as exc:
-        _verified_tokens.pop(digest, None)
+        _verified_tokens.pop(digest)
         raise token_expired() from exc
     return token
 
@@ -287,8 +283,7 @@ def _forget_tokens_verified_with_other_keys(*, setting, **kwargs):
 
 def forget_verified_access_tokens() -> None:
     """Empty the cache (tests, and a change of signing keys)."""
-    with _verified_tokens_lock:
-        _verified_tokens.clear()
+    _verified_tokens.clear()
 
 
 def access_cookie_set(response, access_token: str) -> None:

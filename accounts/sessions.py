@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from django.contrib.auth import SESSION_KEY
 from django.contrib.sessions.backends import cached_db
 
+from core.lru import LRU
 from identity.policy import cache_key_of_user
 from metering import verified
 
@@ -61,9 +62,9 @@ class KnownSession:
     expires_at: float  # epoch seconds
 
 
-_known: dict[bytes, KnownSession] = {}
-_by_user: dict[str, set[bytes]] = {}
-_lock = threading.Lock()
+_known = LRU(MAX_SESSIONS)  # digest -> KnownSession; the least recently used goes first
+_by_user: dict[str, set[bytes]] = {}  # the digests remembered for each user
+_lock = threading.Lock()  # over both together
 
 
 def secret_digest(secret: str) -> bytes:
@@ -81,24 +82,30 @@ def known_session(digest: bytes) -> KnownSession | None:
 
 def remember_session(digest: bytes, known: KnownSession) -> None:
     with _lock:
-        if len(_known) >= MAX_SESSIONS:
-            _known.clear()  # bounded; a forgotten session costs one more read
-            _by_user.clear()
-        _known[digest] = known
+        for evicted_digest, evicted in _known.put(digest, known):
+            _unindex(evicted_digest, evicted)  # a forgotten session costs one more read
         _by_user.setdefault(known.user_id, set()).add(digest)
+
+
+def _unindex(digest: bytes, known: KnownSession) -> None:  # under ``_lock``
+    digests = _by_user.get(known.user_id)
+    if digests is not None:
+        digests.discard(digest)
+        if not digests:
+            del _by_user[known.user_id]
 
 
 def forget_session(digest: bytes) -> None:
     with _lock:
-        known = _known.pop(digest, None)
+        known = _known.pop(digest)
         if known is not None:
-            _by_user.get(known.user_id, set()).discard(digest)
+            _unindex(digest, known)
 
 
 def forget_sessions_of(user_id: str) -> None:
     with _lock:
         for digest in _by_user.pop(user_id, ()):
-            _known.pop(digest, None)
+            _known.pop(digest)
 
 
 def forget_sessions() -> None:

@@ -53,7 +53,6 @@ confirms the record's generation, so a refusal is never decided on a stale copy.
 
 import logging
 import secrets
-import threading
 from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -63,6 +62,7 @@ from django.db import transaction
 from core.cache import CACHE_ERRORS
 from core.client_ip import client_ip
 from core.errors import ServiceUnavailable
+from core.lru import LRU
 from identity import policy
 from metering import backends, throttles
 from metering.meter import Meter, MeterUnavailable, Reading, take
@@ -88,8 +88,7 @@ class Verified:
     generation: str
 
 
-_entries: dict[str, Verified] = {}
-_lock = threading.Lock()
+_entries = LRU(MAX_ENTRIES)  # cache key -> Verified; the least recently used goes first
 
 
 def serve(
@@ -288,13 +287,11 @@ def _refuse(refusal: Exception, reading: Reading | None):
 
 
 def forget(cache_key: str) -> None:
-    with _lock:
-        _entries.pop(cache_key, None)
+    _entries.pop(cache_key)
 
 
 def clear() -> None:
-    with _lock:
-        _entries.clear()
+    _entries.clear()
 
 
 MISSING = ""  # the shared cache answered, and holds no generation for that record
@@ -413,7 +410,4 @@ backends.on_reconnect(clear)
 
 
 def _remember(cache_key: str, entry: Verified) -> None:
-    with _lock:
-        if len(_entries) >= MAX_ENTRIES:
-            _entries.clear()  # crude but bounded; a cold read costs one query
-        _entries[cache_key] = entry
+    _entries.put(cache_key, entry)  # at the bound, the least recently used record goes
