@@ -22,8 +22,8 @@ from core.principal import Principal
 from identity import policy
 from identity.authorize import Decision, authorize, ip_refusal
 from identity.paths import normalise_path
-from metering import credits, throttles, verified
-from metering.meter import MeterUnavailable, take
+from metering import credits, verified
+from metering.meter import MeterUnavailable, note_meter_unavailable, take
 from metering.usage import usage_record_direct
 from tenants.resolution import tenant_for_principal, tenant_for_request
 from tenants.selectors import membership_get, users_share_a_tenant
@@ -351,7 +351,7 @@ def _count_use(api_key, ip, cost: int, shadow, *, expected: str | None, count: b
                 expected_generation=expected,
             )
         except MeterUnavailable as exc:
-            throttles.note_meter_unavailable(exc)
+            note_meter_unavailable(exc)
             if expected is not None:
                 verified.clear()  # nothing can be confirmed: read from the database meanwhile
                 return UNCONFIRMED

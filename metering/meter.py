@@ -12,6 +12,7 @@ window. On the embedded default the counters live in this process's memory
 """
 
 import hashlib
+import logging
 import re
 import time
 import zlib
@@ -25,6 +26,8 @@ from django.utils.module_loading import import_string
 from core.cache import CACHE_ERRORS, Tally
 from metering import backends, keys
 from metering import credits as credits_
+
+logger = logging.getLogger(__name__)
 
 GROUP = "keyward.meter"
 
@@ -111,6 +114,14 @@ class MeterUnavailable(Exception):
     def __init__(self, message: str = "", *, maybe_counted: bool = False):
         super().__init__(message)
         self.maybe_counted = maybe_counted
+
+
+def note_meter_unavailable(exc: Exception) -> None:
+    """Count and log a trip to the shared cache that failed (the caller then fails open)."""
+    from core.metrics import METER_UNAVAILABLE
+
+    METER_UNAVAILABLE.inc()
+    logger.warning("rate limits not applied, shared cache unavailable: %s", type(exc).__name__)
 
 
 def take(

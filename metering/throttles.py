@@ -22,7 +22,7 @@ from core.errors import CreditsExhausted, RateLimitExceeded
 from core.principal import principal_of
 from identity import policy
 from metering import credits
-from metering.meter import HEADER_NAMES, MeterUnavailable, Reading, take
+from metering.meter import HEADER_NAMES, MeterUnavailable, Reading, note_meter_unavailable, take
 
 logger = logging.getLogger(__name__)
 
@@ -79,13 +79,6 @@ def take_or_fail_open(meter, *, ip, tally=None) -> Reading | None:
     except MeterUnavailable as exc:
         note_meter_unavailable(exc)
         return None
-
-
-def note_meter_unavailable(exc) -> None:
-    from core.metrics import METER_UNAVAILABLE
-
-    METER_UNAVAILABLE.inc()
-    logger.warning("rate limits not applied, shared cache unavailable: %s", type(exc).__name__)
 
 
 def count_failed_authentication(request, *, tally=None) -> Reading | None:

@@ -65,7 +65,7 @@ from core.errors import ServiceUnavailable
 from core.lru import LRU
 from identity import policy
 from metering import backends, throttles
-from metering.meter import Meter, MeterUnavailable, Reading, take
+from metering.meter import Meter, MeterUnavailable, Reading, note_meter_unavailable, take
 
 logger = logging.getLogger(__name__)
 
@@ -167,7 +167,7 @@ def serve(
             )
         except MeterUnavailable as exc:
             clear()
-            throttles.note_meter_unavailable(exc)
+            note_meter_unavailable(exc)
             if on_unavailable is not None and not exc.maybe_counted:
                 on_unavailable(record, ip)
             reading = None
@@ -185,7 +185,7 @@ def _serve_unmetered(load, meter_of, request, ip, on_unavailable, exc, refuse=No
     to count it in, and the key's own figures are not its to spend.
     """
     record = load()
-    throttles.note_meter_unavailable(exc)
+    note_meter_unavailable(exc)
     if refuse is not None and (refusal := refuse(record)) is not None:
         throttles.attach_reading(request, None)
         raise refusal
@@ -260,7 +260,7 @@ def count_refused(
     try:
         reading = take(meter, ip=ip, expected_generation=expected, tally=tally)
     except MeterUnavailable as exc:
-        throttles.note_meter_unavailable(exc)
+        note_meter_unavailable(exc)
         if expected is not None:
             clear()  # nothing can be confirmed: records are read from the database meanwhile
             return STALE

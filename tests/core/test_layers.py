@@ -86,7 +86,6 @@ KNOWN_DEBTS = {
     ("metering.verified", "identity.policy"),
     ("metering.verified", "audit.services"),
     # Helpers a domain module borrows from an edge module of another app: move them down.
-    ("apikeys.verification", "metering.throttles"),
     ("oauth.introspection", "accounts.authentication"),
 }
 
