@@ -125,3 +125,19 @@ def api_client():
 @pytest.fixture
 def on_postgres():
     return connection.vendor == "postgresql"
+
+
+@pytest.fixture
+def redis_calls(monkeypatch):
+    """Every command sent to Redis, by name: counted on the connection, whoever sends it."""
+    from redis.connection import AbstractConnection
+
+    calls = []
+    original = AbstractConnection.send_command
+
+    def counting(self, *args, **options):
+        calls.append(str(args[0]))
+        return original(self, *args, **options)
+
+    monkeypatch.setattr(AbstractConnection, "send_command", counting)
+    return calls

@@ -6,7 +6,6 @@ flushes the buffered ones first, so they are exact at once.
 """
 
 import pytest
-from redis.connection import AbstractConnection
 
 from apikeys.models import ApiKey, Proposal
 from audit.models import AuditEvent
@@ -240,20 +239,13 @@ def test_a_warm_request_with_an_active_proposal_makes_no_query(
 
 @pytest.mark.redis
 def test_a_warm_request_with_an_active_proposal_makes_one_redis_round_trip(
-    key_with_proposal, monkeypatch
+    key_with_proposal, redis_calls
 ):
-    calls = []
-    original = AbstractConnection.send_command
-
-    def counting(self, *args, **options):
-        calls.append(str(args[0]))
-        return original(self, *args, **options)
-
-    monkeypatch.setattr(AbstractConnection, "send_command", counting)
+    redis_calls.clear()
 
     check(key_with_proposal, ORDERS)
 
-    assert calls == ["EVALSHA"]
+    assert redis_calls == ["EVALSHA"]
 
 
 def test_a_key_without_proposals_sends_a_known_route_once_a_day(user, monkeypatch):

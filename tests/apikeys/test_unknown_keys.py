@@ -16,7 +16,6 @@ from django_redis import get_redis_connection
 from apikeys import crypto, known_keys
 from audit.models import AuditEvent
 from tests.apikeys.conftest import INFO_URL, key_client, make_api_key
-from tests.metering.test_hot_path import redis_calls  # noqa: F401  (a fixture)
 from tests.metering.test_limits_api import UNREACHABLE_REDIS
 
 pytestmark = pytest.mark.django_db

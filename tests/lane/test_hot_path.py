@@ -6,25 +6,11 @@ Driven through the lane itself (not the test client), as gunicorn calls ``config
 import json
 
 import pytest
-from redis.connection import AbstractConnection
 
 from tests.factories import MembershipFactory, UserFactory, issued_key
 from tests.lane.harness import answer, environ_for, lane_over_django
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def redis_calls(monkeypatch):
-    calls = []
-    original = AbstractConnection.send_command
-
-    def counting(self, *args, **options):
-        calls.append(str(args[0]))
-        return original(self, *args, **options)
-
-    monkeypatch.setattr(AbstractConnection, "send_command", counting)
-    return calls
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ from datetime import timedelta
 import pytest
 from django.contrib.sessions.models import Session
 from django.test import Client
-from redis.connection import AbstractConnection
 from rest_framework.test import APIClient
 
 from apikeys.services import api_key_revoke
@@ -20,20 +19,6 @@ from tests.tenants.helpers import jwt_for
 pytestmark = pytest.mark.django_db
 
 VERIFY = "/api/v1/auth/verify"
-
-
-@pytest.fixture
-def redis_calls(monkeypatch):
-    """Every command sent to Redis, by name: counted on the connection, whoever sends it."""
-    calls = []
-    original = AbstractConnection.send_command
-
-    def counting(self, *args, **options):
-        calls.append(str(args[0]))
-        return original(self, *args, **options)
-
-    monkeypatch.setattr(AbstractConnection, "send_command", counting)
-    return calls
 
 
 def key_client(**fields):
