@@ -1,6 +1,10 @@
 """DRF's side of the one authorization decision (``identity.authorize``): permission classes,
 the route rules a view declares, and the 403 a refusal becomes."""
 
+from functools import lru_cache
+
+from django.conf import settings
+from django.urls import Resolver404, get_urlconf, resolve
 from rest_framework import exceptions
 from rest_framework.permissions import BasePermission
 
@@ -40,11 +44,20 @@ def view_rules(view) -> dict:
 
 
 def route_view(path: str):
-    """The DRF view class of Keyward's route at ``path``; ``None`` for any other path."""
-    from django.urls import Resolver404, resolve
+    """The DRF view class of Keyward's route at ``path``; ``None`` for any other path.
 
+    ``auth/check`` and ``keys/verify`` ask this of the path they judge, twice a call (its rules,
+    then whether it acts in a tenant), and a proxy sends the same few paths over and over; URL
+    resolution is the costliest step of that judgement, so answers are kept per URLconf and path
+    (bounded: the paths are the callers' to choose).
+    """
+    return _route_view(get_urlconf() or settings.ROOT_URLCONF, path)
+
+
+@lru_cache(maxsize=1024)
+def _route_view(urlconf: str, path: str):
     try:
-        match = resolve(path)
+        match = resolve(path, urlconf)
     except Resolver404:
         return None
     view = getattr(match.func, "view_class", None)
