@@ -6,6 +6,7 @@ them, and Django's own 404/403/ratelimit exceptions, into that body with the rig
 
 import logging
 import math
+from functools import lru_cache
 
 from django.core.exceptions import BadRequest as DjangoBadRequest
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
@@ -16,11 +17,14 @@ from django.http.multipartparser import MultiPartParserError
 from django_ratelimit.exceptions import Ratelimited
 from rest_framework import exceptions, status
 
+from core.renderers import RenderedOnce
+
 logger = logging.getLogger(__name__)
 
 REALM = "keyward"
 
 
+@lru_cache(maxsize=256)  # a few dozen distinct values: one per refusal text and scope set
 def bearer_challenge(
     error: str | None = None, *, description: str | None = None, scope: str | None = None
 ) -> str:
@@ -218,8 +222,26 @@ def api_exception_handler(exc, context):
         )
     elif response.status_code == 401 and _refused_bearer(response, code, context.get("view")):
         response["WWW-Authenticate"] = bearer_challenge("invalid_token", description=detail)
-    response.data = error_body(detail, code, **extra)
+    if extra or response.status_code != 401:
+        response.data = error_body(detail, code, **extra)
+    else:
+        response.data = refused_credential_body(str(detail), code)
     return response
+
+
+_REFUSED_CREDENTIAL_BODIES: dict[tuple[str, str], RenderedOnce] = {}
+MAX_REFUSED_CREDENTIAL_BODIES = 64
+
+
+def refused_credential_body(detail: str, code: str) -> dict:
+    """The body of a 401, rendered once: a refused credential is answered with one of a few
+    fixed texts, and refusals are what anonymous traffic makes most of (SPEC §9)."""
+    body = _REFUSED_CREDENTIAL_BODIES.get((detail, code))
+    if body is None:
+        body = RenderedOnce(error_body(detail, code))
+        if len(_REFUSED_CREDENTIAL_BODIES) < MAX_REFUSED_CREDENTIAL_BODIES:
+            _REFUSED_CREDENTIAL_BODIES[(detail, code)] = body  # else: rendered per answer
+    return body
 
 
 def _refused_bearer(response, code: str, view) -> bool:

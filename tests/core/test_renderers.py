@@ -6,6 +6,7 @@ import uuid
 import pytest
 from rest_framework.renderers import JSONRenderer as DRFJSONRenderer
 
+from core import errors
 from core.renderers import JSONRenderer, RenderedOnce
 
 BODY = {
@@ -63,3 +64,21 @@ def test_the_api_renders_with_it(api_client):
 
     assert isinstance(response.accepted_renderer, JSONRenderer)
     assert response.content == b'{"status":"ok"}'
+
+
+def test_a_refused_credentials_body_is_built_once_and_reads_as_any_error_body():
+    body = errors.refused_credential_body("Invalid API key.", "invalid_api_key")
+
+    assert body is errors.refused_credential_body("Invalid API key.", "invalid_api_key")
+    assert JSONRenderer().render(body) == DRFJSONRenderer().render(
+        errors.error_body("Invalid API key.", "invalid_api_key")
+    )
+
+
+def test_refused_credentials_bodies_kept_are_bounded(monkeypatch):
+    monkeypatch.setattr(errors, "_REFUSED_CREDENTIAL_BODIES", {})
+
+    bodies = [errors.refused_credential_body(f"text {n}", "x") for n in range(100)]
+
+    assert len(errors._REFUSED_CREDENTIAL_BODIES) == errors.MAX_REFUSED_CREDENTIAL_BODIES
+    assert bodies[-1] == {"detail": "text 99", "code": "x"}  # still answered, built each time
