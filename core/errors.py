@@ -2,6 +2,8 @@
 
 Views and services raise DRF exceptions carrying a SPEC code; ``api_exception_handler`` turns
 them, and Django's own 404/403/ratelimit exceptions, into that body with the right status.
+DRF calls it through ``config.exceptions.exception_handler``, which first does the bookkeeping
+of a refused credential (metering and audit, which this module must not import).
 """
 
 import logging
@@ -177,8 +179,6 @@ def api_exception_handler(exc, context):
         # Malformed JSON is bad input like any other: SPEC §8's validation_error, with DRF's
         # message (which says where the JSON broke) as the error.
         exc = exceptions.ValidationError({"non_field_errors": [str(exc.detail)]})
-    elif isinstance(exc, exceptions.NotAuthenticated | exceptions.AuthenticationFailed):
-        exc = _refused_credential(exc, context.get("request"))
     elif isinstance(exc, OperationalError | InterfaceError):
         # The database is unreachable (restarting, failing over): a clear 503, not a 500.
         # Django's connection health checks reconnect on the next request.
@@ -256,26 +256,6 @@ def _refused_bearer(response, code: str, view) -> bool:
         and response.get("WWW-Authenticate") == BEARER_CHALLENGE
         and bool(getattr(view, "authentication_classes", None))
     )
-
-
-def _refused_credential(exc, request):
-    """A refused credential counts against the client IP's anonymous limit (429 when over),
-    and refused API keys feed the audit log's failed-authentication bursts."""
-    from audit.services import audit_failed_key_authentication, burst_tally
-    from metering.throttles import count_failed_authentication
-
-    if request is None:
-        return exc
-    code = _code_of(exc)
-    tally = burst_tally(request, code)
-    # One trip: the anonymous bucket and the audit's burst tally are counted together.
-    reading = count_failed_authentication(request, tally=tally)
-    if tally is not None:
-        counted = reading.tally if reading is not None else None
-        audit_failed_key_authentication(request, code, count=counted)
-    if reading is not None and not reading.admitted:
-        return RateLimitExceeded(reading.retry_after, headers=reading.headers())
-    return exc
 
 
 FAILED_KEY_CODES = frozenset({"invalid_api_key", "api_key_disabled", "api_key_expired"})

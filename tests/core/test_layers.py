@@ -74,10 +74,6 @@ EDGE_MODULES = frozenset(
 EDGE_APPS = frozenset({"ops"})
 
 KNOWN_DEBTS = {
-    # The refusal path's rate-limit and audit bookkeeping belongs to the edges that refuse, not
-    # to the error handler: move it into the authentication adapters.
-    ("core.errors", "audit.services"),
-    ("core.errors", "metering.throttles"),
     # The usage flush writes ApiKey rows and shadow figures: the writing half belongs in apikeys,
     # fed by metering.
     ("metering.usage", "apikeys.models"),
