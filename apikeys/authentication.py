@@ -20,8 +20,9 @@ from apikeys.canary import canary_touch_record
 from apikeys.models import KeyType
 from apikeys.selectors import api_key_get_for_authentication
 from apikeys.shadow import shadow_for_request
+from audit.services import burst_tally
 from core.client_ip import client_ip
-from core.errors import BEARER_CHALLENGE
+from core.errors import BEARER_CHALLENGE, code_of
 from core.principal import AuthMethod, Principal
 from identity import credentials, policy
 from identity.authorize import ip_refusal
@@ -120,6 +121,7 @@ def authenticate_key(raw_key: str, *, request=None, presented_in=None) -> Princi
             request=request,
             on_unavailable=_record_use_directly,
             refuse=(lambda principal: refusal_before_use(principal, request)),
+            tally_of=_refusal_tally,
             shadow_of=(
                 (lambda principal: shadow_for_request(principal, request)) if request else None
             ),
@@ -174,6 +176,11 @@ def _uuid_or_none(value: str) -> uuid.UUID | None:
         return uuid.UUID(value)
     except ValueError:
         return None
+
+
+def _refusal_tally(request, refusal: Exception):
+    """The audit's refused-key tally when ``refusal`` refuses the key itself (its expiry)."""
+    return burst_tally(request, code_of(refusal))
 
 
 def _meter_of(principal: Principal):

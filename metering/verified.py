@@ -59,7 +59,7 @@ from dataclasses import dataclass
 
 from django.db import transaction
 
-from core.cache import CACHE_ERRORS
+from core.cache import CACHE_ERRORS, Tally
 from core.client_ip import client_ip
 from core.errors import ServiceUnavailable
 from core.lru import LRU
@@ -99,6 +99,7 @@ def serve(
     request=None,
     on_unavailable: Callable[[object, str | None], None] | None = None,
     refuse: Callable[[object], Exception | None] | None = None,
+    tally_of: Callable[[object, Exception], Tally | None] | None = None,
     shadow_of: Callable[[object], backends.Shadow | None] | None = None,
 ):
     """The verified record behind ``cache_key``, counting the request when there is one.
@@ -106,7 +107,9 @@ def serve(
     ``load`` reads the record from the database and raises if the credential is no longer
     good; ``meter_of`` says how to count a request made with it; ``refuse`` returns the error
     that refuses this request with this record, or ``None``, before anything is counted on it;
-    ``shadow_of`` what rides the counting trip beside it (``apikeys.shadow``), or ``None``.
+    ``tally_of(request, refusal)`` the audit's tally such a refusal also counts, in the same trip
+    (``audit.services.burst_tally``); ``shadow_of`` what rides the counting trip beside it
+    (``apikeys.shadow``), or ``None``.
     """
     entry = _entries.get(cache_key)
     ip = client_ip(request) if request is not None else None
@@ -119,7 +122,7 @@ def serve(
                 request,
                 generation_of=cache_key,
                 expected=entry.generation,
-                tally=_burst_tally(request, refusal),
+                tally=tally_of(request, refusal) if tally_of is not None else None,
                 key_id=entry.meter.usage_key_id,
             )
             if reading is not STALE:
@@ -158,7 +161,9 @@ def serve(
             _refuse(
                 refusal,
                 count_refused(
-                    request, tally=_burst_tally(request, refusal), key_id=meter.usage_key_id
+                    request,
+                    tally=tally_of(request, refusal) if tally_of is not None else None,
+                    key_id=meter.usage_key_id,
                 ),
             )
         try:
@@ -270,14 +275,6 @@ def count_refused(
             return STALE
     throttles.attach_reading(request, reading)
     return reading
-
-
-def _burst_tally(request, refusal: Exception):
-    """The audit's refused-key tally when ``refusal`` refuses the key itself (its expiry)."""
-    from audit.services import burst_tally
-    from core.errors import code_of
-
-    return burst_tally(request, code_of(refusal))
 
 
 def _refuse(refusal: Exception, reading: Reading | None):

@@ -80,7 +80,6 @@ KNOWN_DEBTS = {
     ("metering.usage", "apikeys.shadow"),
     # The verified-credential cache belongs to identity (one credential cache, issue 23).
     ("metering.verified", "identity.policy"),
-    ("metering.verified", "audit.services"),
     # Helpers a domain module borrows from an edge module of another app: move them down.
     ("oauth.introspection", "accounts.authentication"),
 }
