@@ -12,7 +12,7 @@ from django.conf import settings
 from core.principal import AuthMethod, Principal
 from identity.limits import effective_rate_limit, type_rate_limit
 from metering import credits, keys
-from metering.meter import Meter, Window, parse_rate
+from metering.meter import Meter, Window, meter_for_ip, parse_rate  # noqa: F401  (re-exported)
 
 
 def meter_for_principal(principal: Principal) -> Meter:
@@ -52,10 +52,6 @@ def meter_for_key(api_key) -> Meter:
         credits=credits.plan_of(api_key),
         tag=cache_key,  # one Cluster slot for the trip: the generation's (metering.keys)
     )
-
-
-def meter_for_ip(ip: str) -> Meter:
-    return Meter(bucket=f"ip:{ip}", windows=(parse_rate(settings.KEYWARD_ANON_RATE_PER_IP),))
 
 
 def user_rate_limit() -> dict:

@@ -246,6 +246,12 @@ _RATE = re.compile(r"(\d+)/(\d*)([smhd])?")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
+def meter_for_ip(ip: str) -> Meter:
+    """The anonymous bucket of a client address (``KEYWARD_ANON_RATE_PER_IP``): what a caller
+    without a credential, and every refused credential, is counted in."""
+    return Meter(bucket=f"ip:{ip}", windows=(parse_rate(settings.KEYWARD_ANON_RATE_PER_IP),))
+
+
 def parse_rate(rate: str) -> Window:
     """A rate in django-ratelimit's notation (``"60/m"``, ``"100/5m"``, ``"10/s"``) as a window."""
     match = _RATE.match(rate)

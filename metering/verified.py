@@ -63,9 +63,15 @@ from core.cache import CACHE_ERRORS, Tally
 from core.client_ip import client_ip
 from core.errors import ServiceUnavailable
 from core.lru import LRU
-from identity import policy
 from metering import backends, throttles
-from metering.meter import Meter, MeterUnavailable, Reading, note_meter_unavailable, take
+from metering.meter import (
+    Meter,
+    MeterUnavailable,
+    Reading,
+    meter_for_ip,
+    note_meter_unavailable,
+    take,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -253,7 +259,7 @@ def count_refused(
     the same trip; so are the refused calls of ``key_id``, the API key refused (its usage chart).
     """
     ip = client_ip(request)
-    meter = policy.meter_for_ip(ip)
+    meter = meter_for_ip(ip)
     if generation_of is not None or key_id is not None:
         meter = Meter(
             bucket=meter.bucket,

@@ -78,8 +78,6 @@ KNOWN_DEBTS = {
     # fed by metering.
     ("metering.usage", "apikeys.models"),
     ("metering.usage", "apikeys.shadow"),
-    # The verified-credential cache belongs to identity (one credential cache, issue 23).
-    ("metering.verified", "identity.policy"),
     # Helpers a domain module borrows from an edge module of another app: move them down.
     ("oauth.introspection", "accounts.authentication"),
 }
