@@ -33,10 +33,10 @@ from apikeys.bootstrap import bootstrap_available
 from apikeys.models import ApiKey, InstallationState, Proposal
 from apikeys.selectors import daily_usage
 from apikeys.shadow import proposals_fresh, shadow_flush_quietly
+from apikeys.usage import usage_flush_quietly
 from apikeys.views import key_status
 from core.admin import RevealOnceMixin
 from core.forms import error_messages
-from metering.usage import usage_flush_quietly
 
 USAGE_DAYS = 14
 

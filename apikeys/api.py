@@ -30,11 +30,11 @@ from apikeys.serializers import (
     UsageQuerySerializer,
     UsageSerializer,
 )
+from apikeys.usage import usage_flush_quietly
 from core.nostore import NO_STORE
 from core.principal import Principal, principal_of
 from core.views import ApiView, GenericApiView
 from identity.limits import Limit, rate_limits_hit
-from metering.usage import usage_flush_quietly
 from tenants.resolution import acts_as_admin
 from tenants.schema import error_response
 

@@ -20,6 +20,7 @@ from apikeys.canary import canary_touch_record
 from apikeys.models import KeyType
 from apikeys.selectors import api_key_get_for_authentication
 from apikeys.shadow import shadow_for_request
+from apikeys.usage import usage_record_direct
 from audit.services import burst_tally
 from core.client_ip import client_ip
 from core.errors import BEARER_CHALLENGE, code_of
@@ -27,7 +28,6 @@ from core.principal import AuthMethod, Principal
 from identity import credentials, policy
 from identity.authorize import ip_refusal
 from metering import verified
-from metering.usage import usage_record_direct
 from oauth.authentication import authenticate_client_token
 from oauth.tokens import CLIENT_TOKEN_TYPE, unverified_token_type
 from tenants.resolution import TENANT_MISMATCH, tenant_header_value

@@ -18,11 +18,11 @@ from django.db.models import Q
 from django.utils import timezone
 
 from apikeys.models import ApiKey
+from apikeys.usage import usage_flush_quietly
 from audit.services import audit_record
-from metering.usage import usage_flush_quietly
 from metering.verified import narrowing_change
 
-# Usage reaches the database to the minute (``metering.usage``): a use recorded at 12:04 may have
+# Usage reaches the database to the minute (``apikeys.usage``): a use recorded at 12:04 may have
 # happened up to 12:04:59, so quiet is counted from the end of that minute.
 USAGE_RESOLUTION = timedelta(seconds=60)
 

@@ -81,7 +81,7 @@ class ApiKey(models.Model):
         help_text="At the start of each UTC day or month; empty = never",
     )
     credits_refill_at = models.DateTimeField(null=True, blank=True, editable=False)
-    # Usage, flushed from the shared cache; metering.usage merges the buffer on every read.
+    # Usage, flushed from the shared cache; apikeys.usage merges the buffer on every read.
     last_used_at = models.DateTimeField(null=True, blank=True)
     last_used_ip = models.GenericIPAddressField(null=True, blank=True)
     request_count = models.BigIntegerField(default=0)
@@ -212,7 +212,7 @@ class Proposal(models.Model):
 
     ``changes`` holds any of ``scopes``, ``endpoints``, ``allowed_ips`` and ``rate_limit``, in the
     form a key PATCH stores them. Requests are judged by it beside the live rules; ``judged``
-    and ``would_refuse`` are flushed here from the shared cache with usage (``metering.usage``),
+    and ``would_refuse`` are flushed here from the shared cache with usage (``apikeys.usage``),
     and ``recent`` keeps the last would-be refusals, newest first. Applied, it stays as a record
     and is no longer judged.
     """

@@ -6,12 +6,11 @@ from django.db.models import QuerySet
 
 from apikeys import crypto
 from apikeys.models import ApiKey, ApiKeyDailyUsage
+from apikeys.usage import usage_flush_quietly
 
 
 def api_key_fresh(api_key: ApiKey) -> ApiKey:
     """The key re-read with its buffered usage merged in, so its figures are exact."""
-    from metering.usage import usage_flush_quietly  # metering reads keys: import at call time
-
     usage_flush_quietly(key_ids=[api_key.pk])
     api_key.refresh_from_db()
     return api_key

@@ -4,7 +4,7 @@ Signals, not service calls, so that a change made anywhere — a service, the ad
 reaches every node. Inside a transaction (every service's, the admin's) the change is retired
 in the shared cache before it commits, or refused with 503 and rolled back
 (``metering.verified.narrowing_change``). ``QuerySet.update`` sends no signal: code that
-updates keys in bulk calls ``metering.verified.retire_on_commit`` itself; ``metering.usage``
+updates keys in bulk calls ``metering.verified.retire_on_commit`` itself; ``apikeys.usage``
 need not, as usage is not part of what is cached.
 """
 

@@ -15,6 +15,7 @@ from apikeys.canary import canary_touch_record
 from apikeys.permissions import refusal, route_rules, route_view
 from apikeys.selectors import api_key_get_for_authentication
 from apikeys.shadow import shadow_for_verify
+from apikeys.usage import usage_record_direct
 from core.cache import CACHE_ERRORS
 from core.client_ip import client_ip
 from core.errors import BadRequest
@@ -24,7 +25,6 @@ from identity.authorize import Decision, authorize, ip_refusal
 from identity.paths import normalise_path
 from metering import credits, verified
 from metering.meter import MeterUnavailable, note_meter_unavailable, take
-from metering.usage import usage_record_direct
 from tenants.resolution import tenant_for_principal, tenant_for_request
 from tenants.selectors import membership_get, users_share_a_tenant
 

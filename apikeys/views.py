@@ -27,6 +27,7 @@ from apikeys.limits import key_create_limit
 from apikeys.models import ApiKey, ApiKeyDailyUsage
 from apikeys.selectors import api_key_fresh, api_key_get, api_key_list, daily_usage
 from apikeys.shadow_views import proposal_rows
+from apikeys.usage import usage_flush_quietly
 from audit.models import AuditEvent
 from core import usertime
 from core.errors import RateLimitExceeded, ServiceUnavailable
@@ -35,7 +36,6 @@ from core.reveal import reveal_forget_cookie, reveal_stash, reveal_take
 from core.views import see_other
 from identity.limits import rate_limits_hit
 from metering.credits import credits_state
-from metering.usage import usage_flush_quietly
 from tenants.selectors import tenants_for_user
 from tenants.views import current_tenant
 

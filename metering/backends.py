@@ -3,7 +3,7 @@
 Redis is the production store, shared by every process and node: one Lua call per request.
 Without Redis (the embedded default, one process) the same operations run in this process's
 memory, under one lock; a separate process, such as ``manage.py flushusage``, then sees nothing
-of the server's buffer, which is why the server also flushes on read (see ``metering.usage``).
+of the server's buffer, which is why the server also flushes on read (see ``apikeys.usage``).
 Any other configured cache (``CACHE_URL``) keeps counters and generations in that cache.
 """
 
@@ -639,7 +639,7 @@ class RedisBackend:
 class CacheBackend:
     """One process's usage buffer; counters and generations in the configured Django cache."""
 
-    buffers_in_process = True  # so the server flushes it itself (``metering.usage``)
+    buffers_in_process = True  # so the server flushes it itself (``apikeys.usage``)
 
     def __init__(self):
         self._lock = threading.Lock()

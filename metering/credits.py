@@ -12,7 +12,7 @@ request is admitted), so it is exact across processes and nodes and costs no ext
 * **Refill** is lazy: a balance whose refill time has passed is set to the refill amount by the
   next request (or read), and the next refill time moves to the start of the next UTC day or
   month. No cron line.
-* **Persistence.** The usage flush (``metering.usage``) copies the cache's balance into the
+* **Persistence.** The usage flush (``apikeys.usage``) copies the cache's balance into the
   database, so a Redis that loses its data falls back to the last flushed balance: at most one
   flush interval of spending (``KEYWARD_USAGE_FLUSH_SECONDS``) is given back, plus whatever
   Redis's own persistence loses (SPEC §10).

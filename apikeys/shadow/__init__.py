@@ -13,7 +13,7 @@ or deleting a proposal moves the key's generation on, so every node reloads it. 
 ride the per-request counting script (``metering.backends``: its shadow block), which also counts a
 proposal's own rate windows (counted, never enforced) and remembers the key's (method, route)
 of the day for the suggestion. Nothing is written to the database per request: the figures are
-flushed with usage (``metering.usage``), and every read flushes first, so it is exact at once.
+flushed with usage (``apikeys.usage``), and every read flushes first, so it is exact at once.
 
 **Suggestion.** From the routes a key was seen calling over N days (``ApiKeyRoute``: the Django
 URL pattern of Keyward's own API; for ``auth/check`` of another service, the normalised

@@ -1,6 +1,6 @@
 """Moving a key's buffered shadow figures and routes into the database, with usage.
 
-``metering.usage.usage_flush`` calls ``shadow_flush`` for every key with some, and every read
+``apikeys.usage.usage_flush`` calls ``shadow_flush`` for every key with some, and every read
 of them (proposals, suggestion, admin) flushes its key first, so what it shows is exact.
 """
 
@@ -27,7 +27,7 @@ SPIKE_EVENT = "api_key.proposal_would_refuse_spike"
 def shadow_flush(key_id: str) -> None:
     """Move a key's buffered shadow figures and routes into the database; put back on failure.
 
-    Called by ``metering.usage.usage_flush`` for each key with some, and before every read of
+    Called by ``apikeys.usage.usage_flush`` for each key with some, and before every read of
     them. A failure to write is logged, not raised: the usage beside it is flushed already.
     """
     backend = backends.active()

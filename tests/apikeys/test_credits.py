@@ -15,7 +15,7 @@ from django.core.management import call_command
 from django.db import connection
 
 from apikeys.models import ApiKey
-from metering.usage import usage_flush
+from apikeys.usage import usage_flush
 from tests.apikeys.conftest import (
     CHECK_URL,
     VERIFY_URL,

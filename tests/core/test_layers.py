@@ -74,10 +74,6 @@ EDGE_MODULES = frozenset(
 EDGE_APPS = frozenset({"ops"})
 
 KNOWN_DEBTS = {
-    # The usage flush writes ApiKey rows and shadow figures: the writing half belongs in apikeys,
-    # fed by metering.
-    ("metering.usage", "apikeys.models"),
-    ("metering.usage", "apikeys.shadow"),
     # Helpers a domain module borrows from an edge module of another app: move them down.
     ("oauth.introspection", "accounts.authentication"),
 }

@@ -6,6 +6,7 @@ from django.core.cache import caches
 from django_ratelimit.core import get_usage, is_ratelimited
 
 from apikeys.models import ApiKeyDailyUsage
+from apikeys.usage import usage_flush
 from metering import backends
 from metering.meter import (
     GROUP,
@@ -17,7 +18,6 @@ from metering.meter import (
     take,
     window_end,
 )
-from metering.usage import usage_flush
 from tests.factories import ApiKeyFactory
 
 pytestmark = pytest.mark.django_db
@@ -157,7 +157,7 @@ def test_a_failed_flush_puts_the_buffer_back(monkeypatch):
     meter = Meter(bucket=f"key:{key.pk}", windows=(Window(100, 60),), usage_key_id=str(key.pk))
     take(meter)
     take(meter)
-    monkeypatch.setattr("metering.usage._apply", _boom)
+    monkeypatch.setattr("apikeys.usage._apply", _boom)
 
     with pytest.raises(RuntimeError):
         usage_flush()

@@ -3,8 +3,9 @@
 import pytest
 from rest_framework.test import APIClient
 
+from apikeys import usage
 from apikeys.models import ApiKey
-from metering import backends, usage
+from metering import backends
 from tests.factories import UserFactory, issued_key
 
 pytestmark = pytest.mark.django_db

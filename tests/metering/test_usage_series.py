@@ -5,8 +5,9 @@ import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from apikeys import usage
 from apikeys.models import ApiKeyDailyUsage
-from metering import backends, usage
+from metering import backends
 from tests.factories import UserFactory, issued_key
 
 pytestmark = pytest.mark.django_db

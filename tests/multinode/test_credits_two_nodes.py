@@ -4,7 +4,7 @@ PostgreSQL and Redis; concurrent requests spread over both spend one balance."""
 import pytest
 
 from apikeys.models import ApiKey
-from metering.usage import usage_flush
+from apikeys.usage import usage_flush
 from tests.factories import StaffUserFactory, issued_key
 from tests.multinode.client import burst
 

@@ -7,7 +7,7 @@ from rest_framework.test import APIClient
 
 from apikeys.models import ApiKey
 from apikeys.services import api_key_create
-from metering.usage import usage_flush
+from apikeys.usage import usage_flush
 from tests.accounts.conftest import login_json
 from tests.factories import MembershipFactory, ServiceClientFactory, TenantFactory, UserFactory
 from tests.oauth.conftest import FORM, access_token_for, basic_header

@@ -15,8 +15,8 @@ from rest_framework.utils.encoders import JSONEncoder
 from apikeys.management.commands._common import user_from_email
 from apikeys.selectors import api_key_list
 from apikeys.serializers import ApiKeySerializer
+from apikeys.usage import usage_flush_quietly
 from metering.credits import credits_state
-from metering.usage import usage_flush_quietly
 
 COLUMNS = (
     "ID",

@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from metering.usage import usage_flush
+from apikeys.usage import usage_flush
 
 
 class Command(BaseCommand):

@@ -26,6 +26,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 
 from apikeys.models import ApiKey, ApiKeyDailyUsage
+from apikeys.shadow.flush import shadow_flush
 from core.cache import CACHE_ERRORS
 from metering import backends
 from metering.backends import day_of
@@ -56,8 +57,6 @@ def usage_flush(*, key_ids=None) -> int:
 
 def shadow_flush_dirty(backend) -> None:
     """Shadow figures and routes (``apikeys.shadow``) of every key with some, beside usage."""
-    from apikeys.shadow import shadow_flush  # apikeys reads metering: import at call time
-
     for key_id in backend.shadow_dirty_ids():
         shadow_flush(key_id)
 
