@@ -5,36 +5,28 @@ SPEC §8 code (``token_expired``, ``invalid_token``) when it does and fails, ``(
 otherwise.
 """
 
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from django.conf import settings
-from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, get_user_model
-from django.core.signals import setting_changed
-from django.dispatch import receiver
+from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
 from django.utils.crypto import constant_time_compare
 from rest_framework import exceptions
 from rest_framework.authentication import SessionAuthentication
 from rest_framework_simplejwt.authentication import JWTAuthentication
-from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.settings import api_settings
-from rest_framework_simplejwt.tokens import AccessToken, Token
-from rest_framework_simplejwt.utils import aware_utcnow
 
 from accounts import sessions
-from accounts.models import AccessTokenRevocation
-from accounts.services import TOKEN_REVOKED, access_token_revocations_live
-from accounts.tokens import (
-    FAMILY_CLAIM,
-    credentials_current,
-    invalid_token,
-    token_decode,
-    token_expired,
+from accounts.access import (
+    served_user,
+    verified_access_token,
 )
-from core.lru import LRU
+from accounts.services import TOKEN_REVOKED
+from accounts.tokens import (
+    invalid_token,
+)
 from core.nostore import no_store
 from core.principal import AuthMethod, Principal
-from identity.policy import cache_key_of_user, meter_for_user
+from identity.policy import cache_key_of_user
 from metering import verified
 
 ACCESS_COOKIE = "access_token"
@@ -182,7 +174,7 @@ def _expiry(epoch: float | None) -> datetime | None:
 
 def _counted_session_user(user_id, request):
     try:
-        return _served_user(user_id, request).user
+        return served_user(user_id, request).user
     except exceptions.AuthenticationFailed:
         return None
 
@@ -204,7 +196,7 @@ def authenticate_access_token(raw_token: str, *, request=None):
     user_id = token.get(api_settings.USER_ID_CLAIM)
     if user_id is None:
         raise invalid_token()
-    active = _served_user(user_id, request)
+    active = served_user(user_id, request)
     if not active.accepts(token):
         raise invalid_token(TOKEN_REVOKED)
     user = active.user
@@ -214,76 +206,6 @@ def authenticate_access_token(raw_token: str, *, request=None):
         expires_at=datetime.fromtimestamp(token["exp"], tz=UTC),
         token=token,
     )
-
-
-def access_token_live(raw_token: str):
-    """``(user, token)`` for an access token a request could use now; 401 otherwise.
-
-    Read from the database, not this process's cache of users (introspection must not answer
-    from a record another node has since changed), and counted against nobody.
-    """
-    token = verified_access_token(raw_token)
-    user_id = token.get(api_settings.USER_ID_CLAIM)
-    if user_id is None:
-        raise invalid_token()
-    active = _active_user(user_id)
-    if not active.accepts(token):
-        raise invalid_token(TOKEN_REVOKED)
-    return active.user, token
-
-
-VERIFIED_TOKENS_MAX = 50_000
-_verified_tokens = LRU(VERIFIED_TOKENS_MAX)  # digest -> Token; the least recently used goes
-
-
-def verified_token(token_class: type[Token], raw_token: str) -> Token:
-    """The token, checked by SimpleJWT once per process and its expiry on every use.
-
-    A JWT cannot change, so once its signature and claims have passed ``token_class`` the only
-    things that can make it unacceptable later are time (its ``exp``), its user or client
-    changing, or a revocation — which the callers check on every request (``ActiveUser`` for a
-    user, kept current by the user's generation in ``metering.verified``; the client's row for
-    a client). Verifying the signature is most of a JWT request's cost (an ES256 or RS256
-    signature far more than an HMAC), so it is paid once per token, not once per request.
-    Tokens are remembered by digest, never as themselves, with their class: a token verified
-    as one class is never served as another.
-    """
-    digest = sessions.secret_digest(raw_token)
-    token = _verified_tokens.get(digest)
-    if token is None or type(token) is not token_class:
-        token = token_decode(token_class, raw_token)
-        _verified_tokens.put(digest, token)  # a token evicted costs one decode when next used
-        return token
-    try:
-        token.check_exp(current_time=aware_utcnow())
-    except TokenError as exc:
-        _verified_tokens.pop(digest)
-        raise token_expired() from exc
-    return token
-
-
-def verified_access_token(raw_token: str) -> AccessToken:
-    """A user's access token, verified once per process (``verified_token``)."""
-    return verified_token(AccessToken, raw_token)
-
-
-def is_verified_access_token(raw_token: str) -> bool:
-    """True for a user access token this process has verified (it may have expired since)."""
-    return type(_verified_tokens.get(sessions.secret_digest(raw_token))) is AccessToken
-
-
-@receiver(setting_changed)
-def _forget_tokens_verified_with_other_keys(*, setting, **kwargs):
-    if setting.startswith("KEYWARD_JWT_") or setting in (
-        "SIMPLE_JWT",
-        "KEYWARD_CLIENT_TOKEN_LIFETIME",
-    ):
-        forget_verified_access_tokens()
-
-
-def forget_verified_access_tokens() -> None:
-    """Empty the cache (tests, and a change of signing keys)."""
-    _verified_tokens.clear()
 
 
 def access_cookie_set(response, access_token: str) -> None:
@@ -305,61 +227,3 @@ def access_cookie_set(response, access_token: str) -> None:
 
 def access_cookie_delete(response) -> None:
     response.delete_cookie(ACCESS_COOKIE, path="/", samesite="Lax")
-
-
-@dataclass(frozen=True, slots=True)
-class ActiveUser:
-    """The record cached for a user: the user, and which of their access tokens are revoked.
-
-    Logout adds a revocation and bumps the user's generation, so the record is read again, on
-    every process, with it; a warm request checks a token against it without a query.
-    """
-
-    user: object
-    revoked_jtis: frozenset[str] = frozenset()
-    revoked_families: frozenset[str] = frozenset()
-    credentials_epoch: int | None = None  # ``user.credentials_epoch()``, worked out once
-
-    def accepts(self, token) -> bool:
-        """False for a token logged out, of a revoked login, or issued before logins ended."""
-        if self.revoked_jtis and token.get(api_settings.JTI_CLAIM) in self.revoked_jtis:
-            return False
-        if self.revoked_families and token.get(FAMILY_CLAIM) in self.revoked_families:
-            return False
-        return credentials_current(
-            token,
-            valid_after=self.user.credentials_valid_after,
-            epoch=self.credentials_epoch,
-        )
-
-
-def _served_user(user_id, request) -> ActiveUser:
-    return verified.serve(
-        cache_key_of_user(user_id),
-        load=lambda: _active_user(user_id),
-        meter_of=_meter_of_active_user,
-        request=request,
-    )
-
-
-def _meter_of_active_user(active: ActiveUser):
-    return meter_for_user(active.user)
-
-
-def _active_user(user_id) -> ActiveUser:
-    user_model = get_user_model()
-    try:
-        user = user_model.objects.get(pk=user_id)
-    except (user_model.DoesNotExist, ValueError, TypeError, OverflowError) as exc:
-        raise invalid_token() from exc
-    if not user.is_active:
-        raise invalid_token()
-    jtis, families = set(), set()
-    for claim, value in access_token_revocations_live(user_id=user.pk):
-        (jtis if claim == AccessTokenRevocation.Claim.JTI else families).add(value)
-    return ActiveUser(
-        user=user,
-        revoked_jtis=frozenset(jtis),
-        revoked_families=frozenset(families),
-        credentials_epoch=user.credentials_epoch(),
-    )

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 
 from rest_framework.authentication import BaseAuthentication
 
-from accounts.authentication import is_verified_access_token, verified_token
+from accounts.access import is_verified_access_token, verified_token
 from accounts.tokens import invalid_token
 from core.errors import BEARER_CHALLENGE
 from core.principal import AuthMethod, Principal

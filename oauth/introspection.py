@@ -17,7 +17,7 @@ from django.db import transaction
 from rest_framework import exceptions
 from rest_framework_simplejwt.settings import api_settings
 
-from accounts.authentication import access_token_live
+from accounts.access import access_token_live
 from accounts.services import access_token_revoke, refresh_token_revoke
 from accounts.tokens import refresh_token_live, token_decode
 from apikeys.verification import verify_key

@@ -104,7 +104,7 @@ def _clear_cache():
 
 
 def forget_everything():
-    from accounts.authentication import forget_verified_access_tokens
+    from accounts.access import forget_verified_access_tokens
     from accounts.sessions import forget_sessions
     from apikeys import known_keys
     from metering import backends, verified

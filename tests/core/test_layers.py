@@ -73,10 +73,9 @@ EDGE_MODULES = frozenset(
 )
 EDGE_APPS = frozenset({"ops"})
 
-KNOWN_DEBTS = {
-    # Helpers a domain module borrows from an edge module of another app: move them down.
-    ("oauth.introspection", "accounts.authentication"),
-}
+# Each import that points the wrong way, with what would fix it; none is left. A new one goes
+# here only with its reason and its fix, and the list only ever shrinks.
+KNOWN_DEBTS: set[tuple[str, str]] = set()
 
 
 def _module_name(path: Path) -> str:
