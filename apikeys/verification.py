@@ -149,8 +149,8 @@ def _read(
 
 def _judge(question: _Question, principal: Principal, *, cache_key: str, entry=None, count=True):
     """The verdict on ``principal``'s key; ``STALE`` when ``entry`` (the cached record it came
-    from) proves out of date. ``count=False``: the shared cache is away, the use goes straight
-    into the database."""
+    from) proves out of date, ``UNCONFIRMED`` when the shared cache could not say whether it is.
+    ``count=False``: the shared cache is away, the use goes straight into the database."""
     api_key = principal.api_key
     ip, tenant_id = question.ip, question.tenant_id
 
