@@ -1,4 +1,5 @@
-"""The authoriser's lane: ``auth/check`` and ``keys/verify`` answered in front of Django's stack.
+"""The authoriser's lane: ``auth/check``, ``keys/verify`` and an API key's token introspection
+(``/oauth2/introspect``) answered in front of Django's stack.
 
 A reverse proxy asks ``GET /api/v1/auth/check`` before every request it passes on, so that
 answer sets the speed of everything behind it. Through Django it pays for thirteen
@@ -8,8 +9,9 @@ WhiteNoise's ``WhiteNoise(application)`` is) that answers those requests with th
 functions the DRF views call — ``identity.credentials`` to read the headers,
 ``authenticate_key`` (the key, its one trip to the shared cache that counts and confirms it),
 the views' own permission and throttle classes, ``auth_check_headers`` / ``key_verify_answer``
-for the verdict, the view's ``handle_exception`` for every refusal (so the audit bursts, the
-IP bucket's count and the error bodies are the exception handler's) — and then gives the answer
+/ ``introspection_body`` for the verdict, the view's ``handle_exception`` for every refusal
+(so the audit bursts, the IP bucket's count and the error bodies are the exception handler's)
+— and then gives the answer
 the same treatment Django's stack would: DRF's ``finalize_response`` and rendering, then the
 response hooks of the middleware that touch such an answer (X-Frame-Options, Content-Length,
 the security headers, CORS, the rate-limit headers), the Prometheus metrics, Django's request
@@ -17,8 +19,10 @@ log and its ``request_started`` / ``request_finished`` signals.
 
 What it cannot answer identically it never starts on: another method, a query string, a
 ``SCRIPT_NAME``, a session cookie or a malformed CSRF cookie, an ``Accept`` other than JSON, a
-missing or non-key credential (JWT, client token, two credentials), a body that is not a small
-JSON object of the known fields, an ``ALLOWED_HOSTS`` miss, a plain-HTTP request that would be
+missing or non-key credential (JWT, client token, two credentials), a ``keys/verify`` body
+that is not a small JSON object of the known fields, an introspection body that is not a small
+url-encoded form the view reads without complaint, or that carries a service client's
+credentials, an ``ALLOWED_HOSTS`` miss, a plain-HTTP request that would be
 redirected. Those go to Django untouched, before anything is counted. ``KEYWARD_LANE = False``
 turns the lane off, and it turns itself off (with a warning) when ``MIDDLEWARE`` is not the
 list it was written against, since a new middleware could change the answer, or when a setting
@@ -56,8 +60,11 @@ from apikeys.verify_api import (
     auth_check_headers,
     key_verify_answer,
 )
+from core.nostore import NO_STORE
 from identity import credentials
 from metering.throttles import READING_ATTRIBUTE, write_own_headers
+from oauth.introspection_api import IntrospectView, introspection_body, key_verifier
+from oauth.protocol import FORM_CONTENT_TYPE, OAuthError, endpoint_request_parse
 from ops.middleware import observe
 
 logger = logging.getLogger(__name__)
@@ -119,6 +126,7 @@ class Lane:
             for endpoint in (
                 Endpoint("/api/v1/auth/check", "GET", AuthCheckView, _answer_auth_check),
                 Endpoint("/api/v1/keys/verify", "POST", KeyVerifyView, _answer_key_verify),
+                Endpoint("/oauth2/introspect", "POST", IntrospectView, _answer_introspect),
             ):
                 route = _route_of(endpoint)
                 if route is not None:
@@ -280,6 +288,43 @@ def _answer_key_verify(lane, endpoint, request):
         raw_key,
         lambda principal: (key_verify_answer(principal, data), None),
     )
+
+
+def _answer_introspect(lane, endpoint, request):
+    """Introspection by an API key with ``keys:verify`` (a service client's goes to Django)."""
+    raw_key = _key_of(request)
+    if raw_key is None or not _may_answer(request):
+        return None
+    params = _introspection_request(request)
+    if params is None:
+        return None
+
+    def answer(principal):
+        body = introspection_body(key_verifier(principal, request), params, request)
+        return body, lambda request, principal: NO_STORE
+
+    return _dispatch(endpoint, request, raw_key, answer)
+
+
+def _introspection_request(request) -> dict | None:
+    """The form of an introspection with no client credentials, or ``None`` (and the body
+    left for Django): any other body, and any the view would refuse as malformed."""
+    environ = request.META
+    if environ.get("CONTENT_TYPE") != FORM_CONTENT_TYPE:
+        return None
+    try:
+        length = int(environ.get("CONTENT_LENGTH") or "")
+    except ValueError:
+        return None
+    if not 0 < length <= MAX_BODY:
+        return None
+    body = request.body
+    environ["wsgi.input"] = io.BytesIO(body)  # Django reads it again if the lane stands aside
+    try:
+        params, client_credentials = endpoint_request_parse(request)
+    except OAuthError:
+        return None  # Django answers it, after authenticating, as the view does
+    return params if client_credentials is None else None
 
 
 def _verify_request(request):

@@ -57,12 +57,10 @@ class VerifierKeyAuthentication(ApiKeyAuthentication):
         return super().authenticate(request)
 
 
-def _key_verifier(request) -> Principal:
+def key_verifier(principal: Principal | None, http_request) -> Principal:
     """The API key presented, if it may introspect (``keys:verify``); 401/403 otherwise."""
-    principal = principal_of(request)
     if principal is None or principal.auth_method != AuthMethod.API_KEY:
         raise invalid_client("Authenticate as a service client, or with a keys:verify API key.")
-    http_request = request._request
     decision = authorize(
         principal,
         method=http_request.method,
@@ -73,6 +71,16 @@ def _key_verifier(request) -> Principal:
     if not decision.allowed:
         raise OAuthError("insufficient_scope", decision.reason, status=403, code=decision.code)
     return principal
+
+
+def introspection_body(verifier: Principal, params: dict, http_request) -> dict:
+    """RFC 7662's answer about ``params``' token for ``verifier``; shared with the WSGI lane."""
+    return token_introspect(
+        verifier=verifier,
+        raw_token=_token_param(params),
+        ip=client_ip(http_request),
+        cost=_cost_param(params),
+    )
 
 
 def _token_param(params: dict) -> str:
@@ -136,14 +144,8 @@ class IntrospectView(OAuthEndpoint):
             token_rate_limit_ip(http_request)
             verifier = verifier_of_client(_client_of(http_request, credentials))
         else:
-            verifier = _key_verifier(request)
-        body = token_introspect(
-            verifier=verifier,
-            raw_token=_token_param(params),
-            ip=client_ip(http_request),
-            cost=_cost_param(params),
-        )
-        return Response(body, headers=NO_STORE)
+            verifier = key_verifier(principal_of(request), http_request)
+        return Response(introspection_body(verifier, params, http_request), headers=NO_STORE)
 
 
 class RevokeView(OAuthEndpoint):

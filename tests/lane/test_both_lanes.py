@@ -19,6 +19,7 @@ import subprocess
 import sys
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlencode
 
 import pytest
 import time_machine
@@ -34,11 +35,14 @@ from tests.apikeys.conftest import forged_key
 from tests.conftest import forget_everything
 from tests.factories import MembershipFactory, TenantFactory, UserFactory, issued_key
 from tests.lane.harness import Answer, answer, environ_for, lane_over_django
+from tests.tenants.helpers import jwt_for
 
 pytestmark = pytest.mark.django_db
 
 CHECK = "/api/v1/auth/check"
 VERIFY = "/api/v1/keys/verify"
+INTROSPECT = "/oauth2/introspect"
+FORM = "application/x-www-form-urlencoded"
 METRICS = (
     "keyward_http_requests_total",
     "keyward_auth_outcomes_total",
@@ -450,6 +454,85 @@ def test_verify_with_a_form_body_is_left_to_django(user, verifier):
     )
 
 
+# --- /oauth2/introspect -----------------------------------------------------------------------
+
+
+def introspect(raw_verifier, form: dict | bytes, content_type=FORM, **meta):
+    raw_body = form if isinstance(form, bytes) else urlencode(form).encode()
+    return lambda: environ_for(
+        "POST",
+        INTROSPECT,
+        body=raw_body,
+        CONTENT_TYPE=content_type,
+        HTTP_AUTHORIZATION=f"Bearer {raw_verifier}",
+        **meta,
+    )
+
+
+def test_introspect_a_valid_key(user, verifier):
+    _, raw = issued_key(user, scopes=["agents:read"])
+
+    got = same_answer(introspect(verifier, {"token": raw}))
+
+    assert json.loads(got.body)["active"] is True
+
+
+def test_introspect_an_invented_key(user, verifier):
+    _, raw = issued_key(user)
+
+    got = same_answer(introspect(verifier, {"token": forged_key(raw)}))
+
+    assert json.loads(got.body) == {"active": False}
+
+
+def test_introspect_a_persons_access_token(user, verifier):
+    got = same_answer(introspect(verifier, {"token": jwt_for(user)}))
+
+    assert json.loads(got.body)["active"] is True
+
+
+def test_introspect_a_token_that_decodes_to_nothing_known(verifier):
+    got = same_answer(introspect(verifier, b"token=%ff"))
+
+    assert json.loads(got.body) == {"active": False}
+
+
+def test_introspect_without_a_token(verifier):
+    got = same_answer(introspect(verifier, {"token_type_hint": "access_token"}))
+
+    assert json.loads(got.body)["error"] == "invalid_request"
+
+
+def test_introspect_by_a_caller_without_the_scope(user):
+    _, caller = issued_key(user, scopes=["read:all"])
+    _, raw = issued_key(user)
+
+    got = same_answer(introspect(caller, {"token": raw}))
+
+    assert got.status == "403 Forbidden"
+
+
+def test_introspect_by_an_invented_verifier(user):
+    _, raw = issued_key(user)
+
+    same_answer(introspect(forged_key(raw), {"token": raw}))
+
+
+@pytest.mark.parametrize(
+    "form, content_type",
+    [
+        (b"token=a&token=b", FORM),  # a repeated parameter: the view's own 400
+        (b"token=abc&client_id=x&client_secret=y", FORM),  # a service client's credentials
+        (b'{"token": "abc"}', "application/json"),
+        (b"token=abc", f"{FORM}; charset=latin-1"),
+    ],
+)
+def test_introspect_with_a_body_the_lane_does_not_read_is_left_to_django(
+    verifier, form, content_type
+):
+    same_answer(introspect(verifier, form, content_type), by_lane=False)
+
+
 # --- the endpoints' own tests ------------------------------------------------------------------
 
 ENDPOINT_TESTS = (
@@ -460,6 +543,7 @@ ENDPOINT_TESTS = (
     "tests/apikeys/test_unknown_keys.py",
     "tests/metering/test_rate_limit_headers.py",
     "tests/core/test_challenges.py",
+    "tests/oauth/test_introspection.py",
 )
 
 
