@@ -128,7 +128,13 @@ def main() -> None:
     run_django_script("bench.steps", stacks["postgres+redis"], ["--smoke"] if args.smoke else [])
 
 
-LANE_SCENARIOS = ("health", "auth/check", "auth/check invented (401)", "keys/verify")
+LANE_SCENARIOS = (
+    "health",
+    "auth/check",
+    "auth/check invented (401)",
+    "keys/verify",
+    "introspect key",
+)
 
 
 # --- the servers --------------------------------------------------------------------------
