@@ -306,11 +306,11 @@ def _answer_introspect(lane, endpoint, request):
     return _dispatch(endpoint, request, raw_key, answer)
 
 
-def _introspection_request(request) -> dict | None:
-    """The form of an introspection with no client credentials, or ``None`` (and the body
-    left for Django): any other body, and any the view would refuse as malformed."""
+def _small_body(request, content_type: str) -> bytes | None:
+    """The body, when it is of exactly ``content_type`` and at most ``MAX_BODY`` bytes; read so
+    that Django can read it again if the lane stands aside. ``None`` for any other."""
     environ = request.META
-    if environ.get("CONTENT_TYPE") != FORM_CONTENT_TYPE:
+    if environ.get("CONTENT_TYPE") != content_type:
         return None
     try:
         length = int(environ.get("CONTENT_LENGTH") or "")
@@ -319,7 +319,15 @@ def _introspection_request(request) -> dict | None:
     if not 0 < length <= MAX_BODY:
         return None
     body = request.body
-    environ["wsgi.input"] = io.BytesIO(body)  # Django reads it again if the lane stands aside
+    environ["wsgi.input"] = io.BytesIO(body)
+    return body
+
+
+def _introspection_request(request) -> dict | None:
+    """The form of an introspection with no client credentials, or ``None`` (and the body
+    left for Django): any other body, and any the view would refuse as malformed."""
+    if _small_body(request, FORM_CONTENT_TYPE) is None:
+        return None
     try:
         params, client_credentials = endpoint_request_parse(request)
     except OAuthError:
@@ -329,17 +337,9 @@ def _introspection_request(request) -> dict | None:
 
 def _verify_request(request):
     """The validated ``keys/verify`` body, or ``None`` (and the body left for Django)."""
-    environ = request.META
-    if environ.get("CONTENT_TYPE") != "application/json":
+    body = _small_body(request, "application/json")
+    if body is None:
         return None
-    try:
-        length = int(environ.get("CONTENT_LENGTH") or "")
-    except ValueError:
-        return None
-    if not 0 < length <= MAX_BODY:
-        return None
-    body = request.body
-    environ["wsgi.input"] = io.BytesIO(body)  # Django reads it again if the lane stands aside
     if b"\\u" in body:
         return None  # an escape may spell a lone surrogate, which the JSON parser refuses
     try:
