@@ -1,4 +1,6 @@
-// The Copy button of the page that shows a new key once (templates/apikeys/reveal.html).
+// The Copy button of the pages that show a new secret once (templates/apikeys/reveal.html,
+// templates/oauth/client_secret.html). It is shown only once it works: a button that did nothing
+// (this script not loaded yet, or not at all) would let someone leave believing it copied.
 (function () {
   var button = document.getElementById("copy-key");
   var input = document.getElementById("raw-key");
@@ -18,4 +20,5 @@
       done(ok);
     }
   });
+  button.hidden = false;
 })();
