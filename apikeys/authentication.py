@@ -162,12 +162,13 @@ def refusal_before_use(principal: Principal, request) -> exceptions.APIException
 
 
 def _refusal_of_key(principal: Principal) -> exceptions.AuthenticationFailed | None:
-    """What refuses a cached key on its own: being a canary (first, in every state, so it
-    answers as an unknown key would), or expiring while it is cached."""
+    """What refuses a key on its own: being a canary (first, in every state, so it answers as
+    an unknown key would), then ``ApiKey.refusal``: its owner deactivated, the key revoked, or
+    expired (perhaps while it was cached)."""
     if principal.key_type == CANARY:
         return CanaryUsed(principal.api_key)
-    if principal.api_key.is_expired():
-        return _failed("api_key_expired", "This API key has expired.")
+    if (refusal := principal.api_key.refusal()) is not None:
+        return _failed(*refusal)
     return None
 
 
@@ -193,20 +194,18 @@ def _record_use_directly(principal: Principal, ip: str | None) -> None:
 
 
 def _verified_key(raw_key: str, key_hash: str):
-    """The key from the database, if it may authenticate at all.
+    """The key from the database; 401 ``invalid_api_key`` when no stored key is ``raw_key``.
 
-    A key found under a retired pepper comes back re-hashed under the current one, so it is
-    cached under the presented hash like any other key.
+    A key that may not authenticate (revoked, expired, its owner deactivated, a canary) is
+    returned too, and cached like any key, so that each later use is refused (``refuse``, in
+    the trip that counts the refusal and confirms the record) without a query. A key found under
+    a retired pepper comes back re-hashed under the current one, so it is cached under the
+    presented hash like any other key.
     """
     api_key = api_key_get_for_authentication(raw_key, key_hash=key_hash)
     if api_key is None:
         known_keys.learn()  # so that the next unknown key is refused without a query
         raise _failed("invalid_api_key", "Invalid API key.")
-    if api_key.is_canary:
-        return api_key  # cached like any key, so that each use is refused without a query
-    refusal = api_key.refusal()
-    if refusal is not None:
-        raise _failed(*refusal)
     return api_key
 
 

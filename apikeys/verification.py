@@ -142,7 +142,7 @@ def _read(
         known_keys.learn()  # so that the next unknown key is answered without a query
         return None, answers
     principal = principal_for_key(api_key)
-    if generation is not None and api_key.refusal() is None:
+    if generation is not None:  # a refused key too, as a request with it would cache it
         verified.remember(cache_key, principal, policy.meter_for_key(api_key), generation)
     return principal, answers
 

@@ -14,6 +14,7 @@ from django.utils import timezone
 from prometheus_client import REGISTRY
 
 from apikeys.selectors import api_key_fresh
+from apikeys.services import api_key_activate, api_key_revoke
 from tests.apikeys.conftest import INFO_URL, VERIFY_URL, forged_key, key_client, make_api_key
 from tests.factories import MembershipFactory, TenantFactory
 from tests.tenants.helpers import jwt_for
@@ -255,3 +256,53 @@ def test_a_verified_key_refused_for_its_ip_or_tenant_spends_nothing_of_its_own(
 
     assert {(v["valid"], v["code"]) for v in verdicts} == {(False, code)}
     assert api_key_fresh(api_key).request_count == 0
+
+
+def test_a_revoked_key_used_again_is_refused_without_a_query(
+    user, django_assert_num_queries, django_capture_on_commit_callbacks
+):
+    api_key, raw = make_api_key(user)
+    with django_capture_on_commit_callbacks(execute=True):  # the revocation settles
+        api_key_revoke(api_key=api_key, actor=user)
+    assert key_client(raw).get(INFO_URL).json()["code"] == "api_key_disabled"  # read, cached
+
+    with django_assert_num_queries(0):
+        response = key_client(raw).get(INFO_URL)
+
+    assert response.json()["code"] == "api_key_disabled"
+
+
+def test_a_revoked_key_activated_again_works_at_once_though_its_refusal_was_cached(user):
+    api_key, raw = make_api_key(user)
+    api_key_revoke(api_key=api_key, actor=user)
+    assert key_client(raw).get(INFO_URL).status_code == 401
+
+    api_key_activate(api_key=api_key, actor=user)
+
+    assert key_client(raw).get(INFO_URL).status_code == 200
+
+
+def test_a_key_whose_owner_is_deactivated_is_refused_as_unknown_though_cached(user):
+    _, raw = make_api_key(user)
+    assert key_client(raw).get(INFO_URL).status_code == 200
+
+    user.is_active = False
+    user.save()
+
+    assert key_client(raw).get(INFO_URL).json()["code"] == "invalid_api_key"
+
+
+def test_verifying_a_revoked_key_again_costs_no_query(
+    user, django_assert_num_queries, django_capture_on_commit_callbacks
+):
+    api_key, raw = make_api_key(user)
+    with django_capture_on_commit_callbacks(execute=True):  # the revocation settles
+        api_key_revoke(api_key=api_key, actor=user)
+    _, verifier_key = make_api_key(user, scopes=["keys:verify"])
+    verifier = key_client(verifier_key)
+    assert verifier.post(VERIFY_URL, {"key": raw}, format="json").json()["valid"] is False
+
+    with django_assert_num_queries(0):
+        verdict = verifier.post(VERIFY_URL, {"key": raw}, format="json").json()
+
+    assert verdict["code"] == "api_key_disabled"
