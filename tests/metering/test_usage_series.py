@@ -7,6 +7,7 @@ from rest_framework.test import APIClient
 
 from apikeys import usage
 from apikeys.models import ApiKeyDailyUsage
+from apikeys.services import api_key_revoke
 from metering import backends
 from tests.factories import UserFactory, issued_key
 
@@ -49,6 +50,17 @@ def test_a_call_refused_by_the_keys_ip_allowlist_is_recorded_as_refused():
     assert _today(api_key) == (0, 0, 2)
     api_key.refresh_from_db()
     assert api_key.request_count == 0
+
+
+def test_calls_with_a_revoked_key_are_recorded_as_refused():
+    user = UserFactory()
+    api_key, raw = issued_key(user, created_by=user)
+    api_key_revoke(api_key=api_key, actor=user)
+
+    statuses = [_client(raw).get(INFO).status_code for _ in range(2)]
+
+    assert statuses == [401, 401]
+    assert _today(api_key) == (0, 0, 2)
 
 
 def test_limited_and_refused_survive_a_failed_flush():
