@@ -8,6 +8,7 @@ A node's stderr goes to a file, not a pipe: a pipe nobody reads fills after 64 K
 (a Redis outage logs a warning per request) and then blocks the node mid-request.
 """
 
+import contextlib
 import http.client
 import os
 import shutil
@@ -129,6 +130,7 @@ def _launch(*, workers, threads, extra_env) -> Node:
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: ``stop_nodes`` ends the workers too
         )
     return Node(port=port, process=process, workdir=workdir)
 
@@ -161,6 +163,10 @@ def stop_nodes(nodes: list[Node]) -> None:
         except subprocess.TimeoutExpired:
             node.process.kill()
             node.process.wait()
+        # A worker still exiting when its master went (a thread pool's shutdown seen to hang
+        # under load) would outlive the suite, holding its port: end the whole group.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(node.process.pid, signal.SIGKILL)
         shutil.rmtree(node.workdir, ignore_errors=True)
 
 
