@@ -93,18 +93,26 @@ def verify_key(
     key_hash = crypto.hash_key(raw_key)
     cache_key = policy.cache_key_of_key(key_hash)
     entry = verified.get(cache_key)
+    unconfirmed = None
     if entry is not None:
         verdict = _judge(question, entry.record, cache_key=cache_key, entry=entry)
-        if verdict is not STALE and verdict is not UNCONFIRMED:
+        if verdict is not STALE and not isinstance(verdict, Unconfirmed):
             return verdict
         verified.forget(cache_key)
-        ask_cache = verdict is STALE  # one failed trip to the shared cache is enough
-    else:
-        ask_cache = True
-    principal, shared_cache_answers = _read(raw_key, key_hash, cache_key, ask_cache=ask_cache)
+        if verdict is not STALE:
+            unconfirmed = verdict  # one failed trip to the shared cache is enough
+    principal, shared_cache_answers = _read(
+        raw_key, key_hash, cache_key, ask_cache=unconfirmed is None
+    )
     if principal is None:
         return Verdict(False, "invalid_api_key", UNKNOWN)
-    return _judge(question, principal, cache_key=cache_key, count=shared_cache_answers)
+    if shared_cache_answers:
+        count = COUNT_SHARED
+    elif unconfirmed is not None and unconfirmed.maybe_counted:
+        count = COUNT_NONE  # the trip that timed out may yet count it: not twice
+    else:
+        count = COUNT_DIRECT
+    return _judge(question, principal, cache_key=cache_key, count=count)
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,14 +127,28 @@ class _Question:
 
 
 STALE = object()  # a cached record that has moved on: judge again from the database
-UNCONFIRMED = object()  # the shared cache did not answer: judge from the database, count there
+
+
+@dataclass(frozen=True, slots=True)
+class Unconfirmed:
+    """The shared cache did not answer the trip that would count a cached key's use: judge the
+    key from the database, and count the use there unless that trip may yet count it (a
+    stalled Redis resuming runs what it was sent)."""
+
+    maybe_counted: bool
+
+
+# How ``_judge`` counts an admitted use: in the shared cache, straight into the database (the
+# cache is away), or not at all (a timed-out trip may still count it).
+COUNT_SHARED, COUNT_DIRECT, COUNT_NONE = "shared", "direct", "none"
 
 
 def _read(
     raw_key: str, key_hash: str, cache_key: str, *, ask_cache: bool
 ) -> tuple[Principal | None, bool]:
     """The key's principal from the database (``None``: no such key), and whether the shared
-    cache answers. A key that may authenticate is remembered as a request with it would be."""
+    cache answers. The key is remembered as a request with it would remember it, refused or
+    not, so that its next verdict costs no query."""
     generation, answers = None, False
     if ask_cache:
         try:
@@ -147,10 +169,12 @@ def _read(
     return principal, answers
 
 
-def _judge(question: _Question, principal: Principal, *, cache_key: str, entry=None, count=True):
+def _judge(
+    question: _Question, principal: Principal, *, cache_key: str, entry=None, count=COUNT_SHARED
+):
     """The verdict on ``principal``'s key; ``STALE`` when ``entry`` (the cached record it came
-    from) proves out of date, ``UNCONFIRMED`` when the shared cache could not say whether it is.
-    ``count=False``: the shared cache is away, the use goes straight into the database."""
+    from) proves out of date, an ``Unconfirmed`` when the shared cache could not say whether it
+    is. ``count`` says where an admitted use is counted (``COUNT_*``)."""
     api_key = principal.api_key
     ip, tenant_id = question.ip, question.tenant_id
 
@@ -176,7 +200,7 @@ def _judge(question: _Question, principal: Principal, *, cache_key: str, entry=N
     shadow = shadow_for_verify(principal, method=question.method, path=question.path, ip=ip)
     expected = entry.generation if entry is not None else None
     reading = _count_use(api_key, ip, question.cost, shadow, expected=expected, count=count)
-    if reading is STALE or reading is UNCONFIRMED:
+    if reading is STALE or isinstance(reading, Unconfirmed):
         return reading
     if reading is not None and reading.credits_exhausted:
         wait = credits.retry_after(reading.credits)
@@ -337,11 +361,12 @@ def _tenant_rule(principal, api_key, tenant_id, path) -> tuple[str, str] | None:
     return None
 
 
-def _count_use(api_key, ip, cost: int, shadow, *, expected: str | None, count: bool):
-    """Count the use in the shared cache; ``STALE`` when ``expected`` (the cached record's
-    generation) has moved on, ``UNCONFIRMED`` when the cache could not say, ``None`` when the
-    use went straight into the database (or may yet be counted by a stalled Redis)."""
-    if count:
+def _count_use(api_key, ip, cost: int, shadow, *, expected: str | None, count: str):
+    """Count the use as ``count`` says; ``STALE`` when ``expected`` (the cached record's
+    generation) has moved on, an ``Unconfirmed`` when the shared cache could not say, ``None``
+    when nothing was read from the shared cache (the use went into the database, or may yet be
+    counted by a stalled Redis)."""
+    if count == COUNT_SHARED:
         try:
             reading = take(
                 policy.meter_for_key(api_key),
@@ -354,10 +379,12 @@ def _count_use(api_key, ip, cost: int, shadow, *, expected: str | None, count: b
             note_meter_unavailable(exc)
             if expected is not None:
                 verified.clear()  # nothing can be confirmed: read from the database meanwhile
-                return UNCONFIRMED
+                return Unconfirmed(exc.maybe_counted)
             if exc.maybe_counted:
-                return None  # it may yet be counted when a stalled Redis resumes
+                return None
         else:
             return STALE if reading.stale else reading
+    elif count == COUNT_NONE:
+        return None
     usage_record_direct(api_key.pk, ip=ip)
     return None

@@ -552,3 +552,24 @@ def test_a_key_created_after_an_unknown_key_was_verified_is_found_at_once(verifi
     _, raw = make_api_key(user)
 
     assert verify(verifier, raw)["valid"] is True
+
+
+def test_a_verify_whose_counting_trip_timed_out_is_not_also_written_to_the_database(
+    user, monkeypatch
+):
+    """A stalled Redis may still run the count it was sent: the use is not recorded twice."""
+    from apikeys import verification
+    from metering.meter import MeterUnavailable
+
+    api_key, raw = make_api_key(user)
+    _, verifier_key = make_api_key(user, scopes=["keys:verify"])
+    assert verify(key_client(verifier_key), raw)["valid"] is True  # both cached
+
+    def timed_out(*args, **kwargs):
+        raise MeterUnavailable("timed out", maybe_counted=True)
+
+    monkeypatch.setattr(verification, "take", timed_out)
+    answer = verify(key_client(verifier_key), raw)
+
+    assert answer["valid"] is True
+    assert ApiKey.objects.get(pk=api_key.pk).request_count == 0
