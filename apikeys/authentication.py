@@ -180,7 +180,8 @@ def _uuid_or_none(value: str) -> uuid.UUID | None:
 
 
 def _refusal_tally(request, refusal: Exception):
-    """The audit's refused-key tally when ``refusal`` refuses the key itself (its expiry)."""
+    """The audit's refused-key tally when ``refusal`` refuses the key itself (revoked, expired,
+    its owner deactivated)."""
     return burst_tally(request, code_of(refusal))
 
 

@@ -55,21 +55,19 @@ def refused_as_unknown(raw_key: str, key_hash: str, request) -> bool:
 
     ``False`` means "ask the database": the key may exist, or the copy cannot be confirmed.
     """
-    known = _known  # read once a key was not found (``learn``): a cold real key costs one probe
-    for _ in range(2):  # a stale copy is read again once
-        if known is None or _maybe_stored(known, raw_key, key_hash):
-            return False
-        confirmed = verified.count_refused(
-            request,
-            generation_of=FAMILY,
-            expected=known.generation,
-            tally=burst_tally(request, "invalid_api_key"),  # the audit's bursts, same trip
+
+    def counted_refusal(generation: str) -> bool:
+        return (
+            verified.count_refused(
+                request,
+                generation_of=FAMILY,
+                expected=generation,
+                tally=burst_tally(request, "invalid_api_key"),  # the audit's bursts, same trip
+            )
+            is not verified.STALE
         )
-        if confirmed is not verified.STALE:
-            return True
-        forget()
-        known = _current()
-    return False
+
+    return _certainly_unknown(raw_key, key_hash, counted_refusal)
 
 
 def absent(raw_key: str, key_hash: str) -> bool:
@@ -78,15 +76,27 @@ def absent(raw_key: str, key_hash: str) -> bool:
 
     ``False`` means "ask the database", as for ``refused_as_unknown``.
     """
-    known = _known
-    for _ in range(2):  # a stale copy is read again once
+
+    def still_current(generation: str) -> bool | None:
+        try:
+            return verified.current_generation(FAMILY) == generation
+        except CACHE_ERRORS:
+            return None
+
+    return _certainly_unknown(raw_key, key_hash, still_current)
+
+
+def _certainly_unknown(raw_key: str, key_hash: str, confirmed) -> bool:
+    """Whether this process's copy rules ``raw_key`` out, and ``confirmed(generation)`` says the
+    copy read under that generation is current: ``True``, ``False`` (it moved on: read it again,
+    once) or ``None`` (it cannot be told)."""
+    known = _known  # read once a key was not found (``learn``): a cold real key costs one probe
+    for _ in range(2):
         if known is None or _maybe_stored(known, raw_key, key_hash):
             return False
-        try:
-            if verified.current_generation(FAMILY) == known.generation:
-                return True
-        except CACHE_ERRORS:
-            return False
+        current = confirmed(known.generation)
+        if current is not False:
+            return bool(current)
         forget()
         known = _current()
     return False

@@ -2,16 +2,15 @@
 (``/oauth2/introspect``) answered in front of Django's stack.
 
 A reverse proxy asks ``GET /api/v1/auth/check`` before every request it passes on, so that
-answer sets the speed of everything behind it. Through Django it pays for thirteen
-middleware, URL resolution and DRF's request wrapping, negotiation and dispatch, most of which
-decide nothing for it. ``Lane`` is a WSGI application composed in front of Django's (as
-WhiteNoise's ``WhiteNoise(application)`` is) that answers those requests with the very
-functions the DRF views call — ``identity.credentials`` to read the headers,
-``authenticate_key`` (the key, its one trip to the shared cache that counts and confirms it),
-the views' own permission and throttle classes, ``auth_check_headers`` / ``key_verify_answer``
-/ ``introspection_body`` for the verdict, the view's ``handle_exception`` for every refusal
-(so the audit bursts, the IP bucket's count and the error bodies are the exception handler's)
-— and then gives the answer
+answer sets the speed of everything behind it. Through Django it pays for thirteen middleware,
+URL resolution and DRF's request wrapping, negotiation and dispatch, most of which decide
+nothing for it. ``Lane`` is a WSGI application composed in front of Django's (as WhiteNoise's
+``WhiteNoise(application)`` is) that answers those requests with the very functions the DRF
+views call — ``identity.credentials`` to read the headers, ``authenticate_key`` (the key, its
+one trip to the shared cache that counts and confirms it), the views' own permission and
+throttle classes, ``auth_check_headers`` / ``key_verify_answer`` / ``introspection_body`` for
+the verdict, the view's ``handle_exception`` for every refusal (so the audit bursts, the IP
+bucket's count and the error bodies are the exception handler's) — and then gives the answer
 the same treatment Django's stack would: DRF's ``finalize_response`` and rendering, then the
 response hooks of the middleware that touch such an answer (X-Frame-Options, Content-Length,
 the security headers, CORS, the rate-limit headers), the Prometheus metrics, Django's request

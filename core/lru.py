@@ -52,6 +52,3 @@ class LRU:
 
     def __len__(self) -> int:
         return len(self._data)
-
-    def __contains__(self, key: Hashable) -> bool:
-        return key in self._data

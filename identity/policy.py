@@ -12,7 +12,7 @@ from django.conf import settings
 from core.principal import AuthMethod, Principal
 from identity.limits import effective_rate_limit, type_rate_limit
 from metering import credits, keys
-from metering.meter import Meter, Window, meter_for_ip, parse_rate  # noqa: F401  (re-exported)
+from metering.meter import Meter, Window
 
 
 def meter_for_principal(principal: Principal) -> Meter:

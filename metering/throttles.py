@@ -22,7 +22,14 @@ from core.errors import CreditsExhausted, RateLimitExceeded
 from core.principal import principal_of
 from identity import policy
 from metering import credits
-from metering.meter import HEADER_NAMES, MeterUnavailable, Reading, note_meter_unavailable, take
+from metering.meter import (
+    HEADER_NAMES,
+    MeterUnavailable,
+    Reading,
+    meter_for_ip,
+    note_meter_unavailable,
+    take,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -63,7 +70,7 @@ class KeywardRateThrottle(BaseThrottle):
             meter = (
                 policy.meter_for_principal(principal)
                 if principal is not None
-                else policy.meter_for_ip(ip)
+                else meter_for_ip(ip)
             )
             reading = take_or_fail_open(meter, ip=ip)
             attach_reading(request, reading)
@@ -92,7 +99,7 @@ def count_failed_authentication(request, *, tally=None) -> Reading | None:
     if reading is not _UNSET:
         return reading
     ip = client_ip(request)
-    reading = take_or_fail_open(policy.meter_for_ip(ip), ip=ip, tally=tally)
+    reading = take_or_fail_open(meter_for_ip(ip), ip=ip, tally=tally)
     attach_reading(request, reading)
     return reading
 

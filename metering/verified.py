@@ -45,8 +45,9 @@ Redis rather than written twice. When the per-request connection has to reconnec
 restarted, perhaps without its last second of writes under ``appendfsync everysec``), the
 records are emptied too.
 
-A record that refuses the request it came with (``refuse``: an API key used from outside its
-allowlist, past its expiry, or naming another tenant than its own) spends nothing of its own:
+A record that refuses the request it came with (``refuse``: an API key revoked, past its
+expiry, of a deactivated owner, used from outside its allowlist, or naming another tenant than
+its own) spends nothing of its own:
 the request is counted in the client address's anonymous bucket instead, in a trip that also
 confirms the record's generation, so a refusal is never decided on a stale copy.
 """
@@ -110,11 +111,12 @@ def serve(
 ):
     """The verified record behind ``cache_key``, counting the request when there is one.
 
-    ``load`` reads the record from the database and raises if the credential is no longer
-    good; ``meter_of`` says how to count a request made with it; ``refuse`` returns the error
-    that refuses this request with this record, or ``None``, before anything is counted on it;
-    ``tally_of(request, refusal)`` the audit's tally such a refusal also counts, in the same trip
-    (``audit.services.burst_tally``); ``shadow_of`` what rides the counting trip beside it
+    ``load`` reads the record from the database and raises if there is none to serve (an API
+    key's record is returned even when the key is revoked, for ``refuse`` to refuse);
+    ``meter_of`` says how to count a request made with it; ``refuse`` returns the error that
+    refuses this request with this record, or ``None``, before anything is counted on it;
+    ``tally_of(request, refusal)`` the audit's tally such a refusal also counts, in the same
+    trip (``audit.services.burst_tally``); ``shadow_of`` what rides the counting trip beside it
     (``apikeys.shadow``), or ``None``.
     """
     entry = _entries.get(cache_key)
@@ -222,7 +224,8 @@ def remember(cache_key: str, record, meter: Meter, generation: str | None) -> st
     if generation is MISSING:
         generation = claim_generation(cache_key)
     if generation is not None:
-        _remember(cache_key, Verified(record=record, meter=meter, generation=generation))
+        # At the bound, the least recently used record goes.
+        _entries.put(cache_key, Verified(record=record, meter=meter, generation=generation))
     return generation
 
 
@@ -411,6 +414,3 @@ def invalidate(*cache_keys: str) -> None:
 
 backends.on_reconnect(clear)
 
-
-def _remember(cache_key: str, entry: Verified) -> None:
-    _entries.put(cache_key, entry)  # at the bound, the least recently used record goes
