@@ -68,9 +68,7 @@ class KeywardRateThrottle(BaseThrottle):
             principal = principal_of(request) if view.authentication_classes else None
             ip = client_ip(request)
             meter = (
-                policy.meter_for_principal(principal)
-                if principal is not None
-                else meter_for_ip(ip)
+                policy.meter_for_principal(principal) if principal is not None else meter_for_ip(ip)
             )
             reading = take_or_fail_open(meter, ip=ip)
             attach_reading(request, reading)

@@ -413,4 +413,3 @@ def invalidate(*cache_keys: str) -> None:
 
 
 backends.on_reconnect(clear)
-

@@ -221,7 +221,10 @@ def test_a_revoked_key_cached_elsewhere_is_refused_once_the_revoke_answers(
     cached = verified.get(cache_key_of_key(api_key.key_hash))
     with django_capture_on_commit_callbacks(execute=True):
         api_key_revoke(api_key=api_key)
-    verified._remember(cache_key_of_key(api_key.key_hash), cached)  # as another process holds it
+    # As another process holds it: the old record, under the generation it was read with.
+    verified.remember(
+        cache_key_of_key(api_key.key_hash), cached.record, cached.meter, cached.generation
+    )
 
     response = key_client(raw).get(INFO)
 
