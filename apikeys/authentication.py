@@ -101,17 +101,7 @@ def authenticate_key(raw_key: str, *, request=None, presented_in=None) -> Princi
     (``apikeys.canary``); ``presented_in`` is the request to record it against when the key is
     judged without counting it (an ``Authorization`` header beside ``X-API-Key``).
     """
-    if not crypto.has_key_length(raw_key):
-        raise _failed("invalid_api_key", "Invalid API key.")
-    key_hash = crypto.hash_key(raw_key)
-    cache_key = policy.cache_key_of_key(key_hash)
-    # A key this process has verified passed its checksum then; only an unknown one is checked
-    # (offline, before the shared cache or the database is asked anything).
-    if verified.get(cache_key) is None:
-        if not crypto.is_well_formed(raw_key):
-            raise _failed("invalid_api_key", "Invalid API key.")
-        if request is not None and known_keys.refused_as_unknown(raw_key, key_hash, request):
-            raise _failed("invalid_api_key", "Invalid API key.")
+    key_hash, cache_key = refuse_never_issued(raw_key, request=request)
     # The principal is what is cached: built once per verified key, not once per request.
     try:
         principal = verified.serve(
@@ -133,6 +123,37 @@ def authenticate_key(raw_key: str, *, request=None, presented_in=None) -> Princi
         canary_touch_record(api_key=used.api_key, request=request or presented_in)
         raise _failed("invalid_api_key", "Invalid API key.") from None
     return principal
+
+
+def refuse_never_issued(raw_key: str, *, request=None) -> tuple[str, str]:
+    """Raise the 401 of a key that was certainly never issued; else its hash and cache key.
+
+    Certainly: the wrong length or checksum, decided offline, or (with a ``request``) absent from
+    every stored hash (``known_keys``), confirmed in the trip that counts the refusal. A key
+    this process has verified passed its checksum then, so only an unknown one is checked.
+    Returning counts nothing: the key may exist, and is looked up.
+    """
+    if not crypto.has_key_length(raw_key):
+        raise _failed("invalid_api_key", "Invalid API key.")
+    key_hash = crypto.hash_key(raw_key)
+    cache_key = policy.cache_key_of_key(key_hash)
+    if verified.get(cache_key) is None:
+        if not crypto.is_well_formed(raw_key):
+            raise _failed("invalid_api_key", "Invalid API key.")
+        if request is not None and known_keys.refused_as_unknown(raw_key, key_hash, request):
+            raise _failed("invalid_api_key", "Invalid API key.")
+    return key_hash, cache_key
+
+
+def seems_never_issued(raw_key: str) -> bool:
+    """Whether ``refuse_never_issued`` will likely refuse ``raw_key``: the same checks, with
+    nothing counted or confirmed (the copy of stored hashes may be out of date)."""
+    if not crypto.has_key_length(raw_key):
+        return True
+    key_hash = crypto.hash_key(raw_key)
+    if verified.get(policy.cache_key_of_key(key_hash)) is not None:
+        return False
+    return not crypto.is_well_formed(raw_key) or known_keys.seems_absent(raw_key, key_hash)
 
 
 class CanaryUsed(exceptions.AuthenticationFailed):

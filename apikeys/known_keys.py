@@ -86,6 +86,13 @@ def absent(raw_key: str, key_hash: str) -> bool:
     return _certainly_unknown(raw_key, key_hash, still_current)
 
 
+def seems_absent(raw_key: str, key_hash: str) -> bool:
+    """Whether this process's copy, if it has one, rules ``raw_key`` out; not confirmed (the
+    WSGI lane's first look, before it commits to a refusal: ``refused_as_unknown`` decides)."""
+    known = _known
+    return known is not None and not _maybe_stored(known, raw_key, key_hash)
+
+
 def _certainly_unknown(raw_key: str, key_hash: str, confirmed) -> bool:
     """Whether this process's copy rules ``raw_key`` out, and ``confirmed(generation)`` says the
     copy read under that generation is current: ``True``, ``False`` (it moved on: read it again,

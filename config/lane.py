@@ -16,6 +16,10 @@ response hooks of the middleware that touch such an answer (X-Frame-Options, Con
 the security headers, CORS, the rate-limit headers), the Prometheus metrics, Django's request
 log and its ``request_started`` / ``request_finished`` signals.
 
+It also gives, on any API route, the refusal of a key that was never issued, when the route's
+view would refuse it first thing (``refusing_route``): a flood of invented keys is anonymous
+traffic, and its cost should not be Django's whole stack per request.
+
 What it cannot answer identically it never starts on: another method, a query string, a
 ``SCRIPT_NAME``, a session cookie or a malformed CSRF cookie, an ``Accept`` other than JSON, a
 missing or non-key credential (JWT, client token, two credentials), a ``keys/verify`` body
@@ -34,6 +38,8 @@ import io
 import json
 import logging
 import time
+from dataclasses import dataclass
+from functools import lru_cache
 
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
@@ -45,13 +51,19 @@ from django.middleware.clickjacking import XFrameOptionsMiddleware
 from django.middleware.common import CommonMiddleware
 from django.middleware.csrf import CSRF_ALLOWED_CHARS, CSRF_SECRET_LENGTH, CSRF_TOKEN_LENGTH
 from django.middleware.security import SecurityMiddleware
-from django.urls import Resolver404, resolve
+from django.urls import Resolver404, get_urlconf, resolve
 from django.utils.cache import patch_vary_headers
 from django.utils.log import log_response
 from rest_framework import exceptions
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
-from apikeys.authentication import authenticate_key
+from apikeys.authentication import (
+    ApiKeyAuthentication,
+    authenticate_key,
+    refuse_never_issued,
+    seems_never_issued,
+)
 from apikeys.serializers import KeyVerifyRequestSerializer
 from apikeys.verify_api import (
     AuthCheckView,
@@ -60,6 +72,7 @@ from apikeys.verify_api import (
     key_verify_answer,
 )
 from core.nostore import NO_STORE
+from core.views import ApiView
 from identity import credentials
 from metering.throttles import READING_ATTRIBUTE, write_own_headers
 from oauth.introspection_api import IntrospectView, introspection_body, key_verifier
@@ -141,29 +154,42 @@ class Lane:
         return bool(self.endpoints)
 
     def __call__(self, environ, start_response):
-        endpoint = self.endpoints.get(environ.get("PATH_INFO"))
-        if endpoint is None or environ.get("REQUEST_METHOD") != endpoint.method:
-            return self.application(environ, start_response)
         if environ.get("QUERY_STRING") or environ.get("SCRIPT_NAME"):
             return self.application(environ, start_response)
         if environ.get("HTTP_ACCEPT") not in JSON_ACCEPTS:
             return self.application(environ, start_response)
-        return self._serve(endpoint, environ, start_response)
+        path = environ.get("PATH_INFO")
+        endpoint = self.endpoints.get(path)
+        if endpoint is not None and environ.get("REQUEST_METHOD") == endpoint.method:
+            return self._serve(endpoint.route, endpoint.answer, endpoint, environ, start_response)
+        if (
+            self.endpoints
+            and environ.get("REQUEST_METHOD") in REFUSED_METHODS
+            and _presents_a_key_never_issued(environ)
+        ):
+            # Looked up only now: a path of a request with a known key is never resolved here.
+            route = refusing_route(get_urlconf() or settings.ROOT_URLCONF, path)
+            if route is not None:
+                return self._serve(route.route, _answer_refusal, route, environ, start_response)
+        return self.application(environ, start_response)
 
-    def _serve(self, endpoint, environ, start_response):
+    def _serve(self, route, answer, of, environ, start_response):
+        """``answer(self, of, request)``'s response, or Django's when it gives none."""
         # As WSGIHandler.__call__ does (SCRIPT_NAME is empty here, so the prefix is "/").
         signals.request_started.send(sender=WSGIHandler, environ=environ)
-        request = WSGIRequest(environ)
+        as_given = environ["PATH_INFO"], environ["SCRIPT_NAME"]
+        request = WSGIRequest(environ)  # which writes both back decoded, into ``environ``
         started = time.perf_counter()
         try:
-            response = endpoint.answer(self, endpoint, request)
+            response = answer(self, of, request)
         except Exception as exc:
             response = response_for_exception(request, exc)
         if response is None:  # not ours after all: Django answers, from the start
             signals.request_finished.send(sender=WSGIHandler)
+            environ["PATH_INFO"], environ["SCRIPT_NAME"] = as_given  # Django decodes them again
             return self.application(environ, start_response)
         self._middleware_hooks(request, response)
-        observe(request, response, endpoint.route, started)
+        observe(request, response, route, started)
         if response.status_code >= 400:
             log_response(
                 "%s: %s", response.reason_phrase, request.path, response=response, request=request
@@ -355,15 +381,28 @@ def _verify_request(request):
     return serializer.validated_data
 
 
-def _dispatch(endpoint, request, raw_key, handler):
-    """DRF's ``dispatch`` for this view on a key already read: authenticate, permissions,
-    throttles, the handler; every exception through the view's own ``handle_exception``."""
-    view = endpoint.view_class()
-    view.setup(request)  # as the view function of ``as_view()`` does
+def _view_for(view_class, request, initkwargs=None, args=(), kwargs=None):
+    """The view, set up as ``as_view()``'s function and DRF's ``initial`` would set it up for a
+    JSON answer (the lane's requests accept nothing else)."""
+    view = view_class(**(initkwargs or {}))
+    view.setup(request, *args, **(kwargs or {}))
     view.format_kwarg = None
     view.headers = view.default_response_headers
     renderer = view.renderer_classes[0]()
     request.accepted_renderer, request.accepted_media_type = renderer, renderer.media_type
+    return view
+
+
+def _answered(view, request, response):
+    response = view.finalize_response(request, response)
+    response.render()
+    return response
+
+
+def _dispatch(endpoint, request, raw_key, handler):
+    """DRF's ``dispatch`` for this view on a key already read: authenticate, permissions,
+    throttles, the handler; every exception through the view's own ``handle_exception``."""
+    view = _view_for(endpoint.view_class, request)
     try:
         try:
             principal = authenticate_key(raw_key, request=request)
@@ -390,6 +429,109 @@ def _dispatch(endpoint, request, raw_key, handler):
                 response[name] = value
     except Exception as exc:  # what DRF's dispatch catches, answered by the view
         response = view.handle_exception(exc)
-    response = view.finalize_response(request, response)
-    response.render()
-    return response
+    return _answered(view, request, response)
+
+
+# --- refusals of keys never issued, on every API route ------------------------------------
+
+# Methods whose refusal is the view's (OPTIONS may be a CORS preflight, HEAD has no body).
+REFUSED_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE"})
+# What a view may not change for the lane to give its refusal: DRF's dispatch up to the
+# authentication, and how an exception is answered and rendered.
+DISPATCH_STEPS = (
+    "dispatch",
+    "initialize_request",
+    "initial",
+    "get_format_suffix",
+    "perform_content_negotiation",
+    "determine_version",
+    "perform_authentication",
+    "get_authenticators",
+    "get_authenticate_header",
+    "handle_exception",
+    "get_exception_handler",
+    "get_exception_handler_context",
+    "finalize_response",
+    "get_renderer_context",
+    "default_response_headers",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class RefusingRoute:
+    """A URL whose view refuses a key never issued exactly as the lane would (``route``: its
+    pattern, as the metrics label it)."""
+
+    route: str
+    view_class: type
+    initkwargs: dict
+    args: tuple
+    kwargs: dict
+
+
+@lru_cache(maxsize=1024)  # bounded: the paths are the clients' to choose
+def refusing_route(urlconf: str, path: str) -> RefusingRoute | None:
+    """The route at ``path`` when its view is one of ours that authenticates by API key first,
+    with DRF's dispatch, renderers and negotiation as ``ApiView`` has them and no decorator
+    around it; ``None`` for any other path (Django answers)."""
+    try:
+        match = resolve(path, urlconf)
+    except Resolver404:
+        return None
+    function = match.func
+    view_class = getattr(function, "view_class", None)
+    wrapped = getattr(function, "__wrapped__", None)  # DRF's view, inside csrf_exempt
+    if view_class is None or not issubclass(view_class, APIView):
+        return None
+    if not getattr(function, "csrf_exempt", False) or hasattr(wrapped, "__wrapped__"):
+        return None  # the CSRF check, or another decorator, could answer first
+    authentication = list(getattr(view_class, "authentication_classes", ()))
+    if not authentication or authentication[0] is not ApiKeyAuthentication:
+        return None
+    if any(getattr(view_class, step) is not getattr(ApiView, step) for step in DISPATCH_STEPS):
+        return None
+    if (
+        list(view_class.renderer_classes) != list(ApiView.renderer_classes)
+        or view_class.content_negotiation_class is not ApiView.content_negotiation_class
+        or view_class.versioning_class is not None
+    ):
+        return None
+    return RefusingRoute(
+        match.route,
+        view_class,
+        dict(getattr(function, "view_initkwargs", {})),
+        tuple(match.args),
+        dict(match.kwargs),
+    )
+
+
+def _presents_a_key_never_issued(environ) -> bool:
+    """Whether the request presents one API key, which seems never issued (not: no key, a key
+    this process knows, or headers Django is to judge). Cheap, and counts nothing: every
+    request with a key pays it."""
+    x_api_key, authorization = environ.get("HTTP_X_API_KEY"), environ.get("HTTP_AUTHORIZATION")
+    if x_api_key is None and authorization is None:
+        return False
+    try:
+        found = credentials.presented(x_api_key, authorization)
+    except credentials.CredentialRefused:
+        return False
+    acting = found.acting
+    if acting is None or acting.kind != credentials.API_KEY or found.beside is not None:
+        return False
+    return seems_never_issued(acting.value)
+
+
+def _answer_refusal(lane, route, request):
+    """The view's own refusal of a key never issued (counted as DRF's path counts it), or
+    ``None`` (nothing counted) when the key turns out to be possible after all."""
+    raw_key = _key_of(request)
+    if raw_key is None or not _may_answer(request):
+        return None
+    view = _view_for(route.view_class, request, route.initkwargs, route.args, route.kwargs)
+    try:
+        refuse_never_issued(raw_key, request=request)
+    except exceptions.APIException as exc:
+        request.user, request.auth = AnonymousUser(), None
+        return _answered(view, request, view.handle_exception(exc))
+    return None

@@ -541,6 +541,8 @@ ENDPOINT_TESTS = (
     "tests/apikeys/test_escalation.py",
     "tests/apikeys/test_refusals.py",
     "tests/apikeys/test_unknown_keys.py",
+    "tests/apikeys/test_presentation.py",
+    "tests/apikeys/test_refusal_logging.py",
     "tests/metering/test_rate_limit_headers.py",
     "tests/core/test_challenges.py",
     "tests/oauth/test_introspection.py",
