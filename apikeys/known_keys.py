@@ -5,7 +5,7 @@ reached the database would cost an indexed probe for nothing. So every process k
 64 bits of every stored key hash, sorted in one array (8 bytes a key), read in one query once
 the process has met an unknown key (so a cold real key still costs just its one probe). The
 copy is current while the shared generation ``keys:all`` holds the value read before that
-query; saving any key bumps it once the save commits (``apikeys.signals``).
+query; saving or deleting any key bumps it once that commits (``apikeys.signals``).
 
 A key whose hash is not in the copy is refused in the trip that counts the refusal in the client
 address's anonymous bucket, and that same trip confirms the generation

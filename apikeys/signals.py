@@ -44,8 +44,11 @@ def _owner_changing(sender, instance, update_fields=None, **kwargs):
 
 
 @receiver(post_save, sender=ApiKey)
-def _key_saved(sender, instance, **kwargs):
-    """A saved key may have a hash no process knows yet: created, rotated in, or re-hashed."""
+@receiver(post_delete, sender=ApiKey)
+def _key_saved_or_deleted(sender, instance, **kwargs):
+    """A saved key may have a hash no process knows yet (created, rotated in, re-hashed); a
+    deleted one leaves a hash every process still knows, which would cost each later use of
+    that key a query. Either way every process reads the stored hashes again."""
     known_keys.keys_changed_on_commit()
 
 

@@ -14,6 +14,7 @@ from django.utils import timezone
 from django_redis import get_redis_connection
 
 from apikeys import crypto, known_keys
+from apikeys.services import api_key_delete
 from audit.models import AuditEvent
 from tests.apikeys.conftest import INFO_URL, key_client, make_api_key
 from tests.metering.test_limits_api import UNREACHABLE_REDIS
@@ -78,6 +79,21 @@ def test_a_key_created_by_another_process_is_found_through_the_shared_generation
     known_keys._known = copy_of_another_process  # it knows nothing of this process's save
 
     assert key_client(raw).get(INFO_URL).status_code == 200
+
+
+def test_a_deleted_key_costs_no_query_once_its_deletion_is_known(
+    user, django_capture_on_commit_callbacks, django_assert_num_queries
+):
+    api_key, raw = make_api_key(user)
+    key_client(invented_key()).get(INFO_URL)  # the stored hashes read, the key's among them
+    with django_capture_on_commit_callbacks(execute=True):
+        api_key_delete(api_key=api_key, actor=user)
+    assert refused_as_invalid(key_client(raw).get(INFO_URL))  # the hashes read again
+
+    with django_assert_num_queries(0):
+        responses = [key_client(raw).get(INFO_URL) for _ in range(3)]
+
+    assert all(refused_as_invalid(response) for response in responses)
 
 
 def test_a_key_stored_under_a_retired_pepper_is_not_refused_as_unknown(user, settings):
