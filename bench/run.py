@@ -8,7 +8,9 @@ refusals: well-formed keys (valid checksum) that were never issued, a different 
 request from a rotating set, as an attacker who knows the public checksum sends them. On
 PostgreSQL it runs the peers (djangorestframework-api-key, knox, SimpleJWT) in the same shape,
 side by side with Keyward and interleaved with it, so that both are measured in the same minutes.
-Then the in-process cost of each authentication step, the lookup cost at 10 / 10k / 1M keys,
+Beside them, the floors (``bench.floors``): a canned WSGI answer, and one after the single
+Redis trip every counted request makes, as shares of the same health. Then the in-process
+cost of each authentication step, the lookup cost at 10 / 10k / 1M keys,
 and the password-login cost. Nothing here is a test: it prints figures.
 """
 
@@ -107,6 +109,16 @@ def main() -> None:
                 "KEYWARD_LANE": "false",
             },
             only=LANE_SCENARIOS,
+        )
+        # What one worker serves at best here: a canned answer, and one after a Redis trip.
+        servers["floors"] = Server(
+            "bench.floors:application",
+            server_env(stacks["postgres+redis"]),  # its database is the first server's
+            {
+                "health": ("/api/v1/health", {}),
+                "canned WSGI answer": ("/floor/canned", {}),
+                "one Redis trip, canned answer": ("/floor/one-trip", {}),
+            },
         )
         if not args.skip_peers:
             servers["peers"] = peers_server()
@@ -528,7 +540,7 @@ class gunicorn:
             cwd=self.root,
             env=self.env,
         )
-        probe = "/api/v1/health" if self.app.startswith("config") else "/health"
+        probe = "/health" if self.app.startswith("bench.peers") else "/api/v1/health"
         for _ in range(100):
             try:
                 urllib.request.urlopen(f"http://127.0.0.1:{self.port}{probe}", timeout=1)
