@@ -7,6 +7,7 @@ from django.contrib.auth.hashers import is_password_usable
 from django.contrib.auth.models import PermissionsMixin
 from django.db import models, transaction
 from django.db.models.functions import Lower
+from django.dispatch import Signal
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
@@ -16,8 +17,42 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _SESSION_HASH_SALT = "django.contrib.auth.models.AbstractBaseUser.get_session_auth_hash"
 
 
+# Sent by ``UserQuerySet`` for a bulk write, which sends no ``post_save``: ``user_ids`` are
+# the rows written, ``fields`` what was written. ``accounts.signals`` retires their records.
+users_written = Signal()
+
+
+class UserQuerySet(models.QuerySet):
+    """Bulk writes keep every process's cached user records current, as ``save`` does through
+    its signals: a user deactivated by ``update`` is refused everywhere, or not deactivated."""
+
+    def update(self, **kwargs):
+        if {"last_login"}.issuperset(kwargs):  # every login writes it; no record holds it
+            return super().update(**kwargs)
+        with transaction.atomic(using=self.db):
+            user_ids = list(self.values_list("pk", flat=True))
+            updated = super().update(**kwargs)
+            users_written.send(self.model, user_ids=user_ids, fields=frozenset(kwargs))
+        return updated
+
+    update.alters_data = True
+
+    def bulk_update(self, objs, fields, batch_size=None):
+        objs = list(objs)
+        with transaction.atomic(using=self.db):
+            updated = super().bulk_update(objs, fields, batch_size=batch_size)
+            user_ids = [obj.pk for obj in objs]
+            users_written.send(self.model, user_ids=user_ids, fields=frozenset(fields))
+        return updated
+
+    bulk_update.alters_data = True
+
+
 class UserManager(BaseUserManager):
     use_in_migrations = True
+
+    def get_queryset(self):
+        return UserQuerySet(self.model, using=self._db)
 
     def _create_user(self, email, password, **extra_fields):
         if not email:

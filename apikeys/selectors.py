@@ -47,14 +47,10 @@ def api_key_adopt_current_pepper(api_key: ApiKey, *, legacy_hash: str, current_h
     still hashing with the old pepper may hold the key under the old hash: that generation is
     bumped, so it reads the row again (and revocations reach it through the new hash).
     """
-    from identity.policy import cache_key_of_key
-    from metering import verified  # metering reads keys: import at call time
-
     moved = ApiKey.objects.filter(pk=api_key.pk, key_hash=legacy_hash).update(key_hash=current_hash)
     if not moved:
         return ApiKey.objects.select_related("user").filter(key_hash=current_hash).first()
-    api_key.key_hash = current_hash
-    verified.invalidate_on_commit(cache_key_of_key(legacy_hash))
+    api_key.key_hash = current_hash  # the update re-reads the legacy hash's record everywhere
     return api_key
 
 

@@ -3,9 +3,10 @@
 Signals, not service calls, so that a change made anywhere — a service, the admin, a shell —
 reaches every node. Inside a transaction (every service's, the admin's) the change is retired
 in the shared cache before it commits, or refused with 503 and rolled back
-(``metering.verified.narrowing_change``). ``QuerySet.update`` sends no signal: code that
-updates keys in bulk calls ``metering.verified.retire_on_commit`` itself; ``apikeys.usage``
-need not, as usage is not part of what is cached.
+(``metering.verified.narrowing_change``). ``QuerySet.update``, ``bulk_update`` and
+``bulk_create`` send no ``post_save``: the key's and the user's querysets send
+``keys_written`` / ``users_written`` instead, received here, so a bulk write reaches every
+process too (the usage flush writes only fields no record holds, and sends nothing).
 """
 
 from django.contrib.auth import get_user_model
@@ -13,7 +14,7 @@ from django.db.models.signals import post_delete, post_save, pre_save
 from django.dispatch import receiver
 
 from apikeys import known_keys
-from apikeys.models import ApiKey
+from apikeys.models import ApiKey, keys_written
 from identity.policy import cache_key_of_key, cache_key_of_user
 from metering import verified
 from tenants.models import Membership
@@ -43,6 +44,22 @@ def _owner_changing(sender, instance, update_fields=None, **kwargs):
     )
 
 
+# Written in bulk, these change nothing a key's verified record lets it do (a name, its
+# proposals' copy, a hash moved to the current pepper): re-read everywhere on a best-effort
+# basis. Every other field may narrow access, so it is retired everywhere or not written.
+BEST_EFFORT_FIELDS = frozenset({"name", "description", "metadata", "shadow", "key_hash"})
+
+
+@receiver(keys_written, sender=ApiKey)
+def _keys_written(sender, key_hashes, fields, **kwargs):
+    if fields is None or "key_hash" in fields:
+        known_keys.keys_changed_on_commit()  # new hashes: every process reads them again
+    if key_hashes:
+        narrows = fields is None or not fields <= BEST_EFFORT_FIELDS
+        invalidate = verified.retire_on_commit if narrows else verified.invalidate_on_commit
+        invalidate(*(cache_key_of_key(key_hash) for key_hash in key_hashes))
+
+
 @receiver(post_save, sender=ApiKey)
 @receiver(post_delete, sender=ApiKey)
 def _key_saved_or_deleted(sender, instance, **kwargs):
@@ -64,7 +81,7 @@ def _owner_changed(sender, instance, created=False, update_fields=None, **kwargs
         return
     narrows = kwargs["signal"] is post_delete or getattr(instance, "_keyward_narrows", True)
     invalidate = verified.retire_on_commit if narrows else verified.invalidate_on_commit
-    _retire_records_of(instance.pk, invalidate)
+    retire_records_of(instance.pk, invalidate)
 
 
 @receiver(post_save, sender=Membership)
@@ -76,9 +93,10 @@ def _membership_changed(sender, instance, created=False, **kwargs):
     a change of role or a removal narrows, so it is everywhere or nowhere.
     """
     invalidate = verified.invalidate_on_commit if created else verified.retire_on_commit
-    _retire_records_of(instance.user_id, invalidate)
+    retire_records_of(instance.user_id, invalidate)
 
 
-def _retire_records_of(user_id, invalidate) -> None:
+def retire_records_of(user_id, invalidate) -> None:
+    """``invalidate`` (retire, or re-read) the cached records of a user and of their keys."""
     key_hashes = ApiKey.objects.filter(user_id=user_id).values_list("key_hash", flat=True)
     invalidate(cache_key_of_user(user_id), *(cache_key_of_key(h) for h in key_hashes))

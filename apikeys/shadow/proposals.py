@@ -12,8 +12,6 @@ from apikeys.models import ApiKey, Proposal
 from apikeys.shadow.flush import shadow_flush_quietly
 from audit.services import audit_record
 from core.errors import Conflict
-from identity import policy
-from metering import verified
 
 PROPOSABLE = ("scopes", "endpoints", "allowed_ips", "rate_limit")
 MAX_ACTIVE_PROPOSALS = 5  # per key: each is judged on every request
@@ -113,8 +111,8 @@ def _active(api_key: ApiKey):
 def _publish(api_key: ApiKey) -> None:
     """Copy the active proposals onto the key's row, and have every node reload it.
 
-    A proposal narrows nothing by itself, so the reload is best effort (as a new membership's):
-    ``QuerySet.update`` sends no signal that would retire the key.
+    A proposal narrows nothing by itself, so the reload is best effort (as a new membership's;
+    ``ApiKeyQuerySet.update`` and ``apikeys.signals.BEST_EFFORT_FIELDS``).
     """
     active = [
         {"id": str(pk), "changes": changes}
@@ -122,8 +120,7 @@ def _publish(api_key: ApiKey) -> None:
         .order_by("created_at", "id")
         .values_list("id", "changes")
     ]
-    ApiKey.objects.filter(pk=api_key.pk).update(shadow=active)
-    verified.invalidate_on_commit(policy.cache_key_of_key(api_key.key_hash))
+    ApiKey.objects.filter(pk=api_key.pk).update(shadow=active)  # re-read everywhere
 
 
 def _user_or_none(actor):
