@@ -18,7 +18,8 @@ log and its ``request_started`` / ``request_finished`` signals.
 
 It also gives, on any API route, the refusal of a key that was never issued, when the route's
 view would refuse it first thing (``refusing_route``): a flood of invented keys is anonymous
-traffic, and its cost should not be Django's whole stack per request.
+traffic, and its cost should not be Django's whole stack per request. Such a refusal keeps a
+query string DRF's negotiation would not read (``states_no_preference``).
 
 What it cannot answer identically it never starts on: another method, a query string, a
 ``SCRIPT_NAME``, a session cookie or a malformed CSRF cookie, an ``Accept`` other than JSON, a
@@ -71,6 +72,7 @@ from apikeys.verify_api import (
     auth_check_headers,
     key_verify_answer,
 )
+from core.negotiation import states_no_preference
 from core.nostore import NO_STORE
 from core.views import ApiView
 from identity import credentials
@@ -154,16 +156,17 @@ class Lane:
         return bool(self.endpoints)
 
     def __call__(self, environ, start_response):
-        if environ.get("QUERY_STRING") or environ.get("SCRIPT_NAME"):
+        if environ.get("SCRIPT_NAME") or not self.endpoints:
             return self.application(environ, start_response)
-        if environ.get("HTTP_ACCEPT") not in JSON_ACCEPTS:
-            return self.application(environ, start_response)
+        plain = not environ.get("QUERY_STRING") and environ.get("HTTP_ACCEPT") in JSON_ACCEPTS
         path = environ.get("PATH_INFO")
         endpoint = self.endpoints.get(path)
-        if endpoint is not None and environ.get("REQUEST_METHOD") == endpoint.method:
+        if plain and endpoint is not None and environ.get("REQUEST_METHOD") == endpoint.method:
             return self._serve(endpoint.route, endpoint.answer, endpoint, environ, start_response)
+        # A refusal reads no query string unless DRF's negotiation would (``?format=``, or an
+        # Accept it must parse): an added query parameter does not take a flood off the lane.
         if (
-            self.endpoints
+            (plain or states_no_preference(environ))
             and environ.get("REQUEST_METHOD") in REFUSED_METHODS
             and _presents_a_key_never_issued(environ)
         ):

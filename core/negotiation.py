@@ -1,6 +1,7 @@
 """Content negotiation: DRF's, answered at once when the client states no preference."""
 
 from rest_framework.negotiation import DefaultContentNegotiation
+from rest_framework.settings import api_settings
 
 
 class ContentNegotiation(DefaultContentNegotiation):
@@ -13,13 +14,16 @@ class ContentNegotiation(DefaultContentNegotiation):
     """
 
     def select_renderer(self, request, renderers, format_suffix=None):
-        meta = request.META
-        if (
-            format_suffix is None
-            and meta.get("HTTP_ACCEPT", "*/*").strip() == "*/*"  # an empty header is a 406
-            and f"{self.settings.URL_FORMAT_OVERRIDE}=" not in meta.get("QUERY_STRING", "")
-            and renderers
-        ):
+        if format_suffix is None and renderers and states_no_preference(request.META):
             renderer = renderers[0]
             return renderer, renderer.media_type
         return super().select_renderer(request, renderers, format_suffix)
+
+
+def states_no_preference(meta) -> bool:
+    """No ``Accept`` (or ``*/*``) and no ``?format=``: the first renderer answers, and the query
+    string is never read (the WSGI lane relies on both, ``config.lane``)."""
+    return (
+        meta.get("HTTP_ACCEPT", "*/*").strip() == "*/*"  # an empty header is a 406
+        and f"{api_settings.URL_FORMAT_OVERRIDE}=" not in meta.get("QUERY_STRING", "")
+    )

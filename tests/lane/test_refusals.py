@@ -205,13 +205,29 @@ def _uses_counted(api_key: ApiKey) -> int:
 @pytest.mark.parametrize(
     "meta",
     [
-        {"QUERY_STRING": "page=2"},
+        {"QUERY_STRING": "format=json"},  # DRF's negotiation reads it
+        {"QUERY_STRING": "page=2", "HTTP_ACCEPT": "application/json"},  # ...and parses this one
         {"HTTP_COOKIE": "sessionid=abc"},
         {"HTTP_X_API_KEY": "kw_other"},  # two credentials: Django judges both
     ],
 )
 def test_requests_the_lane_cannot_answer_alike_go_to_django(invented, meta):
     same_answer(learned(refused("GET", "/api/v1/agents", invented, **meta)), by_lane=False)
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "page=2",
+        "page=2&page_size=200&x=%ZZ",
+        pytest.param("a=" + "b" * 3000, id="long"),
+        pytest.param("&".join(f"f{n}=1" for n in range(1500)), id="more-fields-than-Django-reads"),
+    ],
+)
+def test_a_query_string_the_refusal_never_reads_keeps_it_in_the_lane(invented, query):
+    got = same_answer(learned(refused("GET", "/api/v1/agents", invented, QUERY_STRING=query)))
+
+    assert got.status == "401 Unauthorized"
 
 
 def test_a_path_of_any_characters_goes_to_django_as_the_server_gave_it(invented):
