@@ -6,7 +6,6 @@ page's form) gets the browser answer: a 303, or the page again with its errors. 
 
 from collections.abc import Mapping
 
-from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import exceptions, serializers, status
 from rest_framework.permissions import AllowAny, BasePermission
@@ -151,16 +150,13 @@ class RegisterView(PublicEndpoint):
         serializer = RegisterSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        try:
-            user = user_register(
-                email=data["email"],
-                password=data["password"],
-                first_name=data.get("first_name", ""),
-                last_name=data.get("last_name", ""),
-                request=request._request,
-            )
-        except DjangoValidationError as exc:
-            raise serializers.ValidationError(exc.message_dict) from exc
+        user = user_register(
+            email=data["email"],
+            password=data["password"],
+            first_name=data.get("first_name", ""),
+            last_name=data.get("last_name", ""),
+            request=request._request,
+        )
         return Response({"user": UserSerializer(user).data}, status=status.HTTP_201_CREATED)
 
 

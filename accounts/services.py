@@ -43,6 +43,7 @@ from apikeys.models import ApiKey
 from apikeys.services import api_key_revoke
 from audit.models import AuditEvent
 from audit.services import audit_record
+from core.domain_errors import Invalid
 from identity.policy import cache_key_of_user
 from metering import verified
 from tenants.services import tenant_create_personal
@@ -66,25 +67,25 @@ def user_register(
     last_name: str = "",
     request=None,
 ) -> User:
-    """Create a user with their personal tenant; raise ``ValidationError`` keyed by field.
+    """Create a user with their personal tenant; raise ``Invalid`` keyed by field.
 
     Django's password validators run against the would-be user (so a password like the email is
     refused) before any hashing.
     """
     email = User.objects.normalize_email(email)
     if User.objects.filter(email=email).exists():
-        raise ValidationError({"email": [DUPLICATE_EMAIL]})
+        raise Invalid({"email": [DUPLICATE_EMAIL]})
     user = User(email=email, first_name=first_name, last_name=last_name)
     try:
         password_validation.validate_password(password, user=user)
     except ValidationError as exc:
-        raise ValidationError({"password": exc.error_list}) from exc
+        raise Invalid({"password": exc.messages}) from exc
     user.set_password(password)
     try:
         with transaction.atomic():
             user.save()
     except IntegrityError as exc:  # a concurrent registration of the same email won the race
-        raise ValidationError({"email": [DUPLICATE_EMAIL]}) from exc
+        raise Invalid({"email": [DUPLICATE_EMAIL]}) from exc
     tenant_create_personal(user=user)
     audit_record(event_type="user.registered", request=request, actor=user, target=user)
     return user

@@ -7,7 +7,6 @@ itself (``/register``, ``/login``, CSRF-checked by the middleware) or at the API
 
 from django.conf import settings
 from django.contrib import messages
-from django.core.exceptions import ValidationError
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods
@@ -25,6 +24,7 @@ from accounts.services import (
     user_login_session,
     user_register,
 )
+from core.domain_errors import Invalid
 from core.errors import BEARER_CHALLENGE, RateLimitExceeded, ServiceUnavailable
 from core.usertime import zone_remember
 from core.views import see_other
@@ -90,8 +90,8 @@ def register_submit(request):
                 last_name=data["last_name"],
                 request=request,
             )
-        except ValidationError as exc:
-            form.add_error(None, exc)
+        except Invalid as exc:
+            form.add_domain_error(exc)
         else:
             messages.success(request, "Your account is ready. Log in to continue.")
             return see_other(settings.LOGIN_URL)

@@ -7,9 +7,9 @@ so a caller learns nothing about other tenants' data.
 import uuid
 
 from django.db.models import QuerySet
-from rest_framework import exceptions
 
 from agents.models import Agent
+from core.domain_errors import NotFound
 from tenants.models import Tenant
 
 
@@ -25,5 +25,5 @@ def agent_get(*, tenant: Tenant, agent_id) -> Agent:
         pk = None
     agent = Agent.objects.filter(tenant=tenant, pk=pk).first() if pk is not None else None
     if agent is None:
-        raise exceptions.NotFound("Agent not found.", code="not_found")
+        raise NotFound("Agent not found.", code="not_found")
     return agent

@@ -36,7 +36,8 @@ from apikeys.shadow import proposals_fresh, shadow_flush_quietly
 from apikeys.usage import usage_flush_quietly
 from apikeys.views import key_status
 from core.admin import RevealOnceMixin
-from core.forms import error_messages
+from core.domain_errors import DomainError
+from core.forms import refusal_messages
 
 USAGE_DAYS = 14
 
@@ -424,8 +425,8 @@ class ApiKeyAdmin(RevealOnceMixin, admin.ModelAdmin):
                         request=request,
                     )
                 )
-            except APIException as exc:
-                reason = " ".join(error_messages(exc.detail))
+            except (DomainError, APIException) as exc:
+                reason = " ".join(refusal_messages(exc))
                 messages.error(request, f"{api_key.key_prefix}: not rotated: {reason}")
         if rotated:
             return self._reveal(request, rotated, title="API keys rotated")
@@ -459,8 +460,8 @@ class ApiKeyAdmin(RevealOnceMixin, admin.ModelAdmin):
         try:
             service(api_key=api_key, actor=request.user, request=request)
             messages.success(request, f"{verb.capitalize()}d {api_key.key_prefix}.")
-        except APIException as exc:
-            messages.error(request, f"{api_key.key_prefix}: {' '.join(error_messages(exc.detail))}")
+        except (DomainError, APIException) as exc:
+            messages.error(request, f"{api_key.key_prefix}: {' '.join(refusal_messages(exc))}")
         return self._back_to(api_key)
 
     def _changeable(self, request, object_id) -> ApiKey:
@@ -482,8 +483,8 @@ class ApiKeyAdmin(RevealOnceMixin, admin.ModelAdmin):
             try:
                 service(api_key=api_key, actor=request.user, request=request)
                 done += 1
-            except APIException as exc:
-                reason = " ".join(error_messages(exc.detail))
+            except (DomainError, APIException) as exc:
+                reason = " ".join(refusal_messages(exc))
                 messages.error(request, f"{api_key.key_prefix}: {reason}")
         if done:
             messages.success(request, f"{verb} {done} API key{'s' if done != 1 else ''}.")

@@ -9,11 +9,11 @@ import json
 from django import forms
 from django.db import transaction
 from rest_framework.exceptions import APIException
-from rest_framework.exceptions import ValidationError as DRFValidationError
 
 from apikeys import rules, services
 from apikeys.models import ApiKey, KeyType
 from apikeys.serializers import ApiKeyCreateSerializer, ApiKeyUpdateSerializer
+from core.domain_errors import DomainError, Invalid
 from core.forms import error_messages
 
 # Service and serializer field names that the admin form calls differently.
@@ -213,11 +213,13 @@ class _ServiceForm(forms.ModelForm):
                 raise _DryRunDone
         except _DryRunDone:
             pass
-        except DRFValidationError as exc:
-            self._add_errors(exc.detail)
-        except APIException as exc:
-            field, message = CODE_FIELD.get(exc.get_codes(), (None, str(exc.detail)))
+        except Invalid as exc:
+            self._add_errors(exc.errors)
+        except DomainError as exc:
+            field, message = CODE_FIELD.get(exc.code, (None, exc.detail))
             self._add_errors({field: [message]})
+        except APIException as exc:  # the shared cache could not confirm (503)
+            self._add_errors({None: [str(exc.detail)]})
 
     def _cleaned_with_defaults(self) -> dict:
         cleaned = super().clean()

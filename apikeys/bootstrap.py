@@ -7,25 +7,23 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
-from rest_framework import exceptions
 
 from apikeys.models import ApiKey, InstallationState, KeyType
 from apikeys.services import api_key_issue_material, api_key_summary
 from audit.services import audit_record
+from core.domain_errors import NotAllowed
 
 BOOTSTRAP_EMAIL = "admin@keyward.invalid"
 
 
-def bootstrap_disabled() -> exceptions.PermissionDenied:
+def bootstrap_disabled() -> NotAllowed:
     """403 ``bootstrap_disabled``, saying why: switched off, or a key was already issued."""
     reason = (
         "a key has already been issued"
         if settings.KEYWARD_BOOTSTRAP_ENABLED
         else "KEYWARD_BOOTSTRAP_ENABLED is off"
     )
-    return exceptions.PermissionDenied(
-        f"Bootstrap is disabled: {reason}.", code="bootstrap_disabled"
-    )
+    return NotAllowed(f"Bootstrap is disabled: {reason}.", code="bootstrap_disabled")
 
 
 def api_key_bootstrap(*, name: str, description: str = "", request=None) -> tuple[ApiKey, str]:

@@ -1,17 +1,16 @@
 """The rules every API key obeys, and the rule that no key acts on a wider one (SPEC §3, §9).
 
 ``services`` calls these before any write, whichever door the change came through (API, admin,
-pages, commands). They raise DRF's ``ValidationError`` (a field is wrong) or ``PermissionDenied``
-(the caller may not do this), so every door answers with the same words. The escalation rule
-itself is ``identity.reach.escalation_refusal``; here a principal and a key become reaches.
+pages, commands). They raise the domain's ``Invalid`` (a field is wrong) or ``NotAllowed`` (the
+caller may not do this; ``core.domain_errors``), so every door answers with the same words.
+The escalation rule itself is ``identity.reach.escalation_refusal``; here a principal and a key
+become reaches.
 """
 
 import json
 
-from rest_framework import exceptions
-from rest_framework.exceptions import ValidationError
-
 from apikeys.models import ApiKey, KeyType
+from core.domain_errors import Invalid, NotAllowed
 from core.principal import AuthMethod, Principal
 from identity import limits
 from identity.reach import (  # noqa: F401  (grants_within and friends: rules' public names)
@@ -87,7 +86,7 @@ def check_key(api_key: ApiKey, *, actor, changed: set | None = None) -> None:
     ):
         errors["rate_limit"] = ["Only staff may raise a key's rate limit above its type's default."]
     if errors:
-        raise ValidationError(errors)
+        raise Invalid(errors)
 
 
 def check_tenant_membership(api_key: ApiKey) -> None:
@@ -156,10 +155,7 @@ def check_escalation(actor: Principal | None, *targets: ApiKey) -> None:
     for target in targets:
         refusal = escalation_refusal(actor_reach, reach_of_key(target))
         if refusal is not None:
-            raise exceptions.PermissionDenied(
-                f"Wider than the calling key on {refusal.field}: {refusal.message}",
-                code="insufficient_permissions",
-            )
+            raise NotAllowed(f"Wider than the calling key on {refusal.field}: {refusal.message}")
 
 
 def check_sizes(api_key: ApiKey, *, changed: set | None = None) -> None:
@@ -182,7 +178,7 @@ def check_sizes(api_key: ApiKey, *, changed: set | None = None) -> None:
     if _touched("metadata", changed) and len(json.dumps(api_key.metadata)) > MAX_METADATA_BYTES:
         errors["metadata"] = [f"At most {MAX_METADATA_BYTES} bytes of JSON."]
     if errors:
-        raise ValidationError(errors)
+        raise Invalid(errors)
 
 
 def _touched(field: str, changed: set | None) -> bool:

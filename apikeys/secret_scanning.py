@@ -35,7 +35,6 @@ from django.core.signals import setting_changed
 from django.db import transaction
 from django.dispatch import receiver
 from rest_framework import exceptions
-from rest_framework.exceptions import ValidationError
 
 from apikeys import crypto
 from apikeys.models import ApiKey
@@ -43,6 +42,7 @@ from apikeys.selectors import api_key_get_for_authentication
 from apikeys.services import api_key_revoke
 from audit.models import AuditEvent
 from audit.services import audit_record
+from core.domain_errors import Invalid
 
 logger = logging.getLogger(__name__)
 
@@ -148,15 +148,15 @@ def check_public_keys(app_configs=None, **kwargs):
 
 
 def parse_report(body: bytes) -> list[Finding]:
-    """The findings of a signed report; ``ValidationError`` for a body of any other shape."""
+    """The findings of a signed report; ``Invalid`` for a body of any other shape."""
     try:
         report = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
-        raise ValidationError({"non_field_errors": ["The body is not JSON."]}) from exc
+        raise Invalid({"non_field_errors": ["The body is not JSON."]}) from exc
     if not isinstance(report, list):
-        raise ValidationError({"non_field_errors": ["Expected a list of findings."]})
+        raise Invalid({"non_field_errors": ["Expected a list of findings."]})
     if len(report) > MAX_FINDINGS:
-        raise ValidationError({"non_field_errors": [f"At most {MAX_FINDINGS} findings a report."]})
+        raise Invalid({"non_field_errors": [f"At most {MAX_FINDINGS} findings a report."]})
     findings, errors = [], {}
     for n, item in enumerate(report):
         if not isinstance(item, dict) or not isinstance(item.get("token"), str):
@@ -171,7 +171,7 @@ def parse_report(body: bytes) -> list[Finding]:
             )
         )
     if errors:
-        raise ValidationError(errors)
+        raise Invalid(errors)
     return findings
 
 

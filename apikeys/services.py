@@ -16,12 +16,11 @@ from datetime import timedelta
 
 from django.db import transaction
 from django.utils import timezone
-from rest_framework.exceptions import ValidationError
 
 from apikeys import crypto, rules
 from apikeys.models import ApiKey, InstallationState, KeyType
 from audit.services import audit_record
-from core.errors import BadRequest, Conflict
+from core.domain_errors import Conflicting, DomainError, Invalid
 from core.principal import AuthMethod, Principal
 from metering import credits as metering_credits
 from metering.verified import narrowing_change
@@ -153,7 +152,7 @@ def api_key_change(
     """
     unknown = set(changes) - {*UPDATABLE_FIELDS, CREDITS}
     if unknown:
-        raise ValidationError({field: ["This field cannot be changed."] for field in unknown})
+        raise Invalid({field: ["This field cannot be changed."] for field in unknown})
     rules.check_escalation(creator, api_key)
     if "expires_at" in changes and api_key.is_expired():
         raise _expired("An expired key stays expired: its expiry cannot be changed.")
@@ -168,15 +167,15 @@ def api_key_change(
     rules.check_sizes(api_key, changed=set(changes))  # before any per-item check below
 
     if "scopes" in changes and old_scopes and not set(api_key.scopes) <= set(old_scopes):
-        raise ValidationError({"scopes": ["Scopes can only be narrowed: remove, never add."]})
+        raise Invalid({"scopes": ["Scopes can only be narrowed: remove, never add."]})
     if (
         "endpoints" in changes
         and old_endpoints
         and not rules.grants_within(api_key.endpoints, old_endpoints)
     ):
-        raise ValidationError({"endpoints": ["Endpoint grants can only be narrowed."]})
+        raise Invalid({"endpoints": ["Endpoint grants can only be narrowed."]})
     if api_key.full_access and not was_full_access:
-        raise ValidationError(
+        raise Invalid(
             {"scopes": ["Removing every scope and grant would give this key full access."]}
         )
     if (
@@ -184,7 +183,7 @@ def api_key_change(
         and _outlives(api_key.expires_at, before_expiry)
         and _was_rotated(api_key)
     ):
-        raise ValidationError(
+        raise Invalid(
             {"expires_at": ["A rotated key cannot outlive its grace period; use its successor."]}
         )
     rules.check_key(api_key, actor=actor or api_key.user, changed=set(changes))
@@ -208,7 +207,7 @@ def api_key_activate(
         raise _expired("An expired key cannot be activated.")
     if _was_rotated(api_key):
         # Rotation retired it; re-enabling would keep a key meant to stop working alive.
-        raise Conflict("This key was rotated: use its successor.", code="already_rotated")
+        raise Conflicting("This key was rotated: use its successor.", code="already_rotated")
     return _set_active(
         api_key, True, "api_key.activated", actor=actor, creator=creator, request=request
     )
@@ -236,13 +235,11 @@ def api_key_rotate(
     itself: otherwise rotating would be a way to mint a wider key.
     """
     if not 0 <= grace_period_seconds <= MAX_GRACE_PERIOD:
-        raise ValidationError(
-            {"grace_period_seconds": [f"Must be between 0 and {MAX_GRACE_PERIOD}."]}
-        )
+        raise Invalid({"grace_period_seconds": [f"Must be between 0 and {MAX_GRACE_PERIOD}."]})
     if end_grace_when_idle_seconds is not None and not (
         MIN_IDLE_GRACE <= end_grace_when_idle_seconds <= MAX_GRACE_PERIOD
     ):
-        raise ValidationError(
+        raise Invalid(
             {
                 "end_grace_when_idle_seconds": [
                     f"Must be between {MIN_IDLE_GRACE} and {MAX_GRACE_PERIOD}."
@@ -255,13 +252,13 @@ def api_key_rotate(
     if old.is_expired(now):
         raise _expired("An expired key cannot be rotated; issue a new one.")
     if not old.is_active:
-        raise BadRequest("Only an active, unexpired key can be rotated.", code="validation_error")
+        raise DomainError("Only an active, unexpired key can be rotated.", code="validation_error")
     if _was_rotated(old):
-        raise Conflict("This key has already been rotated.", code="already_rotated")
+        raise Conflicting("This key has already been rotated.", code="already_rotated")
     if expires_at is KEEP_EXPIRY:
         expires_at = old.expires_at
     elif expires_at is not None and expires_at <= now:
-        raise ValidationError({"expires_at": ["Must be in the future."]})
+        raise Invalid({"expires_at": ["Must be in the future."]})
     successor = ApiKey(
         user=old.user,
         name=old.name,
@@ -370,8 +367,8 @@ def _set_active(
     return api_key
 
 
-def _expired(detail: str) -> BadRequest:
-    return BadRequest(detail, code="api_key_expired")
+def _expired(detail: str) -> DomainError:
+    return DomainError(detail, code="api_key_expired")
 
 
 def _was_rotated(api_key: ApiKey) -> bool:

@@ -15,6 +15,8 @@ from rest_framework import exceptions
 from apikeys import shadow
 from apikeys.models import Proposal
 from apikeys.selectors import api_key_get
+from core.domain_errors import DomainError
+from core.forms import refusal_messages
 from core.views import see_other
 
 RECENT_SHOWN = 10
@@ -56,8 +58,8 @@ def proposal_suggest(request, key_id):
         shadow.proposal_create(
             api_key=api_key, changes=changes, actor=request.user, request=request
         )
-    except exceptions.APIException as exc:
-        messages.error(request, f"Not proposed: {_text(exc.detail)}")
+    except (DomainError, exceptions.APIException) as exc:
+        messages.error(request, f"Not proposed: {' '.join(refusal_messages(exc))}")
     else:
         messages.success(request, "Proposed: the narrowest scopes and grants of the last 30 days.")
     return see_other(f"/keys/{api_key.pk}#proposals")
@@ -69,8 +71,8 @@ def proposal_apply(request, key_id, proposal_id):
     api_key, proposal = _own_proposal(request, key_id, proposal_id)
     try:
         shadow.proposal_apply(proposal=proposal, actor=request.user, request=request)
-    except exceptions.APIException as exc:
-        messages.error(request, f"Not applied: {_text(exc.detail)}")
+    except (DomainError, exceptions.APIException) as exc:
+        messages.error(request, f"Not applied: {' '.join(refusal_messages(exc))}")
     else:
         messages.success(request, "Applied: the proposal is now the key's live rule.")
     return see_other(f"/keys/{api_key.pk}#proposals")
@@ -98,12 +100,3 @@ def _own_proposal(request, key_id, proposal_id):
     if proposal is None:
         raise Http404("No such proposal.")
     return api_key, proposal
-
-
-def _text(detail) -> str:
-    """A service refusal's words, whatever its shape (a string, a list, fields)."""
-    if isinstance(detail, dict):
-        return " ".join(f"{field}: {_text(value)}" for field, value in detail.items())
-    if isinstance(detail, list):
-        return " ".join(_text(item) for item in detail)
-    return str(detail)

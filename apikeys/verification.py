@@ -7,8 +7,6 @@ every Keyward view uses, so the answer and its reason are the ones a direct call
 
 from dataclasses import dataclass, field
 
-from rest_framework import exceptions
-
 from apikeys import crypto, known_keys
 from apikeys.authentication import principal_for_key
 from apikeys.canary import canary_touch_record
@@ -18,6 +16,7 @@ from apikeys.shadow import shadow_for_verify
 from apikeys.usage import usage_record_direct
 from core.cache import CACHE_ERRORS
 from core.client_ip import client_ip
+from core.domain_errors import DomainError
 from core.errors import BadRequest
 from core.principal import Principal
 from identity import policy
@@ -301,10 +300,10 @@ def check_forwarded(request, *, principal: Principal, method: str, path: str):
         raise refusal(decision)
     try:
         return decision, tenant_for_request(request).pk
-    except BadRequest:
+    except DomainError as exc:
         # No tenant named and none implied: a tenant-scoped Keyward route refuses, as a direct
         # call would; for any other upstream, the upstream decides.
-        if getattr(route_view(path), "tenant_scoped", False):
+        if exc.code != "tenant_id_required" or getattr(route_view(path), "tenant_scoped", False):
             raise
         return decision, principal.tenant_id
 
@@ -347,8 +346,8 @@ def _tenant_rule(principal, api_key, tenant_id, path) -> tuple[str, str] | None:
         # A Keyward route that acts in a tenant: the rules a direct call would meet.
         try:
             tenant_for_principal(principal, named=str(tenant_id) if tenant_id else None)
-        except exceptions.APIException as exc:
-            return exc.get_codes(), str(exc.detail)
+        except DomainError as exc:
+            return exc.code, exc.detail
         return None
     if tenant_id is None:
         return None

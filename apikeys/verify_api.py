@@ -12,7 +12,8 @@ from apikeys.api import ERRORS
 from apikeys.permissions import HasPrincipal
 from apikeys.serializers import KeyVerifyRequestSerializer, KeyVerifyResponseSerializer
 from apikeys.verification import check_forwarded, verify_key
-from core.errors import BadRequest
+from core.domain_errors import DomainError
+from core.errors import BadRequest, api_exception_of
 from core.principal import principal_of
 from core.views import ApiView
 from identity.paths import InvalidPath
@@ -86,6 +87,8 @@ class AuthCheckView(ApiView):
         Every refusal also names its code in ``X-Auth-Error-Code``, which nginx can forward.
         A path refused by ``normalise_path`` is 403 ``invalid_path`` (SPEC §9).
         """
+        if isinstance(exc, DomainError):
+            exc = api_exception_of(exc)
         if isinstance(exc, InvalidPath):
             exc = exceptions.PermissionDenied(str(exc), code=exc.code)
         elif isinstance(exc, exceptions.APIException) and exc.status_code in (400, 404):

@@ -30,7 +30,9 @@ from apikeys.shadow_views import proposal_rows
 from apikeys.usage import usage_flush_quietly
 from audit.models import AuditEvent
 from core import usertime
-from core.errors import RateLimitExceeded, ServiceUnavailable
+from core.domain_errors import DomainError, Invalid, NotFound
+from core.errors import RateLimitExceeded, ServiceUnavailable, status_of
+from core.forms import refusal_messages
 from core.nostore import no_store
 from core.reveal import reveal_forget_cookie, reveal_stash, reveal_take
 from core.views import see_other
@@ -195,10 +197,10 @@ def key_create(request):
                 request=request,
                 **form.service_arguments(),
             )
-        except exceptions.ValidationError as exc:
-            form.add_service_errors(exc.detail)
-        except exceptions.NotFound:  # the user left the tenant while the form was open
+        except NotFound:  # the user left the tenant while the form was open
             form.add_error("tenant", "You are not a member of this tenant.")
+        except DomainError as exc:
+            form.add_domain_error(exc)
         except exceptions.APIException as exc:
             form.add_error(None, str(exc.detail))
         else:
@@ -227,8 +229,10 @@ def key_edit(request, key_id):
                 services.api_key_update(
                     api_key=api_key, changes=changes, actor=request.user, request=request
                 )
-            except exceptions.ValidationError as exc:
-                form.add_service_errors(_rate_limit_errors(exc.detail))
+            except Invalid as exc:
+                form.add_service_errors(_rate_limit_errors(exc.errors))
+            except DomainError as exc:
+                form.add_domain_error(exc)
             except exceptions.APIException as exc:
                 form.add_error(None, str(exc.detail))
             else:
@@ -323,8 +327,13 @@ def _confirm(request, api_key, action, *, form=None, error=None, status=200):
     )
 
 
-def _error_status(exc: exceptions.APIException) -> int:
-    return exc.status_code if 400 <= exc.status_code < 500 else 400
+def _error_status(exc) -> int:
+    code = status_of(exc) if isinstance(exc, DomainError) else exc.status_code
+    return code if 400 <= code < 500 else 400
+
+
+def _error_text(exc) -> str:
+    return " ".join(refusal_messages(exc))
 
 
 @never_cache
@@ -348,8 +357,10 @@ def key_activate(request, key_id):
         return _confirm(request, api_key, "activate")
     try:
         services.api_key_activate(api_key=api_key, actor=request.user, request=request)
-    except exceptions.APIException as exc:
-        return _confirm(request, api_key, "activate", error=exc.detail, status=_error_status(exc))
+    except (DomainError, exceptions.APIException) as exc:
+        return _confirm(
+            request, api_key, "activate", error=_error_text(exc), status=_error_status(exc)
+        )
     messages.success(request, f"Key {api_key.key_prefix} is active again.")
     return see_other(f"/keys/{api_key.pk}")
 
@@ -374,12 +385,12 @@ def key_rotate(request, key_id):
             actor=request.user,
             request=request,
         )
-    except exceptions.ValidationError as exc:
-        form.add_service_errors(exc.detail)
+    except Invalid as exc:
+        form.add_domain_error(exc)
         return _confirm(request, api_key, "rotate", form=form, status=400)
-    except exceptions.APIException as exc:
+    except (DomainError, exceptions.APIException) as exc:
         return _confirm(
-            request, api_key, "rotate", form=form, error=exc.detail, status=_error_status(exc)
+            request, api_key, "rotate", form=form, error=_error_text(exc), status=_error_status(exc)
         )
     return _to_reveal(request, successor, raw_key, rotated_from=api_key)
 

@@ -1,7 +1,8 @@
 """The one shape of every API error (SPEC §8): ``{"detail": ..., "code": ...}``.
 
-Views and services raise DRF exceptions carrying a SPEC code; ``api_exception_handler`` turns
-them, and Django's own 404/403/ratelimit exceptions, into that body with the right status.
+Views raise DRF exceptions carrying a SPEC code, services the domain's (``core.domain_errors``);
+``api_exception_handler`` turns both, and Django's own 404/403/ratelimit exceptions, into that
+body with the right status.
 DRF calls it through ``config.exceptions.exception_handler``, which first does the bookkeeping
 of a refused credential (metering and audit, which this module must not import).
 """
@@ -19,6 +20,7 @@ from django.http.multipartparser import MultiPartParserError
 from django_ratelimit.exceptions import Ratelimited
 from rest_framework import exceptions, status
 
+from core.domain_errors import Conflicting, DomainError, Invalid, NotAllowed, NotFound
 from core.renderers import RenderedOnce
 
 logger = logging.getLogger(__name__)
@@ -159,8 +161,28 @@ def error_body(detail, code: str, **extra) -> dict:
     return {"detail": str(detail), "code": code, **extra}
 
 
+def api_exception_of(error: DomainError) -> exceptions.APIException:
+    """The API's answer to a service's refusal (``core.domain_errors``)."""
+    if isinstance(error, Invalid):
+        return exceptions.ValidationError(error.errors)
+    if isinstance(error, NotAllowed):
+        return exceptions.PermissionDenied(error.detail, code=error.code)
+    if isinstance(error, NotFound):
+        return exceptions.NotFound(error.detail, code=error.code)
+    if isinstance(error, Conflicting):
+        return Conflict(error.detail, code=error.code)
+    return BadRequest(error.detail, code=error.code)
+
+
+def status_of(error: DomainError) -> int:
+    """The HTTP status the API answers ``error`` with (a page answers with the same)."""
+    return api_exception_of(error).status_code
+
+
 def api_exception_handler(exc, context):
     """DRF EXCEPTION_HANDLER: every error as ``{detail, code}`` (+ ``errors``/``retry_after``)."""
+    if isinstance(exc, DomainError):
+        exc = api_exception_of(exc)
     if isinstance(exc, Ratelimited):
         exc = RateLimitExceeded(getattr(exc, "retry_after", 60))
     elif isinstance(exc, Http404):

@@ -2,14 +2,17 @@
 
 from django import forms
 
+from core.domain_errors import DomainError, Invalid, sentences
 
-def error_messages(detail) -> list[str]:
-    """A DRF error detail, however nested (endpoint grants are), as flat sentences."""
-    if isinstance(detail, dict):
-        return [f"{key}: {m}" for key, value in detail.items() for m in error_messages(value)]
-    if isinstance(detail, list | tuple):
-        return [m for item in detail for m in error_messages(item)]
-    return [str(detail)] if str(detail) else []
+error_messages = sentences  # an error detail, however nested (endpoint grants are), as sentences
+
+
+def refusal_messages(exc) -> list[str]:
+    """What a service refused, as sentences: a domain error, or the API exception of a lower
+    layer (the shared cache's 503 when a narrowing change could not be confirmed)."""
+    if isinstance(exc, DomainError):
+        return exc.messages()
+    return sentences(exc.detail)
 
 
 class PageForm(forms.Form):
@@ -24,6 +27,13 @@ class PageForm(forms.Form):
         if self.is_bound:  # a form shown again has errors: their summary takes the focus
             for field in self.fields.values():
                 field.widget.attrs.pop("autofocus", None)
+
+    def add_domain_error(self, error: DomainError) -> None:
+        """A service's refusal beside the fields it names (the whole form's, for the rest)."""
+        if isinstance(error, Invalid):
+            self.add_service_errors(error.errors)
+        else:
+            self.add_error(None, error.detail)
 
     def add_service_errors(self, detail) -> None:
         """Put a service's ``ValidationError`` detail beside the fields it names."""

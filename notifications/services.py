@@ -15,11 +15,11 @@ from django.core.mail import send_mail
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
-from rest_framework.exceptions import ValidationError
 
 from apikeys.models import ApiKey
 from audit.models import AuditEvent
 from audit.services import audit_record
+from core.domain_errors import Invalid
 from notifications import crypto, destinations
 from notifications.models import EVENT_TYPES, Delivery, Webhook
 
@@ -38,7 +38,7 @@ def _check_events(events) -> list[str]:
     events = list(dict.fromkeys(events or EVENT_TYPES))
     unknown = [event for event in events if event not in EVENT_TYPES]
     if unknown:
-        raise ValidationError({"events": [f"Unknown event: {', '.join(unknown)}."]})
+        raise Invalid({"events": [f"Unknown event: {', '.join(unknown)}."]})
     return events
 
 
@@ -50,12 +50,10 @@ def webhook_create(
     try:
         destinations.check_url(url)
     except destinations.DestinationRefused as exc:
-        raise ValidationError({"url": [str(exc)]}) from exc
+        raise Invalid({"url": [str(exc)]}) from exc
     owner = Q(user=user) if user is not None else Q(tenant=tenant)
     if Webhook.objects.filter(owner).count() >= MAX_WEBHOOKS_PER_OWNER:
-        raise ValidationError(
-            {"non_field_errors": [f"At most {MAX_WEBHOOKS_PER_OWNER} webhooks each."]}
-        )
+        raise Invalid({"non_field_errors": [f"At most {MAX_WEBHOOKS_PER_OWNER} webhooks each."]})
     secret = crypto.generate_secret()
     webhook = Webhook.objects.create(
         user=user,

@@ -9,8 +9,8 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404
 from django.shortcuts import render
 from django.views.decorators.http import require_http_methods, require_POST
-from rest_framework.exceptions import ValidationError
 
+from core.domain_errors import Invalid
 from core.nostore import no_store
 from core.views import see_other
 from notifications import services
@@ -41,8 +41,8 @@ def webhook_page(request):
         webhook, secret = services.webhook_create(
             user=request.user, actor=request.user, request=request, **form.cleaned_data
         )
-    except ValidationError as exc:
-        form.add_service_errors(exc.detail)
+    except Invalid as exc:
+        form.add_domain_error(exc)
         return _page(request, form, status=400)
     response = _page(request, WebhookForm(), status=201, created=webhook, secret=secret)
     response["Referrer-Policy"] = "no-referrer"

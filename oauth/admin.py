@@ -6,9 +6,9 @@ is never shown.
 
 from django import forms
 from django.contrib import admin
-from rest_framework.exceptions import ValidationError as DRFValidationError
 
 from core.admin import RevealOnceMixin
+from core.domain_errors import Invalid
 from oauth import services
 from oauth.models import ServiceClient
 
@@ -25,8 +25,8 @@ class ScopesFormField(forms.CharField):
         value = super().clean(value)
         try:
             return services.scopes_normalise(value)
-        except DRFValidationError as exc:
-            raise forms.ValidationError([str(m) for m in exc.detail["scopes"]]) from exc
+        except Invalid as exc:
+            raise forms.ValidationError(exc.errors["scopes"]) from exc
 
 
 class ServiceClientForm(forms.ModelForm):

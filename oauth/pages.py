@@ -12,8 +12,8 @@ from django.http import Http404
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
-from rest_framework import exceptions
 
+from core.domain_errors import Invalid
 from core.forms import PageForm
 from core.nostore import no_store
 from core.reveal import reveal_forget_cookie, reveal_stash, reveal_take
@@ -74,8 +74,8 @@ def client_list(request):
                     created_by=request.user,
                     request=request,
                 )
-            except exceptions.ValidationError as exc:
-                form.add_service_errors(exc.detail)
+            except Invalid as exc:
+                form.add_domain_error(exc)
             else:
                 path = _reveal_path(client.client_id)
                 response = see_other(path)

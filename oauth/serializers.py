@@ -3,6 +3,7 @@ from rest_framework import serializers
 from rest_framework.fields import empty
 from rest_framework.utils import html
 
+from core.domain_errors import Invalid
 from core.serializers import StrictCharField, StrictModelSerializer, StrictUUIDField
 from oauth.models import ServiceClient
 from oauth.services import NAME_MAX_LENGTH, scopes_normalise
@@ -32,8 +33,8 @@ class ScopesField(serializers.Field):
     def to_internal_value(self, data):
         try:
             return scopes_normalise(data)
-        except serializers.ValidationError as exc:
-            raise serializers.ValidationError(exc.detail["scopes"]) from exc
+        except Invalid as exc:
+            raise serializers.ValidationError(exc.errors["scopes"]) from exc
 
     def to_representation(self, value):
         return list(value)

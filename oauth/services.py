@@ -10,10 +10,10 @@ from dataclasses import dataclass
 
 from django.db import transaction
 from django.utils import timezone
-from rest_framework.exceptions import ValidationError
 
 from audit.models import AuditEvent
 from audit.services import audit_record
+from core.domain_errors import Invalid
 from oauth.crypto import client_secret_matches, generate_client_secret, hash_client_secret
 from oauth.models import RevokedClientToken, ServiceClient
 from oauth.protocol import OAuthError, TokenRequest, invalid_client, requested_scopes
@@ -47,26 +47,26 @@ class IssuedToken:
 def scopes_normalise(value) -> list[str]:
     """A client's allowed scopes from a list or a space/comma separated string.
 
-    Raises ``ValidationError({"scopes": [...]})``: at least one scope, each well formed.
+    Raises ``Invalid({"scopes": [...]})``: at least one scope, each well formed.
     """
     if isinstance(value, str):
         items = re.split(r"[\s,]+", value)
     elif isinstance(value, (list, tuple)) and all(isinstance(item, str) for item in value):
         items = list(value)
     else:
-        raise ValidationError({"scopes": ["Give scopes as a list of strings or one string."]})
+        raise Invalid({"scopes": ["Give scopes as a list of strings or one string."]})
     scopes = list(dict.fromkeys(item.strip() for item in items if item.strip()))
     if not scopes:
-        raise ValidationError({"scopes": ["A service client needs at least one scope."]})
+        raise Invalid({"scopes": ["A service client needs at least one scope."]})
     if len(scopes) > MAX_SCOPES:
-        raise ValidationError({"scopes": [f"At most {MAX_SCOPES} scopes."]})
+        raise Invalid({"scopes": [f"At most {MAX_SCOPES} scopes."]})
     bad = [
         scope
         for scope in scopes
         if len(scope) > MAX_SCOPE_LENGTH or not _SCOPE_PATTERN.fullmatch(scope)
     ]
     if bad:
-        raise ValidationError(
+        raise Invalid(
             {"scopes": [f"Not a scope: {bad[0][:MAX_SCOPE_LENGTH]!r} (e.g. agents:read)."]}
         )
     return scopes
@@ -75,7 +75,7 @@ def scopes_normalise(value) -> list[str]:
 def _name_clean(name) -> str:
     name = name.strip() if isinstance(name, str) else ""
     if not name or len(name) > NAME_MAX_LENGTH:
-        raise ValidationError({"name": [f"Give a name of 1 to {NAME_MAX_LENGTH} characters."]})
+        raise Invalid({"name": [f"Give a name of 1 to {NAME_MAX_LENGTH} characters."]})
     return name
 
 

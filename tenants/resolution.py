@@ -16,7 +16,7 @@ from django.conf import settings
 from rest_framework import exceptions
 
 from core.client_ip import client_ip
-from core.errors import BadRequest
+from core.domain_errors import DomainError, NotAllowed, NotFound
 from core.principal import AuthMethod, Principal, principal_of
 from identity.authorize import authorize
 from tenants.models import Tenant
@@ -58,7 +58,7 @@ def tenant_for_request(request) -> Tenant:
     if _tenant_header_blank(request):
         # Sent but empty is malformed (SPEC §8), not absent: inferring the caller's tenant
         # would act where the client meant to name one (issue 25).
-        raise BadRequest(TENANT_HEADER_EMPTY, code="tenant_id_required")
+        raise DomainError(TENANT_HEADER_EMPTY, code="tenant_id_required")
     principal = _principal(request)
     named = tenant_header_value(request)
     tenant = None
@@ -91,7 +91,7 @@ def tenant_for_principal(principal: Principal, *, named: str | None) -> Tenant:
     bound_id = _parse_uuid(principal.tenant_id)
     if bound_id is not None:
         if named is not None and _parse_uuid(named) != bound_id:
-            raise exceptions.PermissionDenied(TENANT_MISMATCH, code="tenant_mismatch")
+            raise NotAllowed(TENANT_MISMATCH, code="tenant_mismatch")
         return _tenant_of_member(principal, bound_id)
     if named is not None:
         tenant_id = _parse_uuid(named)
@@ -154,8 +154,8 @@ def _tenant_header_blank(request) -> bool:
     return value is not None and not value.strip()
 
 
-def tenant_not_found() -> exceptions.NotFound:
-    return exceptions.NotFound(TENANT_NOT_FOUND, code="tenant_not_found")
+def tenant_not_found() -> NotFound:
+    return NotFound(TENANT_NOT_FOUND, code="tenant_not_found")
 
 
 def _principal(request) -> Principal:
@@ -183,7 +183,7 @@ def _tenant_of_member(principal: Principal, tenant_id: uuid.UUID) -> Tenant:
 def _sole_tenant(principal: Principal) -> Tenant:
     tenant = user_sole_tenant(user=principal.user) if principal.user is not None else None
     if tenant is None:
-        raise BadRequest(TENANT_ID_REQUIRED, code="tenant_id_required")
+        raise DomainError(TENANT_ID_REQUIRED, code="tenant_id_required")
     return tenant
 
 

@@ -11,10 +11,9 @@ from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.text import slugify
-from rest_framework import exceptions
-from rest_framework.exceptions import ValidationError
 
 from audit.services import audit_record
+from core.domain_errors import Invalid, NotAllowed, NotFound
 from tenants.models import INVITATION_LIFETIME, Membership, Tenant, TenantInvitation
 from tenants.selectors import (
     invitation_get_for_user,
@@ -44,7 +43,7 @@ def tenant_create(*, name: str, owner, slug: str | None = None, request=None, ac
     if slug:
         tenant = _tenant_insert(name=name, slug=slug)
         if tenant is None:
-            raise ValidationError({"slug": [SLUG_TAKEN]})
+            raise Invalid({"slug": [SLUG_TAKEN]})
     else:
         tenant = None
         while tenant is None:  # another request may take the derived slug first
@@ -82,7 +81,7 @@ def tenant_update(
         changes["name"] = name
     if slug is not None and slug != tenant.slug:
         if Tenant.objects.filter(slug=slug).exclude(pk=tenant.pk).exists():
-            raise ValidationError({"slug": [SLUG_TAKEN]})
+            raise Invalid({"slug": [SLUG_TAKEN]})
         changes["slug"] = slug
     if not changes:
         return tenant
@@ -93,7 +92,7 @@ def tenant_update(
         with transaction.atomic():
             tenant.save(update_fields=list(changes))
     except IntegrityError as exc:  # a concurrent change took the slug
-        raise ValidationError({"slug": [SLUG_TAKEN]}) from exc
+        raise Invalid({"slug": [SLUG_TAKEN]}) from exc
     audit_record(
         event_type="tenant.updated",
         request=request,
@@ -114,7 +113,7 @@ def tenant_delete(*, tenant: Tenant, actor_role: str | None, request=None) -> No
     tenant = _locked(tenant)
     stranded = member_stranded_without(tenant=tenant)
     if stranded is not None:
-        raise ValidationError({"non_field_errors": [ONLY_TENANT.format(email=stranded.user.email)]})
+        raise Invalid({"non_field_errors": [ONLY_TENANT.format(email=stranded.user.email)]})
     audit_record(
         event_type="tenant.deleted",
         request=request,
@@ -141,7 +140,7 @@ def member_add(
         email=user_model.objects.normalize_email(email), is_active=True
     ).first()
     if user is None:
-        raise ValidationError({"email": ["No active user has this email address."]})
+        raise Invalid({"email": ["No active user has this email address."]})
     return membership_create(tenant=tenant, user=user, role=role, request=request)
 
 
@@ -158,7 +157,7 @@ def membership_create(
         with transaction.atomic():
             membership = Membership.objects.create(tenant=tenant, user=user, role=role)
     except IntegrityError as exc:
-        raise ValidationError({"email": [ALREADY_MEMBER]}) from exc
+        raise Invalid({"email": [ALREADY_MEMBER]}) from exc
     data = {"user_id": user.pk, "email": user.email, "role": role}
     if invitation is not None:
         data["invitation_id"] = str(invitation.pk)
@@ -215,9 +214,7 @@ def member_remove(*, tenant: Tenant, actor, actor_role: str | None, user_id, req
     if membership.role == Role.OWNER:
         _keep_an_owner(tenant, field="non_field_errors")
     if not Membership.objects.filter(user_id=membership.user_id).exclude(pk=membership.pk).exists():
-        raise ValidationError(
-            {"non_field_errors": [ONLY_TENANT.format(email=membership.user.email)]}
-        )
+        raise Invalid({"non_field_errors": [ONLY_TENANT.format(email=membership.user.email)]})
     audit_record(
         event_type="member.removed",
         request=request,
@@ -256,7 +253,7 @@ def invitation_create(
     email = get_user_model().objects.normalize_email(email)
     tenant = _locked(tenant)
     if Membership.objects.filter(tenant=tenant, user__email__iexact=email).exists():
-        raise ValidationError({"email": [ALREADY_MEMBER]})
+        raise Invalid({"email": [ALREADY_MEMBER]})
     now = timezone.now()
     invitation = (
         TenantInvitation.objects.select_for_update()
@@ -379,7 +376,7 @@ def _open_invitation_of(user, invitation_id) -> tuple[Tenant, TenantInvitation]:
     """``user``'s open invitation, locked after its tenant's row; else 404."""
     found = invitation_get_for_user(user=user, invitation_id=invitation_id)
     if found is None:
-        raise exceptions.NotFound(NO_SUCH_INVITATION, code="not_found")
+        raise NotFound(NO_SUCH_INVITATION, code="not_found")
     return _locked(found.tenant), _locked_invitation(found)
 
 
@@ -392,7 +389,7 @@ def _locked_invitation(invitation: TenantInvitation | None) -> TenantInvitation:
             .first()
         )
     if invitation is None:
-        raise exceptions.NotFound(NO_SUCH_INVITATION, code="not_found")
+        raise NotFound(NO_SUCH_INVITATION, code="not_found")
     return invitation
 
 
@@ -404,7 +401,7 @@ def _close(invitation: TenantInvitation, status: str) -> None:
 
 def _require(condition: bool, detail: str) -> None:
     if not condition:
-        raise exceptions.PermissionDenied(detail, code="insufficient_permissions")
+        raise NotAllowed(detail, code="insufficient_permissions")
 
 
 def _locked(tenant: Tenant) -> Tenant:
@@ -415,14 +412,14 @@ def _locked(tenant: Tenant) -> Tenant:
 def _member(tenant: Tenant, user_id) -> Membership:
     membership = member_get(tenant=tenant, user_id=user_id)
     if membership is None:
-        raise exceptions.NotFound("No such member of this tenant.", code="not_found")
+        raise NotFound("No such member of this tenant.", code="not_found")
     return membership
 
 
 def _keep_an_owner(tenant: Tenant, *, field: str) -> None:
     """Refuse to take the owner role from the last member who holds it."""
     if Membership.objects.filter(tenant=tenant, role=Role.OWNER).count() <= 1:
-        raise ValidationError({field: [LAST_OWNER]})
+        raise Invalid({field: [LAST_OWNER]})
 
 
 def _tenant_insert(*, name: str, slug: str) -> Tenant | None:

@@ -21,6 +21,8 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 from rest_framework import exceptions
 
+from core.domain_errors import DomainError, Invalid, NotAllowed, NotFound
+from core.errors import status_of
 from core.views import see_other
 from tenants import services
 from tenants.forms import MemberInviteForm, MemberRoleForm, TenantCreateForm
@@ -80,8 +82,8 @@ def tenant_list(request):
                     actor=request.user,
                     request=request,
                 )
-            except exceptions.ValidationError as exc:
-                form.add_service_errors(exc.detail)
+            except Invalid as exc:
+                form.add_domain_error(exc)
             else:
                 current = current_tenant(request)
                 still = f" You are still working in “{current.name}”." if current else ""
@@ -139,10 +141,10 @@ def tenant_members(request, tenant_id):
                     role=form.cleaned_data["role"],
                     request=request,
                 )
-            except exceptions.ValidationError as exc:
-                form.add_service_errors(exc.detail)
-            except exceptions.PermissionDenied as exc:
-                form.add_error(None, str(exc.detail))
+            except Invalid as exc:
+                form.add_domain_error(exc)
+            except NotAllowed as exc:
+                form.add_domain_error(exc)
                 status = 403
             else:
                 messages.success(
@@ -180,9 +182,9 @@ def invitation_cancel(request, tenant_id, invitation_id):
             invitation_id=invitation_id,
             request=request,
         )
-    except exceptions.NotFound as exc:
+    except NotFound as exc:
         raise Http404("No such invitation.") from exc
-    except exceptions.APIException as exc:
+    except (DomainError, exceptions.APIException) as exc:
         messages.error(request, _message(exc))
     else:
         messages.success(request, f"The invitation of {invitation.email} is cancelled.")
@@ -196,7 +198,7 @@ def invitation_accept(request, invitation_id):
         invitation, joined = services.invitation_accept(
             user=request.user, invitation_id=invitation_id, request=request
         )
-    except exceptions.NotFound as exc:
+    except NotFound as exc:
         raise Http404("No such invitation.") from exc
     messages.success(
         request, f"You joined “{invitation.tenant.name}” as {_role_phrase(joined.role)}."
@@ -211,7 +213,7 @@ def invitation_decline(request, invitation_id):
         invitation = services.invitation_decline(
             user=request.user, invitation_id=invitation_id, request=request
         )
-    except exceptions.NotFound as exc:
+    except NotFound as exc:
         raise Http404("No such invitation.") from exc
     messages.success(request, f"You declined the invitation to “{invitation.tenant.name}”.")
     return see_other("/")
@@ -237,7 +239,7 @@ def member_role(request, tenant_id, user_id):
             role=form.cleaned_data["role"],
             request=request,
         )
-    except exceptions.APIException as exc:
+    except (DomainError, exceptions.APIException) as exc:
         messages.error(request, _message(exc))
     else:
         messages.success(
@@ -264,9 +266,10 @@ def member_remove(request, tenant_id, user_id):
             user_id=target.user_id,
             request=request,
         )
-    except exceptions.APIException as exc:
+    except (DomainError, exceptions.APIException) as exc:
         context["error"] = _message(exc)
-        return render(request, "tenants/member_remove.html", context, status=exc.status_code)
+        status = status_of(exc) if isinstance(exc, DomainError) else exc.status_code
+        return render(request, "tenants/member_remove.html", context, status=status)
     if context["leaving"]:
         messages.success(request, f"You have left “{membership.tenant.name}”.")
         return see_other("/tenants")
@@ -280,8 +283,12 @@ def _role_phrase(role: str) -> str:
     return f"{'an' if label[0] in 'aeiou' else 'a'} {label}"
 
 
-def _message(exc: exceptions.APIException) -> str:
-    detail = exc.detail
+def _message(exc) -> str:
+    """A refusal's words, without the field names a page has no use for."""
+    if isinstance(exc, DomainError):
+        detail = exc.errors if isinstance(exc, Invalid) else exc.detail
+    else:
+        detail = exc.detail
     if isinstance(detail, dict):
         return " ".join(str(m) for messages in detail.values() for m in _listed(messages))
     return " ".join(str(m) for m in _listed(detail))

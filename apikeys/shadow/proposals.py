@@ -4,14 +4,13 @@ import copy
 
 from django.db import transaction
 from django.utils import timezone
-from rest_framework.exceptions import ValidationError
 
 from apikeys import rules as key_rules
 from apikeys import services
 from apikeys.models import ApiKey, Proposal
 from apikeys.shadow.flush import shadow_flush_quietly
 from audit.services import audit_record
-from core.errors import Conflict
+from core.domain_errors import Conflicting, Invalid
 
 PROPOSABLE = ("scopes", "endpoints", "allowed_ips", "rate_limit")
 MAX_ACTIVE_PROPOSALS = 5  # per key: each is judged on every request
@@ -23,13 +22,13 @@ def proposal_create(
     """Propose ``changes``; refused as the same PATCH would be refused now (SPEC §12)."""
     unknown = set(changes) - set(PROPOSABLE)
     if unknown or not changes:
-        raise ValidationError(
+        raise Invalid(
             {"non_field_errors": ["Propose one or more of: " + ", ".join(PROPOSABLE) + "."]}
         )
     with transaction.atomic():
         api_key = ApiKey.objects.select_for_update().select_related("user").get(pk=api_key.pk)
         if _active(api_key).count() >= MAX_ACTIVE_PROPOSALS:
-            raise ValidationError(
+            raise Invalid(
                 {
                     "non_field_errors": [
                         f"At most {MAX_ACTIVE_PROPOSALS} proposals per key are watched at once: "
@@ -58,7 +57,7 @@ def proposal_apply(*, proposal: Proposal, actor=None, creator=None, request=None
     with transaction.atomic():
         proposal = Proposal.objects.select_for_update().get(pk=proposal.pk)
         if proposal.applied_at is not None:
-            raise Conflict("This proposal has already been applied.", code="already_applied")
+            raise Conflicting("This proposal has already been applied.", code="already_applied")
         api_key = services.api_key_update(
             api_key=proposal.api_key,
             changes=dict(proposal.changes),

@@ -16,12 +16,13 @@ import pytest
 from django.utils import timezone
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
-from rest_framework import exceptions
 
 from apikeys import services
 from apikeys.authentication import principal_for_key
 from apikeys.models import ApiKey
 from apikeys.permissions import route_rules
+from core.domain_errors import DomainError
+from core.errors import status_of
 from identity import limits
 from identity.authorize import authorize
 from tests.factories import MembershipFactory, StaffUserFactory, TenantFactory, UserFactory
@@ -269,9 +270,9 @@ def test_no_lifecycle_action_leaves_a_key_wider_than_the_acting_key(
         else:
             services.api_key_delete(api_key=target, creator=principal)
             after = []
-    except exceptions.APIException as refused:
-        event(f"{action}: refused {str(refused.detail)[:50]}")
-        assert 400 <= refused.status_code < 500, (refused, context)
+    except DomainError as refused:
+        event(f"{action}: refused {refused.detail[:50]}")
+        assert 400 <= status_of(refused) < 500, (refused, context)
         assert ApiKey.objects.count() == keys_before, context
         assert (stored(target) if target else ()) == state_before, context
         return

@@ -1,11 +1,11 @@
 """``ApiKeyFactory`` issues keys as the service does, so tests cannot hold a key no door would."""
 
 import pytest
-from rest_framework.exceptions import ValidationError
 
 from apikeys import crypto
 from apikeys.models import ApiKey
 from audit.models import AuditEvent
+from core.domain_errors import Invalid
 from tests.apikeys.conftest import INFO_URL, key_client
 from tests.factories import ApiKeyFactory, UserFactory
 
@@ -38,7 +38,7 @@ def test_a_factory_key_is_audited_as_the_service_audits_it():
 
 
 def test_the_factory_refuses_what_the_service_refuses():
-    with pytest.raises(ValidationError):
+    with pytest.raises(Invalid):
         ApiKeyFactory(user=UserFactory(), key_type="admin", scopes=["admin"])
 
 

@@ -5,10 +5,10 @@ from datetime import timedelta
 import pytest
 import time_machine
 from django.utils import timezone
-from rest_framework.exceptions import ValidationError
 
 from apikeys.models import ApiKey
 from apikeys.services import api_key_create
+from core.domain_errors import Invalid
 from tests.apikeys.conftest import CHECK_URL, INFO_URL, KEYS_URL, key_client, make_api_key
 from tests.factories import MembershipFactory, StaffUserFactory, TenantFactory
 
@@ -390,5 +390,5 @@ def test_tenant_bound_key_naming_another_tenant_gets_403_tenant_mismatch(user):
 
 
 def test_admin_key_for_a_non_staff_owner_is_refused_even_when_staff_asks(user):
-    with pytest.raises(ValidationError):
+    with pytest.raises(Invalid):
         api_key_create(user=user, name="k", key_type="admin", created_by=StaffUserFactory())

@@ -13,11 +13,12 @@ from datetime import datetime, timedelta
 from django.contrib.auth import get_user_model
 from django.core.management.base import CommandError
 from django.utils import timezone
-from rest_framework.exceptions import APIException, ValidationError
+from rest_framework.exceptions import APIException
 
 from apikeys import crypto
 from apikeys.models import ApiKey
 from apikeys.selectors import api_key_get_by_id_or_prefix, api_key_get_for_authentication
+from core.domain_errors import DomainError, Invalid
 
 # Service field names as the commands' options spell them.
 OPTION = {
@@ -114,7 +115,8 @@ def expiry_in(value: str) -> datetime:
 
 @contextlib.contextmanager
 def service_refusals(*, user=None, tenant=None):
-    """Turn what a service refuses (DRF exceptions) into a ``CommandError`` that reads well.
+    """Turn what a service refuses (``core.domain_errors``, or the shared cache's 503) into a
+    ``CommandError`` that reads well.
 
     The API's message, not its machine code (issue 26: "already_rotated: …" read as a crash).
     An operator may know what the API hides from a caller: that the tenant exists and the
@@ -122,14 +124,16 @@ def service_refusals(*, user=None, tenant=None):
     """
     try:
         yield
-    except ValidationError as exc:
-        raise CommandError(validation_text(exc.detail)) from exc
-    except APIException as exc:
-        if exc.get_codes() == "tenant_not_found" and user is not None and tenant is not None:
+    except Invalid as exc:
+        raise CommandError(validation_text(exc.errors)) from exc
+    except DomainError as exc:
+        if exc.code == "tenant_not_found" and user is not None and tenant is not None:
             raise CommandError(
                 f"--tenant: {user.email} is not a member of the tenant {tenant.name!r} "
                 f"({tenant.pk}); a key can be bound only to a tenant its owner belongs to."
             ) from exc
+        raise CommandError(exc.detail) from exc
+    except APIException as exc:
         raise CommandError(str(exc.detail)) from exc
 
 

@@ -8,8 +8,8 @@ import uuid
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
-from rest_framework.exceptions import ValidationError
 
+from core.domain_errors import Invalid
 from oauth.services import service_client_create
 from tenants.models import Tenant
 
@@ -43,10 +43,10 @@ class Command(BaseCommand):
             client, secret = service_client_create(
                 name=name, scopes=scopes, tenant=tenant_obj, created_by=creator
             )
-        except ValidationError as exc:
+        except Invalid as exc:
             messages = [
                 f"--{field}: {' '.join(str(m) for m in errors)}"
-                for field, errors in exc.detail.items()
+                for field, errors in exc.errors.items()
             ]
             raise CommandError(" ".join(messages)) from exc
         self.stdout.write(f"client_id: {client.client_id}")

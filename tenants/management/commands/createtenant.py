@@ -4,8 +4,8 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.core.validators import validate_slug
-from rest_framework.exceptions import ValidationError
 
+from core.domain_errors import Invalid
 from tenants.services import tenant_create
 
 
@@ -34,6 +34,6 @@ class Command(BaseCommand):
             raise CommandError(f"No user has the email {owner!r}.")
         try:
             tenant = tenant_create(name=name, slug=slug, owner=user)
-        except ValidationError as exc:
+        except Invalid as exc:
             raise CommandError(f"--slug: {slug!r} is already taken.") from exc
         self.stdout.write(str(tenant.pk))
