@@ -8,7 +8,8 @@ otherwise.
 from datetime import UTC, datetime
 
 from django.conf import settings
-from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+from django.contrib import auth
+from django.contrib.auth import HASH_SESSION_KEY, SESSION_KEY
 from django.utils.crypto import constant_time_compare
 from rest_framework import exceptions
 from rest_framework.authentication import SessionAuthentication
@@ -71,11 +72,10 @@ class CookieJWTAuthentication(BearerJWTAuthentication):
 class KeywardSessionAuthentication(SessionAuthentication):
     """The session cookie, with the user served from the process cache of verified records.
 
-    Django's ``get_user`` would read the user from the database on every request; here the
-    user comes from ``metering.verified`` (one trip to the shared cache, which also counts the
-    request) and the session is checked exactly as ``get_user`` checks it: a known backend and
-    a session hash that matches the user's password. Anything unusual (a fallback secret, a
-    mismatch) goes down Django's own path, which rotates or flushes the session.
+    Django's ``get_user`` reads the session and the user on every request; here it runs once per
+    session and process (``_checked_session_user``), and later requests are served from the
+    remembered session (``accounts.sessions``) and the user's record in ``metering.verified``:
+    one trip to the shared cache, which also counts the request and confirms the record.
     """
 
     def authenticate(self, request):
@@ -104,8 +104,8 @@ def _session_user(request):
 
     A session this process has verified is served from ``accounts.sessions`` without reading
     it: the one trip that counts the request also confirms the user's generation, which any
-    logout, session save or change to the user bumps. Otherwise the session is read and
-    checked as Django's ``get_user`` checks it, and remembered for next time.
+    logout, session save or change to the user bumps. Otherwise Django's own ``get_user``
+    checks it, and it is remembered for next time.
     """
     session_key = request.COOKIES.get(settings.SESSION_COOKIE_NAME)
     if not session_key:
@@ -129,43 +129,48 @@ def _session_user(request):
 
 
 def _checked_session_user(request, digest: bytes, *, known=None, counted=None):
-    """Read the session and check it; remember it, with its user's generation once known.
+    """Django's own ``get_user`` checks the session — its backend, its hash against the user's
+    password (rotating it under a fallback secret, flushing it on a mismatch); the user it finds
+    is then counted (``counted``: already, in this request) and the session remembered.
 
     The generation remembered is the one this process held *before* reading the session (for
     the user a previous request found in it, ``known``), so a logout racing this read leaves
     the remembered session stale, never current.
     """
-    session = getattr(request._request, "session", None)
-    if session is None:
+    django_request = request._request
+    if getattr(django_request, "session", None) is None:
         return None
     before = _user_generation(known.user_id) if known is not None else None
-    user_id = session.get(SESSION_KEY)
-    if known is not None and str(user_id) != known.user_id:
-        before, known = None, None
-    backend = session.get(BACKEND_SESSION_KEY)
-    session_hash = session.get(HASH_SESSION_KEY)
-    if user_id is None or backend not in settings.AUTHENTICATION_BACKENDS or not session_hash:
+    user = auth.get_user(django_request)
+    django_request.user = user  # Django's verdict, for whoever asks next
+    if not user.is_authenticated:
         return None
-    user = counted if counted is not None else _counted_session_user(user_id, request)
-    if user is None or str(user.pk) != str(user_id):
+    user_id = str(user.pk)
+    if known is not None and user_id != known.user_id:
+        before = None
+    if counted is None or str(counted.pk) != user_id:
+        counted = _counted_session_user(user.pk, request)
+    if counted is None:
         return None
-    if not constant_time_compare(session_hash, user.get_session_auth_hash()):
-        return None
+    session = django_request.session
     # A session's expiry moves only when it is saved, which makes it unknown again.
     expires_at = known.expires_at if known is not None else sessions.session_expiry(session)
-    if expires_at is not None:
+    # Remembered under the key the request presented, unless Django just gave it a new one.
+    if expires_at is not None and session.session_key == request.COOKIES.get(
+        settings.SESSION_COOKIE_NAME
+    ):
         current = before is not None and _user_generation(user_id) == before
         sessions.remember_session(
             digest,
             sessions.KnownSession(
-                user_id=str(user_id),
-                session_hash=session_hash,
+                user_id=user_id,
+                session_hash=session.get(HASH_SESSION_KEY),
                 user_generation=before if current else None,
                 expires_at=expires_at,
             ),
         )
-    request._request.user = user
-    return user, _expiry(expires_at)
+    django_request.user = counted
+    return counted, _expiry(expires_at)
 
 
 def _expiry(epoch: float | None) -> datetime | None:
