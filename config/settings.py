@@ -376,8 +376,9 @@ KEYWARD_PROPOSAL_SPIKE_THRESHOLD = env.int("KEYWARD_PROPOSAL_SPIKE_THRESHOLD", d
 # How long a worker busy-polls for the reply of the per-request Redis script before it blocks on
 # the socket (core.fastpath.await_reply); 0, the default, blocks at once.
 KEYWARD_REDIS_POLL_MICROSECONDS = env.int("KEYWARD_REDIS_POLL_MICROSECONDS", default=0)
-# auth/check and keys/verify answered by a WSGI app in front of Django's stack, with the same
-# answers (config/lane.py, docs/performance.md); false sends them through Django.
+# auth/check, keys/verify and a key's introspection answered, and keys never issued refused on
+# every API route, by a WSGI app in front of Django's stack, with the same answers
+# (config/lane.py, docs/performance.md); false sends them through Django.
 KEYWARD_LANE = env.bool("KEYWARD_LANE", default=True)
 
 # --- Notifications: background tasks, email, webhooks (docs/notifications.md) ----------------
