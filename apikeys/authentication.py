@@ -129,31 +129,42 @@ def refuse_never_issued(raw_key: str, *, request=None) -> tuple[str, str]:
     """Raise the 401 of a key that was certainly never issued; else its hash and cache key.
 
     Certainly: the wrong length or checksum, decided offline, or (with a ``request``) absent from
-    every stored hash (``known_keys``), confirmed in the trip that counts the refusal. A key
-    this process has verified passed its checksum then, so only an unknown one is checked.
+    every stored hash (``known_keys``), confirmed in the trip that counts the refusal.
     Returning counts nothing: the key may exist, and is looked up.
     """
-    if not crypto.has_key_length(raw_key):
+    key_hash, cache_key, unverified = _judged_offline(raw_key)
+    refused = (
+        unverified
+        and request is not None
+        and known_keys.refused_as_unknown(raw_key, key_hash, request)
+    )
+    if refused:
         raise _failed("invalid_api_key", "Invalid API key.")
-    key_hash = crypto.hash_key(raw_key)
-    cache_key = policy.cache_key_of_key(key_hash)
-    if verified.get(cache_key) is None:
-        if not crypto.is_well_formed(raw_key):
-            raise _failed("invalid_api_key", "Invalid API key.")
-        if request is not None and known_keys.refused_as_unknown(raw_key, key_hash, request):
-            raise _failed("invalid_api_key", "Invalid API key.")
     return key_hash, cache_key
 
 
 def seems_never_issued(raw_key: str) -> bool:
     """Whether ``refuse_never_issued`` will likely refuse ``raw_key``: the same checks, with
     nothing counted or confirmed (the copy of stored hashes may be out of date)."""
-    if not crypto.has_key_length(raw_key):
+    try:
+        key_hash, _, unverified = _judged_offline(raw_key)
+    except exceptions.AuthenticationFailed:
         return True
+    return unverified and known_keys.seems_absent(raw_key, key_hash)
+
+
+def _judged_offline(raw_key: str) -> tuple[str, str, bool]:
+    """The key's hash, its cache key, and whether this process has yet to verify it; the 401 of
+    a key of the wrong length or checksum. A key this process has verified passed its checksum
+    then, so only an unknown one is checked."""
+    if not crypto.has_key_length(raw_key):
+        raise _failed("invalid_api_key", "Invalid API key.")
     key_hash = crypto.hash_key(raw_key)
-    if verified.get(policy.cache_key_of_key(key_hash)) is not None:
-        return False
-    return not crypto.is_well_formed(raw_key) or known_keys.seems_absent(raw_key, key_hash)
+    cache_key = policy.cache_key_of_key(key_hash)
+    unverified = verified.get(cache_key) is None
+    if unverified and not crypto.is_well_formed(raw_key):
+        raise _failed("invalid_api_key", "Invalid API key.")
+    return key_hash, cache_key, unverified
 
 
 class CanaryUsed(exceptions.AuthenticationFailed):

@@ -283,11 +283,21 @@ def _well_formed_csrf_cookie(value: str) -> bool:
 _CSRF_CHARS = frozenset(CSRF_ALLOWED_CHARS)
 
 
-def _key_of(request) -> str | None:
-    """The one API key the request presents, or ``None`` when it presents anything else."""
-    meta = request.META
+def _key_to_answer(request) -> str | None:
+    """The one API key the request presents, when the lane may answer the request at all;
+    ``None`` (Django answers) otherwise."""
+    raw_key = _key_in(request.META)
+    return raw_key if raw_key is not None and _may_answer(request) else None
+
+
+def _key_in(meta) -> str | None:
+    """The one API key a request's headers (its environ) present, or ``None`` when they present
+    anything else."""
+    x_api_key, authorization = meta.get("HTTP_X_API_KEY"), meta.get("HTTP_AUTHORIZATION")
+    if x_api_key is None and authorization is None:
+        return None
     try:
-        found = credentials.presented(meta.get("HTTP_X_API_KEY"), meta.get("HTTP_AUTHORIZATION"))
+        found = credentials.presented(x_api_key, authorization)
     except credentials.CredentialRefused:
         return None  # a malformed header: DRF's refusal of it is Django's to give
     acting = found.acting
@@ -297,15 +307,15 @@ def _key_of(request) -> str | None:
 
 
 def _answer_auth_check(lane, endpoint, request):
-    raw_key = _key_of(request)
-    if raw_key is None or not _may_answer(request):
+    raw_key = _key_to_answer(request)
+    if raw_key is None:
         return None
     return _dispatch(endpoint, request, raw_key, lambda principal: (None, auth_check_headers))
 
 
 def _answer_key_verify(lane, endpoint, request):
-    raw_key = _key_of(request)
-    if raw_key is None or not _may_answer(request):
+    raw_key = _key_to_answer(request)
+    if raw_key is None:
         return None
     data = _verify_request(request)
     if data is None:
@@ -320,8 +330,8 @@ def _answer_key_verify(lane, endpoint, request):
 
 def _answer_introspect(lane, endpoint, request):
     """Introspection by an API key with ``keys:verify`` (a service client's goes to Django)."""
-    raw_key = _key_of(request)
-    if raw_key is None or not _may_answer(request):
+    raw_key = _key_to_answer(request)
+    if raw_key is None:
         return None
     params = _introspection_request(request)
     if params is None:
@@ -509,27 +519,17 @@ def refusing_route(urlconf: str, path: str) -> RefusingRoute | None:
 
 
 def _presents_a_key_never_issued(environ) -> bool:
-    """Whether the request presents one API key, which seems never issued (not: no key, a key
-    this process knows, or headers Django is to judge). Cheap, and counts nothing: every
-    request with a key pays it."""
-    x_api_key, authorization = environ.get("HTTP_X_API_KEY"), environ.get("HTTP_AUTHORIZATION")
-    if x_api_key is None and authorization is None:
-        return False
-    try:
-        found = credentials.presented(x_api_key, authorization)
-    except credentials.CredentialRefused:
-        return False
-    acting = found.acting
-    if acting is None or acting.kind != credentials.API_KEY or found.beside is not None:
-        return False
-    return seems_never_issued(acting.value)
+    """Whether the request presents one API key, which seems never issued. Cheap, and counts
+    nothing: every request with a key pays it."""
+    raw_key = _key_in(environ)
+    return raw_key is not None and seems_never_issued(raw_key)
 
 
 def _answer_refusal(lane, route, request):
     """The view's own refusal of a key never issued (counted as DRF's path counts it), or
     ``None`` (nothing counted) when the key turns out to be possible after all."""
-    raw_key = _key_of(request)
-    if raw_key is None or not _may_answer(request):
+    raw_key = _key_to_answer(request)
+    if raw_key is None:
         return None
     view = _view_for(route.view_class, request, route.initkwargs, route.args, route.kwargs)
     try:
