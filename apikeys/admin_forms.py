@@ -13,8 +13,7 @@ from rest_framework.exceptions import APIException
 from apikeys import rules, services
 from apikeys.models import ApiKey, KeyType
 from apikeys.serializers import ApiKeyCreateSerializer, ApiKeyUpdateSerializer
-from core.domain_errors import DomainError, Invalid
-from core.forms import error_messages
+from core.domain_errors import DomainError, Invalid, sentences
 
 # Service and serializer field names that the admin form calls differently.
 FORM_FIELD = {"tenant_id": "tenant"}
@@ -233,7 +232,7 @@ class _ServiceForm(forms.ModelForm):
             detail = {None: detail}
         for field, errors in detail.items():
             field = FORM_FIELD.get(field, field)
-            self.add_error(field if field in self.fields else None, error_messages(errors))
+            self.add_error(field if field in self.fields else None, sentences(errors))
 
 
 class _DryRunDone(Exception):

@@ -14,7 +14,8 @@ from apikeys.models import KeyType
 from apikeys.rules import MAX_DESCRIPTION, MAX_ENDPOINTS, MAX_NAME_LENGTH
 from apikeys.serializers import CidrListField, EndpointGrantSerializer, RateLimitSerializer
 from core import usertime
-from core.forms import PageForm, error_messages
+from core.domain_errors import sentences
+from core.forms import PageForm
 from identity.limits import type_rate_limit
 
 DEFAULT_EXPIRY_DAYS = 90
@@ -204,7 +205,7 @@ class ApiKeyCreateForm(DatedForm):
         try:
             return CidrListField().to_internal_value(values)
         except serializers.ValidationError as exc:
-            raise forms.ValidationError(error_messages(exc.detail)) from exc
+            raise forms.ValidationError(sentences(exc.detail)) from exc
 
     def service_arguments(self) -> dict:
         """The cleaned data as ``api_key_create`` keywords."""
@@ -399,7 +400,7 @@ class ApiKeyEditForm(DatedForm):
         try:
             return CidrListField().to_internal_value(values)
         except serializers.ValidationError as exc:
-            raise forms.ValidationError(error_messages(exc.detail)) from exc
+            raise forms.ValidationError(sentences(exc.detail)) from exc
 
     def clean_metadata(self):
         text = self.cleaned_data["metadata"].strip()
@@ -424,7 +425,7 @@ class ApiKeyEditForm(DatedForm):
             return None
         serializer = RateLimitSerializer(data=windows)
         if not serializer.is_valid():
-            self.add_error("rate_limit_per_minute", error_messages(serializer.errors))
+            self.add_error("rate_limit_per_minute", sentences(serializer.errors))
             return None
         return dict(serializer.validated_data)
 

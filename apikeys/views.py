@@ -328,7 +328,7 @@ def _confirm(request, api_key, action, *, form=None, error=None, status=200):
 
 
 def _error_status(exc) -> int:
-    code = status_of(exc) if isinstance(exc, DomainError) else exc.status_code
+    code = status_of(exc)
     return code if 400 <= code < 500 else 400
 
 

@@ -174,9 +174,9 @@ def api_exception_of(error: DomainError) -> exceptions.APIException:
     return BadRequest(error.detail, code=error.code)
 
 
-def status_of(error: DomainError) -> int:
-    """The HTTP status the API answers ``error`` with (a page answers with the same)."""
-    return api_exception_of(error).status_code
+def status_of(exc: DomainError | exceptions.APIException) -> int:
+    """The HTTP status the API answers ``exc`` with (a page answers with the same)."""
+    return api_exception_of(exc).status_code if isinstance(exc, DomainError) else exc.status_code
 
 
 def api_exception_handler(exc, context):

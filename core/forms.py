@@ -4,8 +4,6 @@ from django import forms
 
 from core.domain_errors import DomainError, Invalid, sentences
 
-error_messages = sentences  # an error detail, however nested (endpoint grants are), as sentences
-
 
 def refusal_messages(exc) -> list[str]:
     """What a service refused, as sentences: a domain error, or the API exception of a lower
@@ -41,4 +39,4 @@ class PageForm(forms.Form):
             detail = {None: detail}
         for key, messages in detail.items():
             field = self.service_field_names.get(key, key)
-            self.add_error(field if field in self.fields else None, error_messages(messages))
+            self.add_error(field if field in self.fields else None, sentences(messages))

@@ -268,8 +268,7 @@ def member_remove(request, tenant_id, user_id):
         )
     except (DomainError, exceptions.APIException) as exc:
         context["error"] = _message(exc)
-        status = status_of(exc) if isinstance(exc, DomainError) else exc.status_code
-        return render(request, "tenants/member_remove.html", context, status=status)
+        return render(request, "tenants/member_remove.html", context, status=status_of(exc))
     if context["leaving"]:
         messages.success(request, f"You have left “{membership.tenant.name}”.")
         return see_other("/tenants")
