@@ -7,9 +7,10 @@ from django.contrib.auth.hashers import is_password_usable
 from django.contrib.auth.models import PermissionsMixin
 from django.db import models, transaction
 from django.db.models.functions import Lower
-from django.dispatch import Signal
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
+
+from core.bulk_writes import SignalledQuerySet
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # Django's own salt: while a user's logins have never been ended, their sessions hash as
@@ -17,35 +18,11 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _SESSION_HASH_SALT = "django.contrib.auth.models.AbstractBaseUser.get_session_auth_hash"
 
 
-# Sent by ``UserQuerySet`` for a bulk write, which sends no ``post_save``: ``user_ids`` are
-# the rows written, ``fields`` what was written. ``accounts.signals`` retires their records.
-users_written = Signal()
+class UserQuerySet(SignalledQuerySet):
+    """A bulk write says which users it touched (``core.bulk_writes``), so that a user
+    deactivated by ``update`` is refused everywhere, or not deactivated."""
 
-
-class UserQuerySet(models.QuerySet):
-    """Bulk writes keep every process's cached user records current, as ``save`` does through
-    its signals: a user deactivated by ``update`` is refused everywhere, or not deactivated."""
-
-    def update(self, **kwargs):
-        if {"last_login"}.issuperset(kwargs):  # every login writes it; no record holds it
-            return super().update(**kwargs)
-        with transaction.atomic(using=self.db):
-            user_ids = list(self.values_list("pk", flat=True))
-            updated = super().update(**kwargs)
-            users_written.send(self.model, user_ids=user_ids, fields=frozenset(kwargs))
-        return updated
-
-    update.alters_data = True
-
-    def bulk_update(self, objs, fields, batch_size=None):
-        objs = list(objs)
-        with transaction.atomic(using=self.db):
-            updated = super().bulk_update(objs, fields, batch_size=batch_size)
-            user_ids = [obj.pk for obj in objs]
-            users_written.send(self.model, user_ids=user_ids, fields=frozenset(fields))
-        return updated
-
-    bulk_update.alters_data = True
+    unsignalled_fields = frozenset({"last_login"})  # every login writes it; no record holds it
 
 
 class UserManager(BaseUserManager):

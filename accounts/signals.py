@@ -9,28 +9,32 @@ from django.db.models.signals import post_save
 from django.dispatch import receiver
 
 from accounts import sessions
-from accounts.models import RefreshTokenFamily, User, users_written
+from accounts.models import RefreshTokenFamily, User
 from accounts.services import user_token_families_revoke
 from apikeys.signals import NARROWING_USER_FIELDS, retire_records_of
+from core.bulk_writes import rows_written
 from identity.policy import cache_key_of_user
 from metering import verified
 
 
-@receiver(users_written, sender=User)
-def _users_written(sender, user_ids, fields, **kwargs):
-    """Users written in bulk (``UserQuerySet``): what a save of each would do. A write that may
-    narrow access (a deactivation, lost staff rights, a new password or logins ended) is
-    everywhere or nowhere; any other is re-read everywhere on a best-effort basis."""
+@receiver(rows_written, sender=User)
+def _users_written(sender, before, fields, **kwargs):
+    """Users written in bulk (``UserQuerySet``; ``before``: their ids): what a save of each
+    would do. A write that may narrow access (a deactivation, lost staff rights, a new password
+    or logins ended) is everywhere or nowhere; any other is re-read everywhere on a best-effort
+    basis. New users have nothing cached."""
+    if fields is None or not before:
+        return
     narrows = bool(fields & NARROWING_FIELDS)
-    invalidate = verified.retire_on_commit if narrows else verified.invalidate_on_commit
-    for user_id in user_ids:
+    for user_id in before:
         if "credentials_valid_after" in fields:
             user_token_families_revoke(
                 user_id=user_id, reason=RefreshTokenFamily.RevokedReason.CREDENTIALS
             )
         if narrows:
             sessions.forget_sessions_of(str(user_id))
-        retire_records_of(user_id, invalidate)
+    invalidate = verified.retire_on_commit if narrows else verified.invalidate_on_commit
+    retire_records_of(before, invalidate)
 
 
 NARROWING_FIELDS = frozenset({*NARROWING_USER_FIELDS, "password", "credentials_valid_after"})

@@ -2,12 +2,12 @@ import uuid
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import models, transaction
+from django.db import models
 from django.db.models import Q
-from django.dispatch import Signal
 from django.utils import timezone
 
 from apikeys.crypto import HASH_LENGTH, KEY_PREFIX_LENGTH
+from core.bulk_writes import SignalledQuerySet
 
 
 class KeyType(models.TextChoices):
@@ -19,11 +19,6 @@ class KeyType(models.TextChoices):
     # (apikeys/canary.py, docs/apikeys.md "Canary keys").
     CANARY = "canary", "Canary (never authorises; every use is recorded)"
 
-
-# Sent by ``ApiKeyQuerySet`` for a bulk write, which sends neither ``post_save`` nor
-# ``post_delete``: ``key_hashes`` are the stored hashes the rows had before, ``fields`` the
-# fields written (``None``: new rows). ``apikeys.signals`` retires the records it touches.
-keys_written = Signal()
 
 # Written by the usage flush and the expiry warning: no process caches them with a key's record.
 UNCACHED_FIELDS = frozenset(
@@ -38,46 +33,12 @@ UNCACHED_FIELDS = frozenset(
 )
 
 
-class ApiKeyQuerySet(models.QuerySet):
-    """Bulk writes keep every process's cached key records current, as ``save`` and ``delete``
-    do through their signals, which ``update``, ``bulk_update`` and ``bulk_create`` do not send.
+class ApiKeyQuerySet(SignalledQuerySet):
+    """A bulk write says which stored hashes it touched (``core.bulk_writes``), so that every
+    process's cached records of those keys are retired as a save's would be."""
 
-    A write of anything but ``UNCACHED_FIELDS`` first reads the rows' hashes (one query), and
-    the change is retired everywhere before its transaction commits, or refused (SPEC §10).
-    """
-
-    def update(self, **kwargs):
-        if UNCACHED_FIELDS.issuperset(kwargs):
-            return super().update(**kwargs)
-        with transaction.atomic(using=self.db):
-            key_hashes = list(self.values_list("key_hash", flat=True))
-            updated = super().update(**kwargs)
-            keys_written.send(ApiKey, key_hashes=key_hashes, fields=frozenset(kwargs))
-        return updated
-
-    update.alters_data = True
-
-    def bulk_update(self, objs, fields, batch_size=None):
-        objs = list(objs)
-        fields = frozenset(fields)
-        if UNCACHED_FIELDS.issuperset(fields) or not objs:
-            return super().bulk_update(objs, fields, batch_size=batch_size)
-        with transaction.atomic(using=self.db):
-            stored = self.filter(pk__in=[obj.pk for obj in objs])
-            key_hashes = list(stored.values_list("key_hash", flat=True))
-            updated = super().bulk_update(objs, fields, batch_size=batch_size)
-            keys_written.send(ApiKey, key_hashes=key_hashes, fields=fields)
-        return updated
-
-    bulk_update.alters_data = True
-
-    def bulk_create(self, objs, *args, **kwargs):
-        with transaction.atomic(using=self.db):
-            created = super().bulk_create(objs, *args, **kwargs)
-            keys_written.send(ApiKey, key_hashes=[], fields=None)
-        return created
-
-    bulk_create.alters_data = True
+    identity_field = "key_hash"
+    unsignalled_fields = UNCACHED_FIELDS
 
 
 class ApiKey(models.Model):

@@ -5,8 +5,8 @@ reaches every node. Inside a transaction (every service's, the admin's) the chan
 in the shared cache before it commits, or refused with 503 and rolled back
 (``metering.verified.narrowing_change``). ``QuerySet.update``, ``bulk_update`` and
 ``bulk_create`` send no ``post_save``: the key's and the user's querysets send
-``keys_written`` / ``users_written`` instead, received here, so a bulk write reaches every
-process too (the usage flush writes only fields no record holds, and sends nothing).
+``core.bulk_writes.rows_written`` instead, so a bulk write reaches every process too (the usage
+flush writes only fields no record holds, and sends nothing).
 """
 
 from django.contrib.auth import get_user_model
@@ -14,7 +14,8 @@ from django.db.models.signals import post_delete, post_save, pre_save
 from django.dispatch import receiver
 
 from apikeys import known_keys
-from apikeys.models import ApiKey, keys_written
+from apikeys.models import ApiKey
+from core.bulk_writes import rows_written
 from identity.policy import cache_key_of_key, cache_key_of_user
 from metering import verified
 from tenants.models import Membership
@@ -50,14 +51,15 @@ def _owner_changing(sender, instance, update_fields=None, **kwargs):
 BEST_EFFORT_FIELDS = frozenset({"name", "description", "metadata", "shadow", "key_hash"})
 
 
-@receiver(keys_written, sender=ApiKey)
-def _keys_written(sender, key_hashes, fields, **kwargs):
+@receiver(rows_written, sender=ApiKey)
+def _keys_written(sender, before, fields, **kwargs):
+    """Keys written in bulk; ``before``: their stored hashes before the write."""
     if fields is None or "key_hash" in fields:
         known_keys.keys_changed_on_commit()  # new hashes: every process reads them again
-    if key_hashes:
+    if before:
         narrows = fields is None or not fields <= BEST_EFFORT_FIELDS
         invalidate = verified.retire_on_commit if narrows else verified.invalidate_on_commit
-        invalidate(*(cache_key_of_key(key_hash) for key_hash in key_hashes))
+        invalidate(*(cache_key_of_key(key_hash) for key_hash in before))
 
 
 @receiver(post_save, sender=ApiKey)
@@ -81,7 +83,7 @@ def _owner_changed(sender, instance, created=False, update_fields=None, **kwargs
         return
     narrows = kwargs["signal"] is post_delete or getattr(instance, "_keyward_narrows", True)
     invalidate = verified.retire_on_commit if narrows else verified.invalidate_on_commit
-    retire_records_of(instance.pk, invalidate)
+    retire_records_of([instance.pk], invalidate)
 
 
 @receiver(post_save, sender=Membership)
@@ -93,10 +95,13 @@ def _membership_changed(sender, instance, created=False, **kwargs):
     a change of role or a removal narrows, so it is everywhere or nowhere.
     """
     invalidate = verified.invalidate_on_commit if created else verified.retire_on_commit
-    retire_records_of(instance.user_id, invalidate)
+    retire_records_of([instance.user_id], invalidate)
 
 
-def retire_records_of(user_id, invalidate) -> None:
-    """``invalidate`` (retire, or re-read) the cached records of a user and of their keys."""
-    key_hashes = ApiKey.objects.filter(user_id=user_id).values_list("key_hash", flat=True)
-    invalidate(cache_key_of_user(user_id), *(cache_key_of_key(h) for h in key_hashes))
+def retire_records_of(user_ids, invalidate) -> None:
+    """``invalidate`` (retire, or re-read) the cached records of users and of their keys."""
+    key_hashes = ApiKey.objects.filter(user_id__in=user_ids).values_list("key_hash", flat=True)
+    invalidate(
+        *(cache_key_of_user(user_id) for user_id in user_ids),
+        *(cache_key_of_key(h) for h in key_hashes),
+    )

@@ -1,7 +1,7 @@
 """Users written in bulk reach every process's cached records, as a save does (SPEC §10).
 
 ``QuerySet.update`` and ``bulk_update`` send no ``post_save``; the user's queryset says what
-they wrote (``accounts.models.users_written``), so a user deactivated in bulk — from a shell,
+they wrote (``core.bulk_writes.rows_written``), so a user deactivated in bulk — from a shell,
 a script — has their keys and tokens refused at once, or is not deactivated at all.
 """
 

@@ -1,7 +1,7 @@
 """Bulk writes to keys reach every process's cached records, as saves and deletes do (SPEC §10).
 
 ``QuerySet.update``, ``bulk_update`` and ``bulk_create`` send no ``post_save``; the key's
-queryset says what they wrote instead (``apikeys.models.keys_written``), so a key revoked or
+queryset says what they wrote instead (``core.bulk_writes.rows_written``), so a key revoked or
 narrowed in bulk — from a shell, a data migration, a script — is refused at once, a change the
 shared cache cannot confirm is not written, and a key created in bulk is found at once.
 """
