@@ -26,7 +26,6 @@ import time_machine
 from django.core.handlers.wsgi import WSGIHandler
 from django.test import override_settings
 from django.utils import timezone
-from prometheus_client import REGISTRY
 
 from apikeys.services import api_key_revoke
 from config.lane import Lane
@@ -34,7 +33,15 @@ from tenants.models import Membership
 from tests.apikeys.conftest import forged_key
 from tests.conftest import forget_everything
 from tests.factories import MembershipFactory, TenantFactory, UserFactory, issued_key
-from tests.lane.harness import Answer, answer, environ_for, lane_over_django
+from tests.lane.harness import (
+    answer,
+    comparable,
+    environ_for,
+    lane_over_django,
+    metrics_added,
+    metrics_now,
+    same_answer,
+)
 from tests.tenants.helpers import jwt_for
 
 pytestmark = pytest.mark.django_db
@@ -43,15 +50,6 @@ CHECK = "/api/v1/auth/check"
 VERIFY = "/api/v1/keys/verify"
 INTROSPECT = "/oauth2/introspect"
 FORM = "application/x-www-form-urlencoded"
-METRICS = (
-    "keyward_http_requests_total",
-    "keyward_auth_outcomes_total",
-    "keyward_rate_limit_hits_total",
-    "keyward_http_request_duration_seconds_count",
-)
-_RESET = re.compile(r"(?<=t=)\d+")
-_BODY_RESET = re.compile(rb'"reset":\d+')  # keys/verify's verdict carries the key's window
-_BODY_RESET_VALUE = re.compile(rb'"reset":(\d+)')
 
 
 @pytest.fixture
@@ -64,61 +62,6 @@ def user(db):
 @pytest.fixture
 def verifier(user):
     return issued_key(user, scopes=["keys:verify"])[1]
-
-
-def _metrics() -> dict:
-    samples = {}
-    for family in REGISTRY.collect():
-        for sample in family.samples:
-            if sample.name in METRICS:
-                key = (sample.name, tuple(sorted(sample.labels.items())))
-                samples[key] = sample.value
-    return samples
-
-
-def _delta(before: dict, after: dict) -> dict:
-    return {k: v - before.get(k, 0) for k, v in after.items() if v != before.get(k, 0)}
-
-
-def _measured(app, environ_of) -> tuple[Answer, dict]:
-    before = _metrics()
-    got = answer(app, environ_of())
-    return got, _delta(before, _metrics())
-
-
-_BODY_RETRY = re.compile(rb'"retry_after":\d+')
-
-
-def _comparable(got: Answer):
-    headers = []
-    for name, value in got.headers:
-        if name in ("X-RateLimit-Reset", "Retry-After"):  # seconds: the two runs straddle one
-            value = "<reset>"
-        elif name == "RateLimit":
-            value = _RESET.sub("<reset>", value)
-        headers.append((name, value))
-    body = _BODY_RESET.sub(b'"reset":<reset>', got.body)
-    return got.status, headers, _BODY_RETRY.sub(b'"retry_after":<reset>', body)
-
-
-def _resets(got: Answer) -> list[int]:
-    in_body = [int(v) for v in _BODY_RESET_VALUE.findall(got.body)]
-    return [int(v) for n, v in got.headers if n == "X-RateLimit-Reset"] + in_body
-
-
-def same_answer(environ_of, *, by_lane=True, lane_options=None) -> Answer:
-    """The request ``environ_of()`` builds, to Django and then to the lane: the same answer."""
-    django_answer, django_metrics = _measured(WSGIHandler(), environ_of)
-    forget_everything()
-    lane = lane_over_django(**(lane_options or {}))
-    lane_answer, lane_metrics = _measured(lane, environ_of)
-
-    assert lane_answer.by_lane is by_lane
-    assert _comparable(lane_answer) == _comparable(django_answer)
-    for ours, theirs in zip(_resets(lane_answer), _resets(django_answer), strict=True):
-        assert (ours - theirs) % 60 in (0, 1, 59)  # a second may tick, or a minute begin
-    assert lane_metrics == django_metrics
-    return lane_answer
 
 
 def check(raw_key=None, uri="/api/v1/agents", method="GET", how="x-api-key", **meta):
@@ -177,7 +120,7 @@ def test_check_with_a_warm_key_answers_alike_on_its_second_use(user):
     lane_answer = twice(lane_over_django())
 
     assert lane_answer.by_lane
-    assert _comparable(lane_answer) == _comparable(django_answer)
+    assert comparable(lane_answer) == comparable(django_answer)
 
 
 def test_check_with_an_invented_key(user):
@@ -243,8 +186,8 @@ def test_check_over_the_keys_rate_limit(user):
 
     def twice(app):
         answer(app, environ_of())
-        before = _metrics()
-        return answer(app, environ_of()), _delta(before, _metrics())
+        before = metrics_now()
+        return answer(app, environ_of()), metrics_added(before, metrics_now())
 
     django_answer, django_metrics = twice(WSGIHandler())
     forget_everything()
@@ -252,7 +195,7 @@ def test_check_over_the_keys_rate_limit(user):
 
     assert lane_answer.status == "429 Too Many Requests"
     assert lane_answer.by_lane
-    assert _comparable(lane_answer) == _comparable(django_answer)
+    assert comparable(lane_answer) == comparable(django_answer)
     assert lane_metrics == django_metrics
 
 

@@ -27,8 +27,7 @@ from metering import verified
 from tests.apikeys.conftest import forged_key
 from tests.conftest import forget_everything
 from tests.factories import UserFactory, issued_key
-from tests.lane.harness import answer, environ_for, lane_over_django
-from tests.lane.test_both_lanes import same_answer
+from tests.lane.harness import answer, environ_for, lane_over_django, same_answer
 
 pytestmark = pytest.mark.django_db
 
