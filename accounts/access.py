@@ -3,7 +3,7 @@ checked on each use against the user's cached record (revocations, logins ended)
 
 The DRF authentication classes (``accounts.authentication``), introspection
 (``oauth.introspection``) and service clients' tokens (``oauth.authentication``) all read
-tokens here, so the cache of verified tokens and the record of an active user have one home.
+tokens here, so a token is verified, and the record of an active user read, in one place.
 """
 
 from dataclasses import dataclass
@@ -16,7 +16,6 @@ from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.tokens import AccessToken, Token
 from rest_framework_simplejwt.utils import aware_utcnow
 
-from accounts import sessions
 from accounts.models import AccessTokenRevocation
 from accounts.services import TOKEN_REVOKED, access_token_revocations_live
 from accounts.tokens import (
@@ -26,7 +25,6 @@ from accounts.tokens import (
     token_decode,
     token_expired,
 )
-from core.lru import LRU
 from identity.policy import cache_key_of_user, meter_for_user
 from metering import verified
 
@@ -47,10 +45,6 @@ def access_token_live(raw_token: str):
     return active.user, token
 
 
-VERIFIED_TOKENS_MAX = 50_000
-_verified_tokens = LRU(VERIFIED_TOKENS_MAX)  # digest -> Token; the least recently used goes
-
-
 def verified_token(token_class: type[Token], raw_token: str) -> Token:
     """The token, checked by SimpleJWT once per process and its expiry on every use.
 
@@ -60,19 +54,19 @@ def verified_token(token_class: type[Token], raw_token: str) -> Token:
     user, kept current by the user's generation in ``metering.verified``; the client's row for
     a client). Verifying the signature is most of a JWT request's cost (an ES256 or RS256
     signature far more than an HMAC), so it is paid once per token, not once per request.
-    Tokens are remembered by digest, never as themselves, with their class: a token verified
-    as one class is never served as another.
+    Tokens are remembered in the credential cache (``metering.verified``) by digest, never as
+    themselves, with their class: a token verified as one class is never served as another.
     """
-    digest = sessions.secret_digest(raw_token)
-    token = _verified_tokens.get(digest)
+    digest = verified.secret_digest(raw_token)
+    token = verified.verified_token(digest)
     if token is None or type(token) is not token_class:
         token = token_decode(token_class, raw_token)
-        _verified_tokens.put(digest, token)  # a token evicted costs one decode when next used
+        verified.remember_token(digest, token)
         return token
     try:
         token.check_exp(current_time=aware_utcnow())
     except TokenError as exc:
-        _verified_tokens.pop(digest)
+        verified.forget_token(digest)
         raise token_expired() from exc
     return token
 
@@ -84,7 +78,7 @@ def verified_access_token(raw_token: str) -> AccessToken:
 
 def is_verified_access_token(raw_token: str) -> bool:
     """True for a user access token this process has verified (it may have expired since)."""
-    return type(_verified_tokens.get(sessions.secret_digest(raw_token))) is AccessToken
+    return type(verified.verified_token(verified.secret_digest(raw_token))) is AccessToken
 
 
 @receiver(setting_changed)
@@ -93,12 +87,7 @@ def _forget_tokens_verified_with_other_keys(*, setting, **kwargs):
         "SIMPLE_JWT",
         "KEYWARD_CLIENT_TOKEN_LIFETIME",
     ):
-        forget_verified_access_tokens()
-
-
-def forget_verified_access_tokens() -> None:
-    """Empty the cache (tests, and a change of signing keys)."""
-    _verified_tokens.clear()
+        verified.forget_tokens()
 
 
 @dataclass(frozen=True, slots=True)

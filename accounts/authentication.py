@@ -102,7 +102,7 @@ def _has_session_login(request) -> bool:
 def _session_user(request):
     """The session's user, counted, and when the session expires; ``None`` for Django to decide.
 
-    A session this process has verified is served from ``accounts.sessions`` without reading
+    A session this process has verified is served from ``metering.verified`` without reading
     it: the one trip that counts the request also confirms the user's generation, which any
     logout, session save or change to the user bumps. Otherwise Django's own ``get_user``
     checks it, and it is remembered for next time.
@@ -110,12 +110,12 @@ def _session_user(request):
     session_key = request.COOKIES.get(settings.SESSION_COOKIE_NAME)
     if not session_key:
         return None
-    digest = sessions.secret_digest(session_key)
-    known = sessions.known_session(digest)
+    digest = verified.secret_digest(session_key)
+    known = verified.known_session(digest)
     if known is not None and known.user_generation is not None:
         user = _counted_session_user(known.user_id, request)
         if user is None:  # no longer active: Django's own path answers
-            sessions.forget_session(digest)
+            verified.forget_session(digest)
             return None
         if _user_generation(known.user_id) == known.user_generation and constant_time_compare(
             known.session_hash, user.get_session_auth_hash()
@@ -123,7 +123,7 @@ def _session_user(request):
             request._request.session.accessed = True  # Vary: Cookie, as a read would set
             request._request.user = user
             return user, _expiry(known.expires_at)
-        sessions.forget_session(digest)
+        verified.forget_session(digest)
         return _checked_session_user(request, digest, known=known, counted=user)
     return _checked_session_user(request, digest, known=known)
 
@@ -160,13 +160,14 @@ def _checked_session_user(request, digest: bytes, *, known=None, counted=None):
         settings.SESSION_COOKIE_NAME
     ):
         current = before is not None and _user_generation(user_id) == before
-        sessions.remember_session(
+        verified.remember_session(
             digest,
-            sessions.KnownSession(
+            verified.KnownSession(
                 user_id=user_id,
                 session_hash=session.get(HASH_SESSION_KEY),
                 user_generation=before if current else None,
                 expires_at=expires_at,
+                cache_key=cache_key_of_user(user_id),
             ),
         )
     django_request.user = counted

@@ -8,7 +8,6 @@ A signal rather than a service call, so that a change made anywhere — the admi
 from django.db.models.signals import post_save
 from django.dispatch import receiver
 
-from accounts import sessions
 from accounts.models import RefreshTokenFamily, User
 from accounts.services import user_token_families_revoke
 from apikeys.signals import NARROWING_USER_FIELDS, retire_records_of
@@ -31,8 +30,6 @@ def _users_written(sender, before, fields, **kwargs):
             user_token_families_revoke(
                 user_id=user_id, reason=RefreshTokenFamily.RevokedReason.CREDENTIALS
             )
-        if narrows:
-            sessions.forget_sessions_of(str(user_id))
     invalidate = verified.retire_on_commit if narrows else verified.invalidate_on_commit
     retire_records_of(before, invalidate)
 
@@ -47,5 +44,4 @@ def _logins_ended(sender, instance, created=False, update_fields=None, **kwargs)
     user_token_families_revoke(
         user_id=instance.pk, reason=RefreshTokenFamily.RevokedReason.CREDENTIALS
     )
-    sessions.forget_sessions_of(str(instance.pk))
     verified.retire_on_commit(cache_key_of_user(instance.pk))  # everywhere or nowhere (SPEC §10)

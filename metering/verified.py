@@ -1,11 +1,22 @@
-"""Verified credentials kept in this process, checked against a generation in the shared cache.
+"""The credential cache: all a process remembers of the credentials it has verified.
 
-A warm request costs no database query: the record behind a verified credential (an API key's
-principal, with the key and its owner; or the user of a JWT or session) lives here, under a
-cache key (``key:<keyed hash>``, ``user:<id>``), together with the generation number the shared
-cache held for that cache key when the record was read from the database. The metering script
-(``metering.meter.take``) compares that number with the shared one in the same round trip that
-counts the request, and counts nothing when they differ; ``serve`` then drops the record,
+Three tables, each of at most ``MAX_ENTRIES`` (``core.lru``: at the bound the least recently
+used entry goes, never all at once), kept current by one invalidation path:
+
+- **records** — the record behind a verified credential (an API key's principal, with the key
+  and its owner; or the user of a JWT or session), under a cache key (``key:<keyed hash>``,
+  ``user:<id>``), with the generation the shared cache held for it when it was read;
+- **tokens** — JWTs whose signature SimpleJWT has checked (``accounts.access``), by digest. A
+  JWT cannot change; whether its user still accepts it is asked of the user's record;
+- **sessions** — logged-in sessions Django has checked (``accounts.authentication``), by digest,
+  each tied to its user's record: forgetting the record forgets them.
+
+Nothing here is ever named by the secret itself (``secret_digest``).
+
+A warm request costs no database query: the record lives here together with the generation number
+the shared cache held for its cache key when the record was read from the database. The metering
+script (``metering.meter.take``) compares that number with the shared one in the same round trip
+that counts the request, and counts nothing when they differ; ``serve`` then drops the record,
 reads it again and counts.
 
 **Everywhere or nowhere** (SPEC §10). A change that narrows access — revoke, delete, rotation,
@@ -52,8 +63,11 @@ the request is counted in the client address's anonymous bucket instead, in a tr
 confirms the record's generation, so a refusal is never decided on a stale copy.
 """
 
+import hashlib
 import logging
 import secrets
+import threading
+import time
 from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -293,11 +307,23 @@ def _refuse(refusal: Exception, reading: Reading | None):
 
 
 def forget(cache_key: str) -> None:
+    """Drop the record of ``cache_key`` from this process, and every session that rests on it."""
     _entries.pop(cache_key)
+    if cache_key in _sessions_of:
+        forget_sessions_of(cache_key)
 
 
 def clear() -> None:
+    """Drop every record, and so every session: nothing can be confirmed until they are read
+    again. Verified tokens stay; a token's own check does not depend on the shared cache."""
     _entries.clear()
+    forget_sessions()
+
+
+def forget_everything() -> None:
+    """Empty all three tables (tests, and a change of the keys tokens are signed with)."""
+    clear()
+    forget_tokens()
 
 
 MISSING = ""  # the shared cache answered, and holds no generation for that record
@@ -410,6 +436,93 @@ def invalidate(*cache_keys: str) -> None:
         backends.active().generation_settle(cache_keys, marker="")
     except CACHE_ERRORS:
         logger.warning("could not move a generation on: shared cache unavailable")
+
+
+def secret_digest(secret: str) -> bytes:
+    """The name a session key or a token is remembered by in process memory, never itself."""
+    return hashlib.sha256(secret.encode("utf-8", "surrogatepass")).digest()
+
+
+# Tokens ------------------------------------------------------------------------------------
+
+_tokens = LRU(MAX_ENTRIES)  # digest -> a token SimpleJWT verified
+
+
+def verified_token(digest: bytes):
+    return _tokens.get(digest)
+
+
+def remember_token(digest: bytes, token) -> None:
+    _tokens.put(digest, token)  # a token evicted costs one decode when next used
+
+
+def forget_token(digest: bytes) -> None:
+    _tokens.pop(digest)
+
+
+def forget_tokens() -> None:
+    _tokens.clear()
+
+
+# Sessions ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class KnownSession:
+    """A session Django has checked, as remembered: whose it is and until when."""
+
+    user_id: str
+    session_hash: str
+    user_generation: str | None  # None: the user is known, the session not yet verified
+    expires_at: float  # epoch seconds
+    cache_key: str  # of the user's record, which it rests on
+
+
+_sessions = LRU(MAX_ENTRIES)  # digest -> KnownSession
+_sessions_of: dict[str, set[bytes]] = {}  # a record's cache key -> its sessions' digests
+_sessions_lock = threading.Lock()  # over both together
+
+
+def known_session(digest: bytes) -> KnownSession | None:
+    known = _sessions.get(digest)
+    if known is not None and known.expires_at <= time.time():
+        forget_session(digest)
+        return None
+    return known
+
+
+def remember_session(digest: bytes, known: KnownSession) -> None:
+    with _sessions_lock:
+        for evicted_digest, evicted in _sessions.put(digest, known):
+            _unindex_session(evicted_digest, evicted)  # a forgotten session costs one more read
+        _sessions_of.setdefault(known.cache_key, set()).add(digest)
+
+
+def _unindex_session(digest: bytes, known: KnownSession) -> None:  # under ``_sessions_lock``
+    digests = _sessions_of.get(known.cache_key)
+    if digests is not None:
+        digests.discard(digest)
+        if not digests:
+            del _sessions_of[known.cache_key]
+
+
+def forget_session(digest: bytes) -> None:
+    with _sessions_lock:
+        known = _sessions.pop(digest)
+        if known is not None:
+            _unindex_session(digest, known)
+
+
+def forget_sessions_of(cache_key: str) -> None:
+    with _sessions_lock:
+        for digest in _sessions_of.pop(cache_key, ()):
+            _sessions.pop(digest)
+
+
+def forget_sessions() -> None:
+    with _sessions_lock:
+        _sessions.clear()
+        _sessions_of.clear()
 
 
 backends.on_reconnect(clear)

@@ -104,16 +104,12 @@ def _clear_cache():
 
 
 def forget_everything():
-    from accounts.access import forget_verified_access_tokens
-    from accounts.sessions import forget_sessions
     from apikeys import known_keys
     from metering import backends, verified
 
     cache.clear()
-    verified.clear()
+    verified.forget_everything()
     known_keys.reset()
-    forget_verified_access_tokens()
-    forget_sessions()
     backends.active.cache_clear()
 
 

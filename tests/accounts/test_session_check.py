@@ -2,7 +2,7 @@
 
 Its backend, its hash against the user's password, a rotation when the hash was made under a
 secret now among ``SECRET_KEY_FALLBACKS``, a flush when it matches nothing: Django decides, and
-Keyward then serves the session from its memory of it (``accounts.sessions``) until the user's
+Keyward then serves the session from its memory of it (``metering.verified``) until the user's
 record changes.
 """
 
@@ -10,7 +10,7 @@ import pytest
 from django.contrib.auth import HASH_SESSION_KEY
 from django.test import override_settings
 
-from accounts import sessions
+from metering import verified
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -63,9 +63,9 @@ def test_a_session_rotated_away_is_not_remembered_under_its_old_key(client, sett
     user = UserFactory()
     with override_settings(SECRET_KEY=OLD_SECRET):
         client.force_login(user)
-    old_digest = sessions.secret_digest(client.cookies[settings.SESSION_COOKIE_NAME].value)
+    old_digest = verified.secret_digest(client.cookies[settings.SESSION_COOKIE_NAME].value)
 
     with override_settings(SECRET_KEY_FALLBACKS=[OLD_SECRET]):
         client.get(URL)
 
-    assert sessions.known_session(old_digest) is None
+    assert verified.known_session(old_digest) is None

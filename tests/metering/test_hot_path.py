@@ -8,11 +8,13 @@ read. Whatever is cached, a change to the key or its owner is seen by the very n
 from datetime import timedelta
 
 import pytest
+import time_machine
 from django.contrib.sessions.models import Session
 from django.test import Client
 from rest_framework.test import APIClient
 
 from apikeys.services import api_key_revoke
+from metering import verified
 from tests.factories import DEFAULT_PASSWORD, MembershipFactory, UserFactory, issued_key
 from tests.tenants.helpers import jwt_for
 
@@ -229,18 +231,14 @@ def test_a_remembered_session_ends_at_once_with_its_logout():
 
 
 def test_a_remembered_session_is_forgotten_once_it_expires():
-    import time_machine
-
-    from accounts.sessions import known_session, secret_digest
-
     client = warm_session_client(UserFactory())
-    digest = secret_digest(client.cookies["sessionid"].value)
-    assert known_session(digest) is not None
+    digest = verified.secret_digest(client.cookies["sessionid"].value)
+    assert verified.known_session(digest) is not None
     # (Not a request: Redis keeps its own clock, so the stored session outlives fake time.)
     later = Session.objects.get().expire_date + timedelta(seconds=1)
 
     with time_machine.travel(later, tick=False):
-        assert known_session(digest) is None
+        assert verified.known_session(digest) is None
 
 
 def test_a_remembered_session_reports_when_it_expires():
