@@ -110,6 +110,16 @@ def main() -> None:
             },
             only=LANE_SCENARIOS,
         )
+        # The same tree with the opt-in Redis busy-poll (KEYWARD_REDIS_POLL_MICROSECONDS),
+        # off by default: what the knob buys on this machine, measured in the same minutes.
+        servers["postgres+redis busy-poll"] = keyward_server(
+            {
+                **stacks["postgres+redis"],
+                "DATABASE_URL": f"{PG}/keyward_bench_busy_poll",
+                "KEYWARD_REDIS_POLL_MICROSECONDS": "200",
+            },
+            only=POLL_SCENARIOS,
+        )
         # What one worker serves at best here: a canned answer, and one after a Redis trip.
         servers["floors"] = Server(
             "bench.floors:application",
@@ -140,6 +150,7 @@ def main() -> None:
     run_django_script("bench.steps", stacks["postgres+redis"], ["--smoke"] if args.smoke else [])
 
 
+POLL_SCENARIOS = ("health", "key (Bearer)", "JWT", "session")
 LANE_SCENARIOS = (
     "health",
     "auth/check",
@@ -609,17 +620,10 @@ def print_table(results: dict) -> None:
             )
     print("\nshare: best run over the best health run; paired: the median over rounds of the")
     print("scenario's run over the health run of the same round.")
-    if "baseline" in results:
-        print("\n## this tree over the baseline revision (paired: median over rounds)")
-        for label, row in results["postgres+redis"].items():
-            if label in results["baseline"]:
-                before = results["baseline"][label]
-                print(f"{label:28} {paired_share(row, before):6.2f}x")
-    if "postgres+redis lane off" in results:
-        print("\n## the WSGI lane on over off (paired: median over rounds)")
-        for label, row in results["postgres+redis lane off"].items():
-            ours = results["postgres+redis"][label]
-            print(f"{label:28} {paired_share(ours, row):6.2f}x")
+    ours = results.get("postgres+redis", {})
+    print_over("this tree over the baseline revision", ours, results.get("baseline"))
+    print_over("the WSGI lane on over off", ours, results.get("postgres+redis lane off"))
+    print_over("the Redis busy-poll on over off", results.get("postgres+redis busy-poll"), ours)
     if "peers" in results:
         ours = results["postgres+redis"]["key (Bearer)"]
         theirs = results["peers"]["drf-api-key (HasAPIKey)"]
@@ -627,6 +631,16 @@ def print_table(results: dict) -> None:
             f"\nKeyward key auth vs djangorestframework-api-key: {ours['rps'] / theirs['rps']:.2f}x"
             f" (paired: {paired_share(ours, theirs):.2f}x)"
         )
+
+
+def print_over(title: str, rows: dict | None, under: dict | None) -> None:
+    """Each scenario's runs in ``rows`` over the same scenario's in ``under``, paired."""
+    if not rows or not under:
+        return
+    print(f"\n## {title} (paired: median over rounds)")
+    for label, row in rows.items():
+        if label in under:
+            print(f"{label:28} {paired_share(row, under[label]):6.2f}x")
 
 
 def run_django_script(module: str, extra_env: dict, args: list) -> None:
