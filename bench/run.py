@@ -27,7 +27,7 @@ import tempfile
 import time
 import urllib.request
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -66,10 +66,17 @@ def main() -> None:
         help="also serve the code of git revision REV on PostgreSQL + Redis, interleaved with"
         " this tree's, and print each scenario's paired ratio of this tree over it",
     )
+    parser.add_argument(
+        "--scenarios",
+        metavar="LABEL,LABEL",
+        help="run only these scenarios (and health, which every share is of), for a long"
+        ' paired run of a few: --scenarios "key (Bearer),JWT" --rounds 12',
+    )
     args = parser.parse_args()
     duration = 1 if args.smoke else args.duration
-    global ROUNDS
+    global ROUNDS, SCENARIOS
     ROUNDS = 1 if args.smoke else args.rounds
+    SCENARIOS = frozenset(args.scenarios.split(",")) if args.scenarios else None
     ensure_wrk()
 
     stacks = {
@@ -464,6 +471,16 @@ class Server:
 
 
 ROUNDS = 5
+SCENARIOS = None  # all of them; else the labels ``--scenarios`` names
+
+
+def _only_chosen(server: Server) -> Server:
+    chosen = {
+        label: scenario
+        for label, scenario in server.scenarios.items()
+        if label == "health" or label in SCENARIOS
+    }
+    return replace(server, scenarios=chosen)
 
 
 def best_of_rounds(servers: dict[str, Server], duration: int) -> dict:
@@ -475,6 +492,9 @@ def best_of_rounds(servers: dict[str, Server], duration: int) -> dict:
     Shares are taken between these best runs; each row also keeps its throughput of every
     round (``per_round``), from which ``paired_share`` compares runs of the same round only.
     """
+    if SCENARIOS is not None:
+        servers = {name: _only_chosen(server) for name, server in servers.items()}
+        servers = {name: server for name, server in servers.items() if len(server.scenarios) > 1}
     runs: dict = {
         name: {label: [] for label in server.scenarios} for name, server in servers.items()
     }
