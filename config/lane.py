@@ -45,7 +45,7 @@ from functools import lru_cache
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 from django.core import signals
-from django.core.exceptions import DisallowedHost
+from django.core.exceptions import DisallowedHost, MiddlewareNotUsed
 from django.core.handlers.exception import response_for_exception
 from django.core.handlers.wsgi import WSGIHandler, WSGIRequest
 from django.middleware.clickjacking import XFrameOptionsMiddleware
@@ -72,6 +72,7 @@ from apikeys.verify_api import (
     auth_check_headers,
     key_verify_answer,
 )
+from core.middleware import CorsMiddleware
 from core.negotiation import states_no_preference
 from core.nostore import NO_STORE
 from core.views import ApiView
@@ -88,7 +89,7 @@ logger = logging.getLogger(__name__)
 MIDDLEWARE_KNOWN = (
     "ops.middleware.MetricsMiddleware",
     "metering.throttles.RateLimitHeadersMiddleware",
-    "corsheaders.middleware.CorsMiddleware",
+    "core.middleware.CorsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "core.middleware.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -96,7 +97,7 @@ MIDDLEWARE_KNOWN = (
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
+    "core.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_ratelimit.middleware.RatelimitMiddleware",
     "core.errors.ServiceUnavailableMiddleware",
@@ -251,11 +252,11 @@ def _route_of(endpoint: Endpoint) -> str | None:
 
 
 def _cors_middleware():
-    if "corsheaders.middleware.CorsMiddleware" not in settings.MIDDLEWARE:
+    """The stack's CORS middleware, or ``None`` where it took itself out (no origin allowed)."""
+    try:
+        return CorsMiddleware(_not_used)
+    except MiddlewareNotUsed:
         return None
-    from corsheaders.middleware import CorsMiddleware
-
-    return CorsMiddleware(_not_used)
 
 
 def _may_answer(request) -> bool:

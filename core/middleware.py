@@ -1,13 +1,28 @@
-"""Django's session middleware, doing nothing for a request that never uses its session; and the
-Content-Security-Policy that every HTML page is sent with.
+"""Middleware that does nothing for a request that cannot use it — the session store for a
+request that never opens it, the message storage for an API answer, CORS while no origin is
+allowed — and the Content-Security-Policy that every HTML page is sent with.
 
 Every API request passes through the whole stack, so a middleware that builds something the
-request never uses costs every request (measured in docs/performance.md).
+request never uses costs every request (measured in docs/performance.md). Each of these is the
+library's own middleware, left out through its documented hooks: never by reaching inside it.
 """
 
+from corsheaders import middleware as cors
+from corsheaders.signals import check_request_enabled
 from django.conf import settings
+from django.contrib.messages import middleware as messages
 from django.contrib.sessions import middleware as sessions
+from django.core.exceptions import MiddlewareNotUsed
 from django.utils.functional import SimpleLazyObject
+
+API_PREFIXES = ("/api/", "/oauth2/")
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def is_api(request) -> bool:
+    """A request to the API (JSON answers, no pages), as ``CORS_URLS_REGEX`` names it too."""
+    return request.path.startswith(API_PREFIXES)
+
 
 _SESSION_OPENED = "keyward_session_opened"
 
@@ -36,6 +51,45 @@ class SessionMiddleware(sessions.SessionMiddleware):
         if unopened and settings.SESSION_COOKIE_NAME not in request.COOKIES:
             return response
         return super().process_response(request, response)
+
+
+class MessageMiddleware(messages.MessageMiddleware):
+    """Django's, except for an API read: a JSON answer shows no message, so it gets no storage.
+
+    Django builds the storage (a cookie signer, a session reader) on every request. API writes
+    keep it: a browser's form post to register, log in or log out is answered with a page's
+    redirect and a flash message. An API read that added one would fail loudly
+    (``MessageFailure``); none does.
+    """
+
+    def process_request(self, request):
+        if request.method not in SAFE_METHODS or not is_api(request):
+            super().process_request(request)
+
+
+class CorsMiddleware(cors.CorsMiddleware):
+    """django-cors-headers', in the stack only while some origin may be allowed.
+
+    With none allowed it answers no request differently, yet reads every API request's headers
+    and adds ``Vary: Origin`` to answers that do not vary by origin. So it takes itself out of
+    the stack at start (Django's ``MiddlewareNotUsed``) unless an origin is listed, allowed by
+    pattern or by ``CORS_ALLOW_ALL_ORIGINS``, or a receiver of its ``check_request_enabled``
+    signal may enable it.
+    """
+
+    def __init__(self, get_response):
+        if not any_origin_allowed():
+            raise MiddlewareNotUsed("no CORS origin is allowed")
+        super().__init__(get_response)
+
+
+def any_origin_allowed() -> bool:
+    return bool(
+        settings.CORS_ALLOWED_ORIGINS
+        or settings.CORS_ALLOWED_ORIGIN_REGEXES
+        or settings.CORS_ALLOW_ALL_ORIGINS
+        or check_request_enabled.has_listeners()
+    )
 
 
 # SPEC §9: pages load scripts, styles and images from this origin only, and frame nowhere.

@@ -13,6 +13,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.errors import error_body
+from core.middleware import is_api
 from core.renderers import RenderedOnce
 
 
@@ -21,10 +22,6 @@ def see_other(url: str) -> HttpResponseRedirect:
     response = HttpResponseRedirect(url)
     response.status_code = 303
     return response
-
-
-def _is_api(request) -> bool:
-    return request.path.startswith("/api/") or request.path.startswith("/oauth2/")
 
 
 class SharedAuthenticators:
@@ -78,7 +75,7 @@ class HealthView(ApiView):
 def rate_limited(request, exception=None):
     """django-ratelimit's RATELIMIT_VIEW: 429 (its default is 403), JSON under /api/."""
     retry_after = int(getattr(exception, "retry_after", 60) or 60)
-    if _is_api(request):
+    if is_api(request):
         response = JsonResponse(
             error_body("Rate limit exceeded", "rate_limit_error", retry_after=retry_after),
             status=429,
@@ -91,25 +88,25 @@ def rate_limited(request, exception=None):
 
 def bad_request(request, exception=None):
     """Django's handler400 (a disallowed Host, an unreadable body outside DRF): JSON under /api/."""
-    if _is_api(request):
+    if is_api(request):
         return JsonResponse(error_body("Bad request.", "bad_request"), status=400)
     return defaults.bad_request(request, exception)
 
 
 def not_found(request, exception=None):
-    if _is_api(request):
+    if is_api(request):
         return JsonResponse(error_body("Not found.", "not_found"), status=404)
     return render(request, "404.html", status=404)
 
 
 def server_error(request):
-    if _is_api(request):
+    if is_api(request):
         return JsonResponse(error_body("Internal server error.", "server_error"), status=500)
     return render(request, "500.html", status=500)
 
 
 def csrf_failure(request, reason=""):
-    if _is_api(request):
+    if is_api(request):
         return JsonResponse(
             error_body("CSRF token missing or incorrect.", "csrf_failed"), status=403
         )

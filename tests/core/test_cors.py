@@ -74,3 +74,32 @@ def test_pages_never_answer_cross_origin(client, settings):
     response = preflight(client, path="/login")
 
     assert "Access-Control-Allow-Origin" not in response
+
+
+def test_while_no_origin_is_allowed_an_api_answer_does_not_vary_by_origin(client):
+    response = client.get("/api/v1/health", HTTP_ORIGIN=APP)
+
+    assert "origin" not in response.get("Vary", "").lower()
+
+
+def test_once_an_origin_is_allowed_every_api_answer_varies_by_origin(client, settings):
+    settings.CORS_ALLOWED_ORIGINS = [APP]
+
+    response = client.get("/api/v1/health")
+
+    assert "origin" in response["Vary"].lower()
+
+
+def test_a_receiver_of_the_enabling_signal_keeps_cors_in_the_stack(client):
+    from corsheaders.signals import check_request_enabled
+
+    def allow_app(sender, request, **kwargs):
+        return request.headers.get("origin") == APP
+
+    check_request_enabled.connect(allow_app)
+    try:
+        response = client.get("/api/v1/health", HTTP_ORIGIN=APP)
+    finally:
+        check_request_enabled.disconnect(allow_app)
+
+    assert response["Access-Control-Allow-Origin"] == APP
