@@ -74,7 +74,7 @@ class KeywardSessionAuthentication(SessionAuthentication):
 
     Django's ``get_user`` reads the session and the user on every request; here it runs once per
     session and process (``_checked_session_user``), and later requests are served from the
-    remembered session (``accounts.sessions``) and the user's record in ``metering.verified``:
+    remembered session and the user's record, both in the credential cache (``metering.verified``):
     one trip to the shared cache, which also counts the request and confirms the record.
     """
 

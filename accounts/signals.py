@@ -24,12 +24,12 @@ def _users_written(sender, before, fields, **kwargs):
     basis. New users have nothing cached."""
     if fields is None or not before:
         return
-    narrows = bool(fields & NARROWING_FIELDS)
-    for user_id in before:
-        if "credentials_valid_after" in fields:
+    if "credentials_valid_after" in fields:
+        for user_id in before:
             user_token_families_revoke(
                 user_id=user_id, reason=RefreshTokenFamily.RevokedReason.CREDENTIALS
             )
+    narrows = bool(fields & NARROWING_FIELDS)
     invalidate = verified.retire_on_commit if narrows else verified.invalidate_on_commit
     retire_records_of(before, invalidate)
 

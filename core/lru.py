@@ -1,9 +1,10 @@
 """The one bound and eviction policy of what a process remembers of verified credentials.
 
-Each process remembers what it has verified — API keys' principals and users, decoded JWTs, logged-
-in sessions: the credential cache, ``metering.verified`` — so that a warm request costs no database
-query and no signature check. Memory must stay bounded whatever the traffic, and reaching the bound
-must not make every warm credential cold at once: the least recently used entry goes first.
+Each process remembers what it has verified — API keys' principals and users, decoded JWTs,
+logged-in sessions: the credential cache, ``metering.verified`` — so that a warm request costs no
+database query and no signature check. Memory must stay bounded whatever the traffic, and
+reaching the bound must not make every warm credential cold at once: the least recently used
+entry goes first.
 
 Reads take no lock: ``OrderedDict``'s own operations are atomic in CPython, so a read racing a
 write sees the entry or does not, and a move to the end of an entry dropped meanwhile is

@@ -14,9 +14,9 @@ from django.contrib.messages import middleware as messages
 from django.contrib.sessions import middleware as sessions
 from django.core.exceptions import MiddlewareNotUsed
 from django.utils.functional import SimpleLazyObject
+from rest_framework.permissions import SAFE_METHODS
 
 API_PREFIXES = ("/api/", "/oauth2/")
-SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 def is_api(request) -> bool:
