@@ -13,7 +13,7 @@ import time
 
 import pytest
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.test import override_settings
 
 from apikeys.models import ApiKey
@@ -23,7 +23,12 @@ from metering.verified import ChangeNotPropagated
 from tests.factories import UserFactory
 from tests.faults.conftest import Load, record_figures
 from tests.multinode.client import fetch
-from tests.multinode.conftest import key_with_room, start_nodes, stop_nodes
+from tests.multinode.conftest import (  # noqa: F401 - quiet_nodes_at_teardown is a fixture
+    key_with_room,
+    quiet_nodes_at_teardown,
+    start_nodes,
+    stop_nodes,
+)
 from tests.tenants.helpers import jwt_for
 
 pytestmark = [
@@ -31,6 +36,7 @@ pytestmark = [
     pytest.mark.postgres,
     pytest.mark.redis,
     pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("quiet_nodes_at_teardown"),
 ]
 
 VERIFY = "/api/v1/auth/verify"
@@ -56,34 +62,6 @@ def nodes(fault_redis, django_db_setup):
     )
     yield started
     stop_nodes(started)
-
-
-@pytest.fixture(autouse=True)
-def nodes_quiet_before_the_flush(transactional_db, nodes):
-    """Each test ends once no node has been inside a transaction for half a second.
-
-    The test database is emptied after every test (``TRUNCATE`` of every table), and a node
-    flushing usage at that moment — it flushes after a response has gone, so just after the
-    test's last request — takes its locks in another order: PostgreSQL then breaks the
-    deadlock by failing the emptying, and the test with it.
-    """
-    yield
-    deadline = time.monotonic() + 10
-    quiet_since = time.monotonic()
-    while time.monotonic() - quiet_since < 0.5 and time.monotonic() < deadline:
-        if _other_sessions_busy():
-            quiet_since = time.monotonic()
-        time.sleep(0.05)
-
-
-def _other_sessions_busy() -> int:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
-            " AND backend_type = 'client backend' AND pid <> pg_backend_pid()"
-            " AND state <> 'idle'"
-        )
-        return cursor.fetchone()[0]
 
 
 def keyed(raw) -> dict:

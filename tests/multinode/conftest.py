@@ -170,6 +170,35 @@ def stop_nodes(nodes: list[Node]) -> None:
         shutil.rmtree(node.workdir, ignore_errors=True)
 
 
+@pytest.fixture
+def quiet_nodes_at_teardown(transactional_db):
+    """A test of nodes that flush usage ends once none has been inside a transaction for half
+    a second.
+
+    The test database is emptied after every transactional test (``TRUNCATE`` of every table),
+    and a node flushing usage at that moment — it flushes after a response has gone, so just
+    after the test's last request — takes its locks in another order: PostgreSQL then breaks
+    the deadlock by failing the emptying, and the test with it.
+    """
+    yield
+    deadline = time.monotonic() + 10
+    quiet_since = time.monotonic()
+    while time.monotonic() - quiet_since < 0.5 and time.monotonic() < deadline:
+        if _other_sessions_busy():
+            quiet_since = time.monotonic()
+        time.sleep(0.05)
+
+
+def _other_sessions_busy() -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+            " AND backend_type = 'client backend' AND pid <> pg_backend_pid()"
+            " AND state <> 'idle'"
+        )
+        return cursor.fetchone()[0] > 0
+
+
 def key_with_room(user, *, key_type="development", seconds=20, **kwargs):
     """A new key (``(api_key, raw)``) whose per-minute window has ``seconds`` left at least.
 

@@ -22,7 +22,13 @@ from metering import backends
 from metering.meter import Meter, Window, take
 from tests.factories import UserFactory
 from tests.multinode.client import burst, fetch
-from tests.multinode.conftest import database_url, key_with_room, start_nodes, stop_nodes
+from tests.multinode.conftest import (  # noqa: F401 - quiet_nodes_at_teardown is a fixture
+    database_url,
+    key_with_room,
+    quiet_nodes_at_teardown,
+    start_nodes,
+    stop_nodes,
+)
 from tests.tenants.helpers import jwt_for
 from tests.topology.conftest import record
 
@@ -31,6 +37,7 @@ pytestmark = [
     pytest.mark.postgres,
     pytest.mark.redis,
     pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("quiet_nodes_at_teardown"),
 ]
 
 ROOT = Path(__file__).resolve().parents[2]

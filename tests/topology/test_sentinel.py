@@ -22,7 +22,12 @@ from apikeys.services import api_key_create
 from tests.factories import UserFactory
 from tests.faults.conftest import Load
 from tests.multinode.client import burst, fetch
-from tests.multinode.conftest import key_with_room, start_nodes, stop_nodes
+from tests.multinode.conftest import (  # noqa: F401 - quiet_nodes_at_teardown is a fixture
+    key_with_room,
+    quiet_nodes_at_teardown,
+    start_nodes,
+    stop_nodes,
+)
 from tests.topology.conftest import record
 
 pytestmark = [
@@ -30,6 +35,7 @@ pytestmark = [
     pytest.mark.postgres,
     pytest.mark.redis,
     pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("quiet_nodes_at_teardown"),
 ]
 
 VERIFY = "/api/v1/auth/verify"
